@@ -1,0 +1,1 @@
+"""fromnoise.features"""
