@@ -33,7 +33,10 @@ CAPTION_FILES = ("captions.csv", "captions.jsonl")
 # Reference 003's naming: "<class>_<index>.<ext>"; the class may itself contain "_".
 _CLASS_INDEX = re.compile(r"^(?P<cls>.+)_(?P<idx>\d+)$")
 _EXIF_ORIENTATION = 0x0112
-_WORKERS = min(8, os.cpu_count() or 1)
+# Threads past the core count only add contention (measured: 8 threads on 2 cores is
+# slower than 2), so use the cores this process may actually run on.
+_WORKERS = min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+               else os.cpu_count() or 1)
 
 LabelsFrom = Literal["auto", "folders", "filenames", "none"]
 

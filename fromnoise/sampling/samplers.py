@@ -1,0 +1,147 @@
+"""Samplers: pure functions with one signature, registered by name in ``SAMPLERS``.
+
+    sampler(denoise, x, timesteps, alpha_bar, *, generators=None, callback=None, **options) -> x0
+
+- ``denoise(x, t) -> (eps, x0)``: the Denoiser with condition, guidance and clipping bound
+  (``fromnoise.sampling.generate``). Samplers never see the network.
+- ``x``: (B, C, H, W) starting noise x_T.
+- ``timesteps``: the grid, built once (:func:`timestep_grid`), descending integer timesteps
+  ending with -1, the clean image (alpha_bar = 1); walked pairwise as ``zip(ts[:-1], ts[1:])``.
+- ``alpha_bar``: (T,) float64 schedule.
+- ``generators``: one ``torch.Generator`` per sample, so an image does not depend on the batch.
+- ``callback({"i", "t", "x", "x0"})``: called after every step with the current x_t and the
+  predicted x0 (frames and GIFs).
+
+Coefficients are computed in float64 and applied in the sample dtype.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+
+Denoise = Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
+
+
+def timestep_grid(num_timesteps: int, steps: int) -> list[int]:
+    """``steps`` descending integer timesteps from T-1 (evenly spaced, "trailing": Lin et al. 2024,
+    arxiv 2305.08891, so the first step starts at the noisiest t) followed by -1 (clean)."""
+    steps = max(1, min(steps, num_timesteps))
+    ts = torch.linspace(num_timesteps - 1, 0, steps + 1, dtype=torch.float64)[:-1].round().long().tolist()
+    return ts + [-1]
+
+
+def _ab(alpha_bar: torch.Tensor, t: int) -> float:
+    return 1.0 if t < 0 else float(alpha_bar[t])
+
+
+def randn(generators: list[torch.Generator] | None, shape, device, dtype=torch.float32) -> torch.Tensor:
+    """Standard normal noise of ``shape`` (B, ...), row i drawn from ``generators[i]``."""
+    if generators is None:
+        return torch.randn(shape, device=device, dtype=dtype)
+    return torch.stack([torch.randn(shape[1:], generator=g, dtype=dtype) for g in generators]).to(device)
+
+
+def _report(callback, i, t, x, x0):
+    if callback is not None:
+        callback({"i": i, "t": t, "x": x, "x0": x0})
+
+
+def sample_ddim(denoise: Denoise, x, timesteps, alpha_bar, *, generators=None, callback=None, eta: float = 0.0):
+    """DDIM (Song et al. 2021, arxiv 2010.02502, eq. 12); eta = 0 is deterministic, eta = 1 is DDPM-like."""
+    for i, (t, s) in enumerate(zip(timesteps[:-1], timesteps[1:])):
+        eps, x0 = denoise(x, t)
+        ab_t, ab_s = _ab(alpha_bar, t), _ab(alpha_bar, s)
+        sigma = eta * math.sqrt((1 - ab_s) / (1 - ab_t) * (1 - ab_t / ab_s)) if s >= 0 else 0.0
+        x = math.sqrt(ab_s) * x0 + math.sqrt(max(1 - ab_s - sigma**2, 0.0)) * eps
+        if sigma > 0:
+            x = x + sigma * randn(generators, x.shape, x.device, x.dtype)
+        _report(callback, i, s, x, x0)
+    return x
+
+
+def sample_ddpm(denoise: Denoise, x, timesteps, alpha_bar, *, generators=None, callback=None):
+    """Ancestral sampling from the posterior q(x_s | x_t, x0) (Ho et al. 2020, eq. 6-7) between
+    consecutive grid points, with the posterior variance beta~; on the full grid this is DDPM."""
+    for i, (t, s) in enumerate(zip(timesteps[:-1], timesteps[1:])):
+        _, x0 = denoise(x, t)
+        ab_t, ab_s = _ab(alpha_bar, t), _ab(alpha_bar, s)
+        beta_ts = 1 - ab_t / ab_s  # the combined beta of the jump t -> s
+        mean = (math.sqrt(ab_s) * beta_ts / (1 - ab_t)) * x0 + (math.sqrt(ab_t / ab_s) * (1 - ab_s) / (1 - ab_t)) * x
+        var = beta_ts * (1 - ab_s) / (1 - ab_t)
+        x = mean + math.sqrt(var) * randn(generators, x.shape, x.device, x.dtype) if s >= 0 else mean
+        _report(callback, i, s, x, x0)
+    return x
+
+
+def sample_dpmpp_2m(denoise: Denoise, x, timesteps, alpha_bar, *, generators=None, callback=None):
+    """DPM-Solver++(2M), data-prediction multistep (Lu et al. 2022, arxiv 2211.01095, Algorithm 2),
+    first order on the first step and on the final step to the clean image."""
+    x0_prev, h_prev = None, None
+    for i, (t, s) in enumerate(zip(timesteps[:-1], timesteps[1:])):
+        _, x0 = denoise(x, t)
+        ab_t, ab_s = _ab(alpha_bar, t), _ab(alpha_bar, s)
+        a_s, sig_t, sig_s = math.sqrt(ab_s), math.sqrt(1 - ab_t), math.sqrt(1 - ab_s)
+        if s < 0:  # lambda_s = +inf: the update reduces to x = x0
+            x = x0
+        else:
+            lam_t, lam_s = 0.5 * math.log(ab_t / (1 - ab_t)), 0.5 * math.log(ab_s / (1 - ab_s))
+            h = lam_s - lam_t
+            d = x0
+            if x0_prev is not None:
+                r = h_prev / h
+                d = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * x0_prev
+            x = (sig_s / sig_t) * x - a_s * math.expm1(-h) * d
+            h_prev = h
+        x0_prev = x0
+        _report(callback, i, s, x, x0)
+    return x
+
+
+def _to_sigma(ab: float) -> float:
+    return math.sqrt((1 - ab) / ab)
+
+
+def sample_euler(denoise: Denoise, x, timesteps, alpha_bar, *, generators=None, callback=None):
+    """Euler steps of the probability-flow ODE dx/dsigma = (x - x0) / sigma in the variance-exploding
+    form x~ = x / sqrt(alpha_bar) (Karras et al. 2022, arxiv 2206.00364, Algorithm 1 without the 2nd order)."""
+    xs = x / math.sqrt(_ab(alpha_bar, timesteps[0]))
+    for i, (t, s) in enumerate(zip(timesteps[:-1], timesteps[1:])):
+        ab_t, ab_s = _ab(alpha_bar, t), _ab(alpha_bar, s)
+        _, x0 = denoise(xs * math.sqrt(ab_t), t)
+        sig_t, sig_s = _to_sigma(ab_t), _to_sigma(ab_s)
+        xs = xs + (sig_s - sig_t) * (xs - x0) / sig_t
+        _report(callback, i, s, xs * math.sqrt(ab_s), x0)
+    return xs
+
+
+def sample_heun(denoise: Denoise, x, timesteps, alpha_bar, *, generators=None, callback=None):
+    """Heun's 2nd-order method on the same ODE (Karras et al. 2022, Algorithm 1): an Euler step, then
+    the average of both slopes; the final step to sigma = 0 is plain Euler. 2 NFE per step."""
+    xs = x / math.sqrt(_ab(alpha_bar, timesteps[0]))
+    for i, (t, s) in enumerate(zip(timesteps[:-1], timesteps[1:])):
+        ab_t, ab_s = _ab(alpha_bar, t), _ab(alpha_bar, s)
+        _, x0 = denoise(xs * math.sqrt(ab_t), t)
+        sig_t, sig_s = _to_sigma(ab_t), _to_sigma(ab_s)
+        d = (xs - x0) / sig_t
+        x_next = xs + (sig_s - sig_t) * d
+        if s >= 0:  # apply 2nd order correction
+            _, x0_s = denoise(x_next * math.sqrt(ab_s), s)
+            d_s = (x_next - x0_s) / sig_s
+            x_next = xs + (sig_s - sig_t) * (d + d_s) / 2
+        xs = x_next
+        _report(callback, i, s, xs * math.sqrt(ab_s), x0)
+    return xs
+
+
+# name -> (function, network evaluations per step)
+SAMPLERS: dict[str, Callable] = {
+    "ddpm": sample_ddpm,
+    "ddim": sample_ddim,
+    "dpmpp_2m": sample_dpmpp_2m,
+    "euler": sample_euler,
+    "heun": sample_heun,
+}
+NFE_PER_STEP = {"heun": 2}
