@@ -95,9 +95,9 @@ _DOCS: tuple[FeatureDoc, ...] = (
     FeatureDoc("solidity", "shape", "area(M) / area(convex hull of M)",
                "skimage.measure.regionprops (solidity)", (0.0, 1.0)),
     FeatureDoc("spectral_entropy", "shape",
-               "Shannon entropy of the power spectrum |FFT(w * (Y - mean Y))|^2 (Hann window w, DC "
-               "excluded) divided by log(number of frequencies); 0 for a flat image",
-               "numpy.fft.rfft2, scipy.signal.windows.hann", (0.0, 1.0)),
+               "Shannon entropy of the power spectrum |FFT(Y - mean Y)|^2 (DC excluded, no window so it is "
+               "shift-invariant) divided by log(number of frequencies); 0 for a flat image",
+               "numpy.fft.rfft2", (0.0, 1.0)),
     FeatureDoc("graph_density", "shape",
                "number of 8-neighbour pairs of Canny edge pixels / number of 8-neighbour pairs of object "
                "pixels (the edge subgraph's share of the object's pixel graph)",
