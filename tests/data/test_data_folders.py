@@ -81,7 +81,8 @@ def test_non_square_without_image_size_is_an_error(tmp_path, write_image):
 def test_labels_from_sub_folders(tmp_path, write_image, rng):
     for cls, n in (("dog", 2), ("cat", 3)):
         for k in range(n):
-            write_image(tmp_path / "train" / cls / f"{k}.png", rng.integers(0, 256, (8, 8)).astype(np.uint8))
+            pixels = rng.integers(0, 256, (8, 8), dtype=np.uint8)
+            write_image(tmp_path / "train" / cls / f"{k}.png", pixels)
     data = load_dataset(str(tmp_path))
     assert data.class_names == ["cat", "dog"]  # the shared "train/" prefix is not a class
     assert data.description["labels_from"] == "folders"
@@ -122,7 +123,8 @@ def test_limit_keeps_first_files_and_class_indices(tmp_path, write_image):
 def test_captions_csv_auto_detected(tmp_path, write_image):
     for name in ("a.png", "b.png", "c.png"):
         write_image(tmp_path / name, np.zeros((8, 8), dtype=np.uint8))
-    (tmp_path / "captions.csv").write_text('file,caption\nb.png,"a dark, empty square"\na.png,first\n')
+    (tmp_path / "captions.csv").write_text(
+        'file,caption\nb.png,"a dark, empty square"\na.png,first\n')
     with pytest.warns(UserWarning, match="1 of 3 images have no caption"):
         data = load_dataset(str(tmp_path))
     assert data.captions == ["first", "a dark, empty square", ""]
@@ -187,3 +189,16 @@ def test_bad_arguments(tmp_path):
         load_dataset(str(tmp_path), channels=2)
     with pytest.raises(UserError, match="image_size"):
         load_dataset(str(tmp_path), image_size=0)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    from PIL import Image
+    raw = np.zeros((4, 8), dtype=np.uint8)
+    raw[:, 4:] = 255  # stored: black left half, white right half
+    img = Image.fromarray(raw)
+    exif = img.getexif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    img.save(tmp_path / "phone.png", exif=exif)
+    shown = load_dataset(str(tmp_path), image_size=4).images[0, 0]
+    # Displayed upright the picture is 4 wide, 8 tall with the halves top and bottom.
+    assert shown[0].eq(0).all() and shown[-1].eq(255).all()
