@@ -18,7 +18,7 @@ from ..errors import UserError
 def linear(T: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> torch.Tensor:
     """DDPM's linear betas (Ho et al. 2020, arxiv 2006.11239), rescaled so any T spans the same range as T=1000."""
     scale = 1000.0 / T
-    betas = torch.linspace(beta_start * scale, beta_end * scale, T, dtype=torch.float64)
+    betas = torch.linspace(beta_start * scale, beta_end * scale, T, dtype=torch.float64).clamp(max=0.999)
     return torch.cumprod(1.0 - betas, dim=0)
 
 

@@ -109,9 +109,10 @@ _DOCS: tuple[FeatureDoc, ...] = (
     FeatureDoc("curv_variance", "shape", "standard deviation of the signed kappa * R along the contours",
                "skimage.measure.find_contours", (0.0, 10.0)),
     FeatureDoc("affine_curvature", "shape",
-               "affine isoperimetric ratio (sum |kappa|^(1/3) ds)^3 / (8 pi^2 area): 1 for ellipses, "
-               "lower for polygonal outlines (Blaschke's affine isoperimetric inequality)",
-               "skimage.measure.find_contours", (0.0, 2.0)),
+               "cube root of the affine isoperimetric ratio Omega^3 / (8 pi^2 A) of each closed contour, "
+               "Omega = sum |kappa|^(1/3) ds its affine perimeter, A its enclosed area; median over contours. "
+               "1 for ellipses, lower for polygonal outlines, higher for wiggly ones (Blaschke)",
+               "skimage.measure.find_contours", (0.0, 3.0)),
     # ---- TOPOLOGY ----------------------------------------------------------------------
     FeatureDoc("euler_char", "topology", "Euler number of M (objects - holes, 8-connected objects)",
                "skimage.measure.euler_number(connectivity=2)", (-20.0, 20.0)),

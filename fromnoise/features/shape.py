@@ -26,11 +26,12 @@ MIN_CONTOUR = 8  # px; shorter contours are specks
 CURV_CLIP = 10.0
 
 
-def _contour_curvatures(mask: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
-    """Signed curvature (1/px) and arc-length element (px) at samples of every contour."""
+def _contour_curvatures(mask: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray, list[float]]:
+    """Signed curvature (1/px) and arc-length element (px) at samples of every contour,
+    and each contour's affine isoperimetric ratio (its own enclosed area)."""
     padded = np.pad(mask.astype(np.float64), 2)  # zero frame: every contour closes
     smooth = ndimage.gaussian_filter(padded, MASK_SIGMA)
-    kappas, lengths = [], []
+    kappas, lengths, affine = [], [], []
     for c in find_contours(smooth, 0.5):
         seg = np.linalg.norm(np.diff(c, axis=0), axis=1)
         total = seg.sum()
@@ -47,11 +48,15 @@ def _contour_curvatures(mask: np.ndarray, sigma: float) -> tuple[np.ndarray, np.
         theta = np.arctan2(d[:, 1], d[:, 0])
         turn = np.angle(np.exp(1j * (theta - np.roll(theta, 1))))  # wrapped to (-pi, pi]
         ds_node = 0.5 * (ds + np.roll(ds, 1))
-        kappas.append(turn / np.maximum(ds_node, 1e-9))
+        kappa = turn / np.maximum(ds_node, 1e-9)
+        kappas.append(kappa)
         lengths.append(ds_node)
+        enclosed = 0.5 * abs(np.dot(pts[:, 0], np.roll(pts[:, 1], -1)) - np.dot(pts[:, 1], np.roll(pts[:, 0], -1)))
+        omega = np.sum(np.abs(kappa) ** (1.0 / 3.0) * ds_node)  # affine perimeter
+        affine.append(omega ** 3 / (8 * np.pi ** 2 * max(enclosed, 1.0)))
     if not kappas:
-        return np.zeros(0), np.zeros(0)
-    return np.concatenate(kappas), np.concatenate(lengths)
+        return np.zeros(0), np.zeros(0), []
+    return np.concatenate(kappas), np.concatenate(lengths), affine
 
 
 def _spectral_entropy(lum: np.ndarray) -> float:
@@ -101,13 +106,15 @@ def shape_features(rgb: np.ndarray, mask: np.ndarray, prepared: Prepared | None 
     out["circularity"] = min(1.0, 4 * np.pi * area / props.perimeter ** 2) if props.perimeter > 0 else 0.0
     out["solidity"] = float(props.solidity)
     radius = np.sqrt(area / np.pi)
-    kappa, ds = _contour_curvatures(p.mask, max(CONTOUR_SIGMA, CONTOUR_SIGMA_PER_RADIUS * radius))
+    kappa, ds, affine = _contour_curvatures(p.mask, max(CONTOUR_SIGMA, CONTOUR_SIGMA_PER_RADIUS * radius))
     if kappa.size:
         scaled = kappa * radius
         mean_abs = np.average(np.abs(scaled), weights=ds)
         std = np.sqrt(np.average((scaled - np.average(scaled, weights=ds)) ** 2, weights=ds))
-        affine_perimeter = np.sum(np.abs(kappa) ** (1.0 / 3.0) * ds)
         out["mean_curvature"] = float(min(mean_abs, CURV_CLIP))
         out["curv_variance"] = float(min(std, CURV_CLIP))
-        out["affine_curvature"] = float(min(affine_perimeter ** 3 / (8 * np.pi ** 2 * area), 2.0))
+        # Per closed contour against its own area (holes and pieces would otherwise inflate
+        # it), then the median over contours: robust to a few ragged specks.
+        # The cube root, Omega / (2 pi^(2/3) A^(1/3)), keeps wiggly outlines in a usable range.
+        out["affine_curvature"] = float(min(np.median(affine) ** (1.0 / 3.0), 3.0))
     return out

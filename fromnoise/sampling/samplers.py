@@ -29,7 +29,7 @@ def timestep_grid(num_timesteps: int, steps: int) -> list[int]:
     """``steps`` descending integer timesteps from T-1 (evenly spaced, "trailing": Lin et al. 2024,
     arxiv 2305.08891, so the first step starts at the noisiest t) followed by -1 (clean)."""
     steps = max(1, min(steps, num_timesteps))
-    ts = torch.linspace(num_timesteps - 1, 0, steps + 1, dtype=torch.float64)[:-1].round().long().tolist()
+    ts = ((num_timesteps - torch.arange(steps, dtype=torch.float64) * num_timesteps / steps).round() - 1).long().tolist()
     return ts + [-1]
 
 
@@ -107,33 +107,35 @@ def _to_sigma(ab: float) -> float:
 def sample_euler(denoise: Denoise, x, timesteps, alpha_bar, *, generators=None, callback=None):
     """Euler steps of the probability-flow ODE dx/dsigma = (x - x0) / sigma in the variance-exploding
     form x~ = x / sqrt(alpha_bar) (Karras et al. 2022, arxiv 2206.00364, Algorithm 1 without the 2nd order)."""
-    xs = x / math.sqrt(_ab(alpha_bar, timesteps[0]))
+    dtype = x.dtype
+    xs = x.double() / math.sqrt(_ab(alpha_bar, timesteps[0]))  # float64: x~ is ~1e4 at the noisiest t
     for i, (t, s) in enumerate(zip(timesteps[:-1], timesteps[1:])):
         ab_t, ab_s = _ab(alpha_bar, t), _ab(alpha_bar, s)
-        _, x0 = denoise(xs * math.sqrt(ab_t), t)
+        _, x0 = denoise((xs * math.sqrt(ab_t)).to(dtype), t)
         sig_t, sig_s = _to_sigma(ab_t), _to_sigma(ab_s)
-        xs = xs + (sig_s - sig_t) * (xs - x0) / sig_t
-        _report(callback, i, s, xs * math.sqrt(ab_s), x0)
-    return xs
+        xs = xs + (sig_s - sig_t) * (xs - x0.double()) / sig_t
+        _report(callback, i, s, (xs * math.sqrt(ab_s)).to(dtype), x0)
+    return xs.to(dtype)
 
 
 def sample_heun(denoise: Denoise, x, timesteps, alpha_bar, *, generators=None, callback=None):
     """Heun's 2nd-order method on the same ODE (Karras et al. 2022, Algorithm 1): an Euler step, then
     the average of both slopes; the final step to sigma = 0 is plain Euler. 2 NFE per step."""
-    xs = x / math.sqrt(_ab(alpha_bar, timesteps[0]))
+    dtype = x.dtype
+    xs = x.double() / math.sqrt(_ab(alpha_bar, timesteps[0]))
     for i, (t, s) in enumerate(zip(timesteps[:-1], timesteps[1:])):
         ab_t, ab_s = _ab(alpha_bar, t), _ab(alpha_bar, s)
-        _, x0 = denoise(xs * math.sqrt(ab_t), t)
+        _, x0 = denoise((xs * math.sqrt(ab_t)).to(dtype), t)
         sig_t, sig_s = _to_sigma(ab_t), _to_sigma(ab_s)
-        d = (xs - x0) / sig_t
+        d = (xs - x0.double()) / sig_t
         x_next = xs + (sig_s - sig_t) * d
         if s >= 0:  # apply 2nd order correction
-            _, x0_s = denoise(x_next * math.sqrt(ab_s), s)
-            d_s = (x_next - x0_s) / sig_s
+            _, x0_s = denoise((x_next * math.sqrt(ab_s)).to(dtype), s)
+            d_s = (x_next - x0_s.double()) / sig_s
             x_next = xs + (sig_s - sig_t) * (d + d_s) / 2
         xs = x_next
-        _report(callback, i, s, xs * math.sqrt(ab_s), x0)
-    return xs
+        _report(callback, i, s, (xs * math.sqrt(ab_s)).to(dtype), x0)
+    return xs.to(dtype)
 
 
 # name -> (function, network evaluations per step)
