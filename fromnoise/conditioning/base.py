@@ -27,6 +27,19 @@ class ConditionEncoder(nn.Module):
         """(embedding (B, emb_dim) or None, context tokens (B, L, D) or None); rows with drop=True are null."""
         raise NotImplementedError
 
+    def null_condition(self, batch: int, device) -> dict:
+        """Condition entries for ``batch`` rows when none is given (they are all dropped to null)."""
+        raise NotImplementedError
+
+    def rows(self, request: dict) -> list[tuple[str, dict]] | None:
+        """Turn a user's sampling request into grid rows: ``[(row label, {key: tensor (1, ...)}), ...]``.
+
+        ``request`` holds the CLI/web options (``classes``, ``prompts``, ``features``, ``like``, ``set``,
+        ``mask``...). Return None when the request says nothing this encoder understands. Raise
+        UserError for a request this encoder cannot honour (an unknown class name, say).
+        """
+        return None
+
     def config(self) -> dict:
         """JSON-able keyword arguments that rebuild this encoder (``kind`` is added by the caller)."""
         raise NotImplementedError

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import UserError
 from .base import ConditionEncoder
 
 
@@ -25,6 +26,28 @@ class ClassEncoder(ConditionEncoder):
         labels = cond["labels"].long()
         labels = torch.where(drop.to(labels.device), torch.full_like(labels, self.num_classes), labels)
         return self.embed(labels), None
+
+    def null_condition(self, batch, device):
+        return {"labels": torch.full((batch,), self.num_classes, dtype=torch.long, device=device)}
+
+    def rows(self, request):
+        wanted = request.get("classes")
+        if not wanted:
+            return None
+        out = []
+        for item in wanted:
+            idx = self.lookup(str(item))
+            out.append((self.class_names[idx], {"labels": torch.tensor([idx])}))
+        return out
+
+    def lookup(self, name: str) -> int:
+        """Class index from a name (case-insensitive) or an index; UserError listing the known names."""
+        names = [n.lower() for n in self.class_names]
+        if name.lower() in names:
+            return names.index(name.lower())
+        if name.isdigit() and int(name) < self.num_classes:
+            return int(name)
+        raise UserError(f"unknown class {name!r}; this model knows: {', '.join(self.class_names)}")
 
     def config(self):
         return {"num_classes": self.num_classes, "emb_dim": self.embed.embedding_dim, "class_names": self.class_names}

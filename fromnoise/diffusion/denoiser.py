@@ -50,9 +50,14 @@ class Denoiser(nn.Module):
         """
         emb, ctx = None, []
         if self.encoders:
-            cond = cond or {}
+            b = x_t.shape[0]
+            if not cond:  # no condition given: every encoder contributes its null condition
+                cond = {}
+                for enc in self.encoders.values():
+                    cond.update(enc.null_condition(b, x_t.device))
+                drop = torch.ones(b, dtype=torch.bool, device=x_t.device)
             if drop is None:
-                drop = torch.zeros(x_t.shape[0], dtype=torch.bool, device=x_t.device)
+                drop = torch.zeros(b, dtype=torch.bool, device=x_t.device)
             extra = []
             for enc in self.encoders.values():
                 e, c = enc.encode(cond, drop)

@@ -46,6 +46,7 @@ class UNetConfig:
     up_kind: str = "conv"                                # conv | transpose
     context_dim: int | None = None                       # cross-attention token width (None: no cross-attention)
     cross_attention: tuple[bool, ...] | None = None      # levels with cross-attention (default: where self-attention is)
+    patch: int = 1                                       # space-to-depth factor: the U-Net runs at size / patch
     skips: str = "block"                                 # "block": a skip per encoder block (DDPM/ADM);
                                                          # "level": one per level, decoder = num_res_blocks (000-004)
 
@@ -101,7 +102,9 @@ class UNet(nn.Module):
         cross = cfg.cross_attention or (cfg.attention if cfg.context_dim else (False,) * len(ch))
         cross = tuple(c and cfg.context_dim is not None for c in cross)
         self.time_embed = TimeEmbedding(cfg.time_freq_dim or ch[0], cfg.emb_width, cfg.time_act)
-        self.stem = nn.Conv2d(cfg.in_channels, ch[0], 3, padding=1)
+        # patch > 1: fold patch x patch pixels into channels (pixel unshuffle) so every level runs at
+        # 1/patch^2 of the pixels; the output is unfolded again. Cheap on a CPU, as in latent/patch models.
+        self.stem = nn.Conv2d(cfg.in_channels * cfg.patch**2, ch[0], 3, padding=1)
 
         if cfg.skips not in ("block", "level"):
             raise ValueError(f"UNetConfig.skips must be 'block' or 'level', got {cfg.skips!r}")
@@ -145,7 +148,7 @@ class UNet(nn.Module):
             if per_block and i > 0 and cfg.downsample[i - 1]:
                 self.up.append(Upsample(width, width, cfg.up_kind))
                 self.pop.append(False)
-        self.out = nn.Sequential(group_norm(width, cfg.groups), nn.SiLU(), nn.Conv2d(width, cfg.out_channels, 3, padding=1))
+        self.out = nn.Sequential(group_norm(width, cfg.groups), nn.SiLU(), nn.Conv2d(width, cfg.out_channels * cfg.patch**2, 3, padding=1))
         nn.init.zeros_(self.out[-1].weight)
         nn.init.zeros_(self.out[-1].bias)
 
@@ -156,6 +159,8 @@ class UNet(nn.Module):
         emb = self.time_embed(t)  # (B, E)
         if cond_emb is not None:
             emb = emb + cond_emb
+        if self.config.patch > 1:
+            x = F.pixel_unshuffle(x, self.config.patch)  # (B, C p^2, H/p, W/p)
         h = self.stem(x)
         hs = [h] if self.config.skips == "block" else []
         for block, push in zip(self.down, self.push):
@@ -170,7 +175,8 @@ class UNet(nn.Module):
                 h = block(h, size=hs[-1].shape[-2:])
             else:
                 h = block(torch.cat([h, hs.pop()], dim=1) if pop else h, emb, context)
-        return self.out(h)
+        h = self.out(h)
+        return F.pixel_shuffle(h, self.config.patch) if self.config.patch > 1 else h
 
 
 def count_parameters(model: nn.Module) -> int:

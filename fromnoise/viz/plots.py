@@ -1,0 +1,51 @@
+"""Matplotlib figures: the training-loss curve with its moving average, and bar charts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def moving_average(values, window: int) -> np.ndarray:
+    """Trailing mean over ``window`` points (shorter at the start)."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        return v
+    c = np.cumsum(np.insert(v, 0, 0.0))
+    idx = np.arange(1, v.size + 1)
+    lo = np.maximum(0, idx - window)
+    return (c[idx] - c[lo]) / (idx - lo)
+
+
+def save_figure(fig, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def plot_loss(steps, losses, path: str | Path, window: int | None = None, extra: dict | None = None) -> Path:
+    """Loss per step (faint) and its moving average (bold), log-scaled; ``extra`` adds named curves."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    window = window or max(10, len(losses) // 50)
+    ax.plot(steps, losses, alpha=0.25, lw=0.8, label="loss")
+    ax.plot(steps, moving_average(losses, window), lw=2, label=f"moving average ({window} steps)")
+    for name, (xs, ys) in (extra or {}).items():
+        ax.plot(xs, ys, lw=1.5, label=name)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    if len(losses) and min(losses) > 0:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title("training loss")
+    return save_figure(fig, path)
