@@ -40,6 +40,19 @@ def setup_condition(kind: str, data, emb_dim: int, **options):
     return getattr(importlib.import_module(module), name)(data, emb_dim, **options)
 
 
+def setup_conditioning(kind: str, data, emb_dim: int, **options) -> tuple[dict, dict]:
+    """({encoder kind: kwargs}, per-image tables): the ``conditioning`` part of a model config.
+
+    A setup function returns the kwargs of its own encoder, or, when one condition needs
+    several encoders (``features`` with ``mask=True``: a FeatureEncoder and a MaskEncoder),
+    ``{"encoders": {kind: kwargs, ...}}``; both forms come out here as one dict by kind.
+    """
+    kwargs, tables = setup_condition(kind, data, emb_dim, **options)
+    if set(kwargs) == {"encoders"}:
+        return dict(kwargs["encoders"]), tables
+    return {kind: kwargs}, tables
+
+
 def batch_condition(tables: dict[str, torch.Tensor], indices: torch.Tensor) -> dict[str, torch.Tensor] | None:
     """The rows of every table for a batch of image indices."""
     if not tables:
