@@ -23,7 +23,6 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "evaluate": ("fromnoise.cli.evaluate", "evaluate", "FID / KID of a checkpoint against a dataset, offline."),
     "evaluate-features": ("fromnoise.cli.evaluate_features", "evaluate_features",
                           "Feature fidelity of a feature-conditioned checkpoint."),
-    "web": ("fromnoise.cli.web", "web", "Open the web demo for a checkpoint."),
 }
 # The reference documents' own command names (001: sample.py, 002: main.py inference).
 ALIASES = {"inference": "sample", "generate": "sample"}

