@@ -59,16 +59,18 @@ def train(args) -> None:
     t0 = time.time()
     conditioning, tables = setup_conditioning("features", data, 128, mask=args.mask)
     measure_s = time.time() - t0
-    config = make_config("cpu32", image_size=32, channels=3, conditioning=conditioning)
-    opts = TrainOptions(out=args.run, minutes=args.minutes, batch_size=64, lr=1e-3, warmup=200,
+    overrides = {"channels": tuple(args.channels)} if args.channels else None
+    config = make_config("cpu32", image_size=32, channels=3, conditioning=conditioning, model_overrides=overrides)
+    opts = TrainOptions(out=args.run, minutes=args.minutes, batch_size=args.batch, lr=1e-3, warmup=args.warmup,
                         condition_dropout=0.1, sample_every=10**9, save_every=10**9, num_samples=16, progress=False)
     trainer = Trainer(config, data, opts, tables)
     step0, t1 = trainer.step, time.time()
     trainer.run()
     secs = time.time() - t1
     info = {"train_images": len(data), "holdout": args.holdout, "mask": args.mask, "measure_s": round(measure_s, 1),
-            "train_s": round(secs, 1), "steps": trainer.step - step0, "batch_size": 64,
-            "images_per_s": round((trainer.step - step0) * 64 / secs, 1), "threads": args.threads}
+            "train_s": round(secs, 1), "steps": trainer.step - step0, "batch_size": args.batch,
+            "images_per_s": round((trainer.step - step0) * args.batch / secs, 1), "threads": args.threads,
+            "model_channels": list(config["model"]["kwargs"]["channels"]), "load_avg_1min_end": os.getloadavg()[0]}
     _write(Path(args.run) / "bench_train.json", json.dumps(info, indent=2))
     print(json.dumps(info))
 
@@ -103,6 +105,9 @@ def main() -> None:
     p.add_argument("--guidance", type=float, nargs="+", default=[1.0, 3.0], help="guidance scales to evaluate")
     p.add_argument("--steps", type=int, default=20, help="sampler steps")
     p.add_argument("--threads", type=int, default=2, help="torch threads")
+    p.add_argument("--batch", type=int, default=64, help="batch size")
+    p.add_argument("--warmup", type=int, default=200, help="lr warm-up steps")
+    p.add_argument("--channels", type=int, nargs="+", default=None, help="U-Net widths per level (cpu32: 32 64 128 128)")
     args = p.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     (train if args.phase == "train" else evaluate)(args)

@@ -214,8 +214,8 @@ def scatter_plots(report: FidelityReport, out_dir: str | os.PathLike) -> list[Pa
     return paths
 
 
-def save_report(report: FidelityReport, out_dir: str | os.PathLike, title: str = "") -> list[Path]:
-    """Write ``fidelity.json``, ``fidelity.md``, the scatter PNGs and a grid of the images into out_dir."""
+def save_report(report: FidelityReport, out_dir: str | os.PathLike, title: str = "", plots: bool = True) -> list[Path]:
+    """Write ``fidelity.json``, ``fidelity.md``, a grid of the images and (``plots``) the scatter PNGs into out_dir."""
     from ..viz import save_grid
 
     out = Path(out_dir)
@@ -229,4 +229,4 @@ def save_report(report: FidelityReport, out_dir: str | os.PathLike, title: str =
         os.replace(tmp, out / name)
         paths.append(out / name)
     paths.append(save_grid(report.images, out / "generated.png"))
-    return paths + scatter_plots(report, out)
+    return paths + (scatter_plots(report, out) if plots else [])

@@ -218,3 +218,14 @@ def test_train_sample_like_and_fidelity(setup, folder, tmp_path):
     varies = (report.requested.std(0) > 1e-6) & (report.measured.std(0) > 1e-6)
     assert np.isfinite(r[varies]).all() and np.isnan(r[~varies]).all()
     assert report.measured.min() >= 0 and report.measured.max() <= 1
+
+    # the command line: held-out folder, tables written, the group table printed
+    from click.testing import CliRunner
+
+    from fromnoise.cli.evaluate_features import evaluate_features
+
+    res = CliRunner().invoke(evaluate_features, [str(tmp_path / "run"), "--data", str(folder), "-n", "3",
+                                                 "--steps", "1", "--no-baseline", "--no-plots", "--out", str(tmp_path / "fid")])
+    assert res.exit_code == 0, res.output
+    assert "| color |" in res.output and (tmp_path / "fid" / "generated.png").exists()
+    assert json.loads((tmp_path / "fid" / "fidelity.json").read_text())["settings"]["n"] == 3
