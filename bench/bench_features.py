@@ -56,11 +56,13 @@ def train(args) -> None:
 
     torch.set_num_threads(args.threads)
     data, _ = split(load_dataset(args.data, image_size=32, channels=3), args.holdout)
-    t0 = time.time()
-    conditioning, tables = setup_conditioning("features", data, 128, mask=args.mask)
-    measure_s = time.time() - t0
     overrides = {"channels": tuple(args.channels)} if args.channels else None
-    config = make_config("cpu32", image_size=32, channels=3, conditioning=conditioning, model_overrides=overrides)
+    config = make_config("cpu32", image_size=32, channels=3, model_overrides=overrides)
+    net = config["model"]["kwargs"]
+    emb_dim = net.get("emb_dim") or 4 * net["channels"][0]  # the U-Net's time-embedding width
+    t0 = time.time()
+    config["conditioning"], tables = setup_conditioning("features", data, emb_dim, mask=args.mask)
+    measure_s = time.time() - t0
     opts = TrainOptions(out=args.run, minutes=args.minutes, batch_size=args.batch, lr=1e-3, warmup=args.warmup,
                         condition_dropout=0.1, sample_every=10**9, save_every=10**9, num_samples=16, progress=False)
     trainer = Trainer(config, data, opts, tables)
@@ -87,7 +89,9 @@ def evaluate(args) -> None:
     summary = {"train": train_info, "runs": {}}
     for g in args.guidance:
         t0 = time.time()
-        report = evaluate_fidelity(denoiser, targets, masks, guidance=g, steps=args.steps, baseline=g == args.guidance[0])
+        # the baseline (null condition) does not depend on the guidance scale: draw it once
+        report = evaluate_fidelity(denoiser, targets, masks, guidance=g, steps=args.steps,
+                                   baseline=g == args.guidance[0])
         summary["runs"][f"guidance_{g:g}"] = dict(report.to_dict(), seconds=round(time.time() - t0, 1))
         save_report(report, RESULTS / f"features_fidelity_g{g:g}", title=f"guidance {g:g}")
     _write(RESULTS / "features_fidelity.json", json.dumps(summary, indent=2))
@@ -107,7 +111,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2, help="torch threads")
     p.add_argument("--batch", type=int, default=64, help="batch size")
     p.add_argument("--warmup", type=int, default=200, help="lr warm-up steps")
-    p.add_argument("--channels", type=int, nargs="+", default=None, help="U-Net widths per level (cpu32: 32 64 128 128)")
+    p.add_argument("--channels", type=int, nargs="+", default=None, 
+                   help="U-Net widths per level (cpu32: 32 64 128 128)")
     args = p.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     (train if args.phase == "train" else evaluate)(args)

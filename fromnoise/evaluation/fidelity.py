@@ -89,7 +89,8 @@ class FidelityReport:
 
     def to_markdown(self, title: str = "") -> str:
         """The group and feature tables as markdown."""
-        head = f"## Feature fidelity {title}".rstrip() + "\n\n" + ", ".join(f"{k}={v}" for k, v in self.settings.items())
+        settings = ", ".join(f"{k}={v}" for k, v in self.settings.items())
+        head = f"## Feature fidelity {title}".rstrip() + "\n\n" + settings
         return (f"{head}\n\n### Per group (mean over features)\n\n{markdown_table(self.groups)}\n\n"
                 f"### Per feature\n\n{markdown_table(self.table)}\n")
 

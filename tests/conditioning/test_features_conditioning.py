@@ -224,8 +224,9 @@ def test_train_sample_like_and_fidelity(setup, folder, tmp_path):
 
     from fromnoise.cli.evaluate_features import evaluate_features
 
-    res = CliRunner().invoke(evaluate_features, [str(tmp_path / "run"), "--data", str(folder), "-n", "3",
-                                                 "--steps", "1", "--no-baseline", "--no-plots", "--out", str(tmp_path / "fid")])
+    args = [str(tmp_path / "run"), "--data", str(folder), "-n", "3", "--steps", "1", "--no-baseline", "--no-plots",
+            "--out", str(tmp_path / "fid")]
+    res = CliRunner().invoke(evaluate_features, args)
     assert res.exit_code == 0, res.output
     assert "| color |" in res.output and (tmp_path / "fid" / "generated.png").exists()
     assert json.loads((tmp_path / "fid" / "fidelity.json").read_text())["settings"]["n"] == 3
