@@ -240,8 +240,8 @@ def setup_features(data, emb_dim: int, *, mask: bool = False, workers: int | Non
         workers: processes for the measurement.
         low_pct, high_pct: the normaliser's robust percentiles.
     Returns:
-        (kwargs, tables). Without ``mask``: FeatureEncoder kwargs; with it,
-        ``{"encoders": {"features": kwargs, "mask": kwargs}}`` (see
+        (kwargs, tables). Without ``mask``: FeatureEncoder kwargs; with it, kwargs by encoder
+        kind, ``{"features": kwargs, "mask": kwargs}`` (see
         ``fromnoise.training.conditions.setup_conditioning``). ``tables``: ``features``
         (N, 32) float32 in [0, 1] and, with ``mask``, ``mask`` (N, 1, H, W) float32 in {0, 1}.
     """
@@ -256,5 +256,5 @@ def setup_features(data, emb_dim: int, *, mask: bool = False, workers: int | Non
     if not mask:
         return kwargs, tables
     tables["mask"] = torch.from_numpy(masks).float()[:, None]
-    return {"encoders": {"features": kwargs, "mask": {"image_size": size, "channels": int(images.shape[1]),
-                                                             "solo_dropout": solo_dropout}}}, tables
+    mask_kwargs = {"image_size": size, "channels": int(images.shape[1]), "solo_dropout": solo_dropout}
+    return {"features": kwargs, "mask": mask_kwargs}, tables

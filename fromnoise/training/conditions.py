@@ -45,11 +45,14 @@ def setup_conditioning(kind: str, data, emb_dim: int, **options) -> tuple[dict, 
 
     A setup function returns the kwargs of its own encoder, or, when one condition needs
     several encoders (``features`` with ``mask=True``: a FeatureEncoder and a MaskEncoder),
-    ``{"encoders": {kind: kwargs, ...}}``; both forms come out here as one dict by kind.
+    kwargs by encoder kind, ``{"features": {...}, "mask": {...}}``: every key a registered
+    encoder kind and every value a dict. Both forms come out here as one dict by kind.
     """
+    from ..conditioning import ENCODERS
+
     kwargs, tables = setup_condition(kind, data, emb_dim, **options)
-    if set(kwargs) == {"encoders"}:
-        return dict(kwargs["encoders"]), tables
+    if kwargs and set(kwargs) <= set(ENCODERS) and all(isinstance(v, dict) for v in kwargs.values()):
+        return dict(kwargs), tables
     return {kind: kwargs}, tables
 
 
