@@ -79,14 +79,14 @@ def train(args) -> None:
 
 def evaluate(args) -> None:
     from fromnoise import load
-    from fromnoise.evaluation.fidelity import evaluate_fidelity, held_out_targets, save_report
+    from fromnoise.evaluation.fidelity import evaluate_fidelity, held_out_targets, markdown_table, save_report
 
     torch.set_num_threads(args.threads)
     _, held = split(load_dataset(args.data, image_size=32, channels=3), args.holdout)
     denoiser = load(args.run)
     targets, masks = held_out_targets(denoiser, held.images)
     train_info = json.loads((Path(args.run) / "bench_train.json").read_text())
-    summary = {"train": train_info, "runs": {}}
+    summary, tables = {"train": train_info, "runs": {}}, {}
     for g in args.guidance:
         t0 = time.time()
         # the baseline (null condition) does not depend on the guidance scale: draw it once
@@ -94,7 +94,13 @@ def evaluate(args) -> None:
                                    baseline=g == args.guidance[0])
         summary["runs"][f"guidance_{g:g}"] = dict(report.to_dict(), seconds=round(time.time() - t0, 1))
         save_report(report, RESULTS / f"features_fidelity_g{g:g}", title=f"guidance {g:g}")
+        tables[g] = markdown_table(report.groups)
     _write(RESULTS / "features_fidelity.json", json.dumps(summary, indent=2))
+    lines = ["# Feature fidelity on held-out emoji (bench/bench_features.py)", "",
+             "Training: " + ", ".join(f"{k}={v}" for k, v in train_info.items()), ""]
+    for g, table in tables.items():
+        lines += [f"## guidance {g:g} (baseline: null condition, same seeds)", "", table, ""]
+    _write(RESULTS / "features_fidelity.md", "\n".join(lines))
     print(json.dumps({k: v["groups"] for k, v in summary["runs"].items()}, indent=1))
 
 
