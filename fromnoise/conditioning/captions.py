@@ -1,0 +1,64 @@
+"""Training captions: from a captions file beside an image folder, or from class names through a template.
+
+Reference 003 trains on a folder of ``class_index.jpg`` files with prompts such as
+"Draw a six"; here the class part of the file name goes through a template
+("a photo of a {class}" by default), so such a folder needs no extra files.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import UserError
+
+DEFAULT_TEMPLATE = "a photo of a {class}"
+
+_PLACEHOLDER = re.compile(r"\{class\}|\{\}")
+
+
+def fill_template(template: str, name: str) -> str:
+    """``template`` with ``{class}`` (or ``{}``) replaced by the lower-cased class ``name``.
+
+    "a {class}" before a vowel becomes "an ...", so "a photo of a {class}" reads
+    "a photo of an ankle boot". Class names "T-shirt/top" read "t-shirt or top".
+    """
+    if not _PLACEHOLDER.search(template):
+        raise UserError(f"the caption template {template!r} has no {{class}} placeholder; "
+                        "write it like 'a photo of a {class}'")
+    word = name.replace("_", " ").replace("/", " or ").strip().lower()
+
+    def put(match: re.Match) -> str:
+        return word
+
+    text = _PLACEHOLDER.sub(put, template)
+    # English article agreement for the common "a {class}" templates
+    return re.sub(rf"\b([Aa]) ({re.escape(word)})\b",
+                  lambda m: (m.group(1) + ("n" if word[:1] in "aeiou" else "") + " " + m.group(2)), text)
+
+
+def training_captions(data, template: str | list[str] | None = None) -> list[str]:
+    """One caption per training image (N strings).
+
+    A captions file (``data.captions``) wins; images it leaves without a caption, and data
+    without a captions file, get their class name through ``template``. Several templates
+    are used in turn (image i gets template i mod k), a cheap caption augmentation.
+    """
+    templates = [template] if isinstance(template, str) else list(template or [DEFAULT_TEMPLATE])
+    if not templates:
+        templates = [DEFAULT_TEMPLATE]
+    n = len(data)
+    from_file = list(data.captions) if data.captions is not None else [""] * n
+    need_names = [i for i, c in enumerate(from_file) if not str(c).strip()]
+    if need_names and (data.labels is None or not data.class_names):
+        where = data.description.get("path") or data.description.get("source", "the data")
+        raise UserError(f"--condition text needs captions, but {len(need_names)} images of {where} have neither "
+                        "a caption nor a class: add captions.csv (file,caption) to the folder, or name files "
+                        "<class>_<index>.png so captions come from class names")
+    names = data.class_names or []
+    out = []
+    for i, caption in enumerate(from_file):
+        caption = str(caption).strip()
+        if not caption:
+            caption = fill_template(templates[i % len(templates)], names[int(data.labels[i])])
+        out.append(caption)
+    return out

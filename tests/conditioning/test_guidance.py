@@ -1,0 +1,121 @@
+"""Condition dropout and classifier-free guidance, for the class and the text encoder."""
+
+import pytest
+import torch
+
+from fromnoise.build import build_denoiser, make_config
+from fromnoise.conditioning import dropout_mask
+from fromnoise.conditioning.text import TextEncoder
+from fromnoise.data import ImageData
+from fromnoise.errors import UserError
+from fromnoise.sampling import generate
+from fromnoise.training import Trainer, TrainOptions
+
+P, T, L = 12, 10, 5  # small stand-in widths for the frozen text model's outputs
+
+
+def text_kwargs():
+    return {"model": "unused", "emb_dim": 128, "context_dim": 32, "pooled_dim": P, "token_dim": T, "max_tokens": L}
+
+
+def text_cond(b):
+    mask = torch.arange(L).expand(b, L) < torch.randint(1, L + 1, (b, 1))
+    return {"text_pooled": torch.randn(b, P), "text_tokens": torch.randn(b, L, T) * mask.unsqueeze(-1),
+            "text_mask": mask}
+
+
+def model(kind):
+    kw = {"num_classes": 3, "emb_dim": 128} if kind == "class" else text_kwargs()
+    d = build_denoiser(make_config("fashion", image_size=16, channels=1, conditioning={kind: kw}))
+    # a trained model: the zero-initialised output layer and a null condition near the others would hide
+    # the difference between guided and unguided predictions that these tests compare
+    with torch.no_grad():
+        for p in d.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+        for p in d.encoders.parameters():
+            p.add_(torch.randn_like(p) * 0.5)
+    return d.eval()
+
+
+def cond_for(kind, b):
+    return {"labels": torch.randint(0, 3, (b,))} if kind == "class" else text_cond(b)
+
+
+def test_dropout_mask_rate():
+    g = torch.Generator().manual_seed(1)
+    for p in (0.1, 0.5):
+        rate = dropout_mask(20000, p, generator=g).float().mean().item()
+        assert abs(rate - p) < 4 * (p * (1 - p) / 20000) ** 0.5
+    assert not dropout_mask(100, 0.0).any()
+
+
+@pytest.mark.parametrize("kind", ["class", "text"])
+def test_dropped_rows_get_the_null_condition(kind):
+    enc = model(kind).encoders[kind]
+    cond = cond_for(kind, 6)
+    drop = torch.tensor([True, False, True, False, False, True])
+    emb, ctx = enc.encode(cond, drop)
+    null_emb, null_ctx = enc.encode(enc.null_condition(6, "cpu"), torch.ones(6, dtype=torch.bool))
+    assert torch.equal(emb[drop], null_emb[drop])
+    assert not torch.isclose(emb[~drop], null_emb[~drop]).all(dim=1).any()
+    if kind == "text":
+        assert torch.equal(ctx[drop], null_ctx[drop])
+        # padding tokens all read the one learned pad token, whatever the padded values were
+        row = int((~drop).nonzero()[0])
+        pads = ctx[row][~cond["text_mask"][row]]
+        assert torch.equal(pads, enc.pad_token.expand_as(pads))
+
+
+def test_trainer_drops_at_the_configured_rate(tmp_path):
+    data = ImageData(torch.randint(0, 256, (64, 1, 16, 16), dtype=torch.uint8), torch.arange(64) % 3, ["a", "b", "c"])
+    config = make_config("fashion", image_size=16, channels=1,
+                         conditioning={"class": {"num_classes": 3, "emb_dim": 128, "class_names": ["a", "b", "c"]}})
+    trainer = Trainer(config, data, TrainOptions(out=str(tmp_path), steps=1, batch_size=64, condition_dropout=0.3,
+                                                 progress=False), {"labels": data.labels})
+    seen = []
+
+    def forward(x, t, cond, drop):  # records the mask; the network itself is not what this test is about
+        seen.append(drop)
+        return torch.zeros_like(x, requires_grad=True)
+
+    trainer.forward = forward
+    batches = iter(trainer.batches)
+    for _ in range(25):
+        trainer.train_step(*next(batches))
+    rate = torch.cat(seen).float().mean().item()
+    assert abs(rate - 0.3) < 4 * (0.3 * 0.7 / 1600) ** 0.5
+
+
+@pytest.mark.parametrize("kind", ["class", "text"])
+def test_guidance_one_is_conditional_and_zero_unconditional(kind):
+    d = model(kind)
+    b = 4
+    x, t, cond = torch.randn(b, 1, 16, 16), torch.randint(0, 1000, (b,)), cond_for(kind, b)
+    with torch.no_grad():
+        out_c = d(x, t, cond)
+        out_u = d(x, t, cond, torch.ones(b, dtype=torch.bool))
+        out_none = d(x, t, None)
+    assert torch.allclose(out_u, out_none, atol=1e-5)  # no condition at all = the null condition
+    assert (out_c - out_u).abs().max() > 1e-3  # otherwise the test below could not fail
+    for w, want in ((1.0, out_c), (0.0, out_u)):
+        eps, x0 = d.predict(x, t, cond, guidance=w)
+        eps_ref, x0_ref = d.predict(x, t, None) if w == 0.0 else d.predict(x, t, cond)
+        assert torch.allclose(eps, eps_ref, atol=1e-4) and torch.allclose(x0, x0_ref, atol=1e-4)
+    # w = 3 extrapolates: eps_u + 3 (eps_c - eps_u)
+    e3, _ = d.predict(x, t, cond, guidance=3.0)
+    e1, _ = d.predict(x, t, cond, guidance=1.0)
+    e0, _ = d.predict(x, t, cond, guidance=0.0)
+    assert torch.allclose(e3, e0 + 3 * (e1 - e0), atol=1e-4)
+
+
+def test_guidance_on_an_unconditional_model_is_a_user_error():
+    d = build_denoiser(make_config("fashion", image_size=16, channels=1))
+    with pytest.raises(UserError, match="unconditional"):
+        generate(d, 1, steps=1, guidance=2.0)
+
+
+def test_text_encoder_config_round_trip():
+    enc = TextEncoder(**text_kwargs(), captions=["a photo of a cat"])
+    again = TextEncoder(**enc.config())
+    assert again.config() == enc.config()
+    assert sum(p.numel() for p in enc.parameters()) < 50_000  # projections only: no frozen model inside
