@@ -12,6 +12,7 @@ counts are pinned in ``tests/models/test_presets.py``.
 | ``youandme`` | reference 000: 64-128-256-512-512, 2 ResBlocks, attention at 32, 16, 8 | 84.3M (see below) |
 | ``cifar`` | DDPM's CIFAR-10 U-Net (Ho et al. 2020) | 35.7M |
 | ``fashion`` | the CPU demo preset: recognisable Fashion-MNIST in ~10 CPU-minutes | 2.79M |
+| ``micro`` | a smoke-test network for CI | 0.05M |
 | ``cpu32`` | a CPU preset for 32x32 RGB folders (emoji, CIFAR) | 4.70M |
 """
 
@@ -125,8 +126,16 @@ def cpu32(image_size=32, channels=3) -> ModelSpec:
                      {"lr": 1e-3, "batch_size": 64, "schedule": "cosine", "prediction": "v"})
 
 
+def micro(image_size=28, channels=1) -> ModelSpec:
+    """A ~40k-parameter network for smoke tests and CI: trains in seconds, learns little."""
+    return ModelSpec("unet", _unet(image_size=image_size, in_channels=channels, out_channels=channels,
+                                   channels=(8, 16), num_res_blocks=1, attention=(False, True), groups=4,
+                                   scale_shift=True, heads=2),
+                     {"lr": 2e-3, "batch_size": 16, "schedule": "cosine", "prediction": "v"})
+
+
 PRESETS: dict[str, Callable[..., ModelSpec]] = {
-    "tiny": tiny, "reference004": reference004, "anime": anime, "youandme": youandme,
+    "micro": micro, "tiny": tiny, "reference004": reference004, "anime": anime, "youandme": youandme,
     "cifar": cifar, "fashion": fashion, "cpu32": cpu32,
 }
 

@@ -138,8 +138,13 @@ def load_weights(module: torch.nn.Module, file: Path) -> None:
         sd = load_file(str(file))
     except Exception as err:  # safetensors raises its own error types for corrupt files
         raise UserError(f"cannot read weights from '{file}': {err}") from None
-    missing, unexpected = module.load_state_dict(sd, strict=False)
-    if missing or unexpected:
-        raise UserError(f"the weights in '{file}' do not fit this architecture "
-                        f"({len(missing)} missing, {len(unexpected)} unexpected tensors, e.g. "
-                        f"{(missing or unexpected)[0]!r}); the config and the weights come from different models")
+    own = module.state_dict()
+    missing = [k for k in own if k not in sd]
+    unexpected = [k for k in sd if k not in own]
+    wrong = [k for k in own if k in sd and sd[k].shape != own[k].shape]
+    if missing or unexpected or wrong:
+        example = (wrong or missing or unexpected)[0]
+        raise UserError(f"the weights in '{file}' do not fit this architecture ({len(missing)} missing, "
+                        f"{len(unexpected)} unexpected, {len(wrong)} of another shape, e.g. {example!r}); "
+                        "the config and the weights come from different models")
+    module.load_state_dict(sd)

@@ -191,13 +191,7 @@ class Trainer:
             self.ema.update(self.acc.unwrap_model(self.model))
             self.step += 1
             if self.step % self.opt.log_every == 0 or self.step == 1:
-                now = time.time()
-                ips = seen_since / max(now - last_log, 1e-9)
-                last_log, seen_since = now, 0
-                self.logger.scalars(self.step, {"loss": loss, "pseudo_acc": float(stats["pseudo_acc"]),
-                                                "lr": self._lr(self.step - 1), "images_per_s": ips,
-                                                "epoch": self.batches.epoch})
-                bar.set_postfix(loss=f"{loss:.4f}", img_s=f"{ips:.0f}", epoch=self.batches.epoch)
+                last_log, seen_since = self._log(stats, last_log, seen_since, bar)
             bar.update(1)
             if self.step % self.opt.sample_every == 0:
                 self.pictures()
@@ -205,12 +199,24 @@ class Trainer:
                 self.save()
             for hook in self.hooks:
                 hook(self, self.step)
+        if stats and self.step % self.opt.log_every and self.step != 1:  # the last step is always logged
+            self._log(stats, last_log, seen_since, bar)
         bar.close()
         path = self.save()
         self.pictures()
         self.logger.note(f"saved {path} after {time.time() - start:.0f} s at step {self.step}")
         self.logger.close()
         return self.out
+
+    def _log(self, stats: dict, last_log: float, seen_since: int, bar) -> tuple[float, int]:
+        now = time.time()
+        ips = seen_since / max(now - last_log, 1e-9)
+        loss = float(stats["loss"])
+        self.logger.scalars(self.step, {"loss": loss, "pseudo_acc": float(stats["pseudo_acc"]),
+                                        "lr": self._lr(self.step - 1), "images_per_s": ips,
+                                        "epoch": self.batches.epoch})
+        bar.set_postfix(loss=f"{loss:.4f}", img_s=f"{ips:.0f}", epoch=self.batches.epoch)
+        return now, 0
 
     @torch.no_grad()
     def pictures(self) -> None:

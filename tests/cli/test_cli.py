@@ -1,0 +1,147 @@
+"""The command line end to end, on a tiny folder and a Fashion-MNIST subset."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from fromnoise.cli.main import cli
+
+FMNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+def run(*args, ok=True):
+    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("imgs")
+    for cls, colour in (("red", (220, 30, 30)), ("blue", (30, 30, 220))):
+        (root / cls).mkdir()
+        for i in range(6):
+            img = Image.new("RGB", (20, 16), (240, 240, 240))
+            img.paste(colour, (3 + i, 3, 12 + i, 12))
+            img.save(root / cls / f"{i}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def run_dir(folder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "r"
+    run("train", "--dataset", folder, "--image-size", 8, "--preset", "micro", "--steps", 4, "--batch-size", 4,
+        "--sample-every", 2, "--num-samples", 4, "--out", out, "--no-progress")
+    return out
+
+
+def test_train_writes_checkpoint_samples_and_plot(run_dir):
+    assert (run_dir / "checkpoints" / "step_00000004" / "model.safetensors").exists()
+    assert (run_dir / "samples" / "step_00000002.png").exists()
+    assert (run_dir / "loss.png").exists()
+    assert (run_dir / "metrics.jsonl").read_text().count("\n") >= 2
+
+
+def test_sample_grid_images_and_gif(run_dir, tmp_path):
+    out = tmp_path / "gen"
+    run("sample", run_dir, "-n", 5, "--steps", 3, "--show-intermediate", "--frames", 3, "--out", out)
+    files = sorted((out / "images").glob("*.png"))
+    assert len(files) == 5
+    assert Image.open(files[0]).size == (8, 8)
+    assert Image.open(out / "grid.png").mode == "RGB"
+    gif = Image.open(out / "denoising.gif")
+    assert gif.n_frames == 3
+    assert (out / "denoising.png").exists()
+
+
+def test_reference_command_shape(run_dir, tmp_path):
+    run("inference", "--checkpoint", run_dir, "--num_images", 2, "--steps", 2, "--out", tmp_path / "inf")
+    assert len(list((tmp_path / "inf" / "images").glob("*.png"))) == 2
+
+
+def test_resume_continues(folder, run_dir, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(run_dir, out)
+    result = run("train", "--dataset", folder, "--image-size", 8, "--preset", "micro", "--steps", 6,
+                 "--batch-size", 4, "--out", out, "--no-progress")
+    assert "resuming at step 4" in result.output
+    assert (out / "checkpoints" / "step_00000006").exists()
+
+
+def test_info(run_dir):
+    result = run("info", run_dir)
+    assert "micro" in result.output and "4 steps" in result.output and "folder" in result.output
+
+
+def test_visualize(folder, tmp_path):
+    out = tmp_path / "fwd.png"
+    run("visualize", "--dataset", folder, "--image-size", 8, "-n", 3, "--out", out)
+    img = Image.open(out)
+    assert img.width > img.height  # 8 columns of timesteps, 3 rows of images
+    assert (tmp_path / "fwd_schedule.png").exists()
+
+
+@pytest.mark.skipif(not FMNIST.exists(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_fashion_mnist_subset(tmp_path):
+    out = tmp_path / "fm"
+    run("train", "--dataset", "fashion-mnist", "--limit", 64, "--preset", "micro", "--steps", 3,
+        "--batch-size", 8, "--num-samples", 4, "--out", out, "--no-progress")
+    run("sample", out, "-n", 2, "--steps", 2)
+    assert Image.open(out / "generated" / "images" / "sample_00000.png").size == (28, 28)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--dataset", "/no/such/folder", "--steps", 1], "/no/such/folder"),
+    (["train", "--preset", "huge", "--steps", 1, "--limit", 8], "unknown preset"),
+    (["train", "--limit", 8], "how long"),
+    (["sample", "/no/such/run"], "no checkpoint"),
+])
+def test_bad_input_is_one_clear_line(args, message, tmp_path):
+    result = run(*args, "--out", tmp_path / "x", ok=False) if args[0] == "train" else run(*args, ok=False)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_out_of_range_argument():
+    result = run("train", "--steps", 0, ok=False)
+    assert result.exit_code == 2 and "--steps" in result.output
+
+
+def test_empty_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = run("train", "--dataset", tmp_path / "empty", "--steps", 1, "--out", tmp_path / "o", ok=False)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_checkpoint_of_another_architecture(run_dir, tmp_path):
+    """Weights that do not fit the config are a clear error, not a traceback."""
+    bad = tmp_path / "bad"
+    shutil.copytree(run_dir / "checkpoints" / "step_00000004", bad)
+    import json
+
+    cfg = json.loads((bad / "config.json").read_text())
+    cfg["model"]["kwargs"]["channels"] = [16, 32]
+    (bad / "config.json").write_text(json.dumps(cfg))
+    result = run("sample", bad, "-n", 1, ok=False)
+    assert result.exit_code == 2 and "do not fit" in result.output
+
+
+def test_unconditional_model_refuses_a_class(run_dir):
+    result = run("sample", run_dir, "--class", "red", ok=False)
+    assert result.exit_code == 2 and "unconditional" in result.output
+    result = run("sample", run_dir, "--guidance", "3", ok=False)
+    assert result.exit_code == 2
+
+
+def test_help_on_every_command():
+    from fromnoise.cli.main import COMMANDS
+
+    for name in COMMANDS:
+        result = CliRunner().invoke(cli, [name, "--help"])
+        assert result.exit_code == 0, (name, result.output)
+        assert "Usage" in result.output

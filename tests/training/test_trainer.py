@@ -1,0 +1,110 @@
+"""Trainer: the loss falls, resume continues, a kill while saving keeps the last checkpoint."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from fromnoise.build import make_config
+from fromnoise.data import ImageData
+from fromnoise.errors import UserError
+from fromnoise.training import Trainer, TrainOptions, list_checkpoints, read_checkpoint
+from fromnoise.training.checkpoint import save_checkpoint
+
+
+def tiny_data(n=32, size=8):
+    """A fixed tiny data set: bright squares at a few positions on black."""
+    g = torch.Generator().manual_seed(0)
+    imgs = torch.zeros(n, 1, size, size, dtype=torch.uint8)
+    for i in range(n):
+        r, c = torch.randint(0, size - 3, (2,), generator=g).tolist()
+        imgs[i, 0, r:r + 3, c:c + 3] = 255
+    return ImageData(images=imgs, labels=torch.arange(n) % 2, class_names=["a", "b"], captions=None,
+                     description={"source": "synthetic", "n": n}, files=None)
+
+
+def options(tmp_path, **kw):
+    base = dict(out=str(tmp_path / "run"), batch_size=16, lr=3e-3, warmup=5, sample_every=10_000,
+                save_every=10_000, num_samples=4, sample_steps=2, progress=False, log_every=1)
+    base.update(kw)
+    return TrainOptions(**base)
+
+
+def test_loss_falls_on_a_fixed_tiny_set(tmp_path):
+    cfg = make_config("micro", image_size=8, channels=1, prediction="eps", schedule="linear")
+    tr = Trainer(cfg, tiny_data(), options(tmp_path, steps=150))
+    tr.run()
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    first, last = sum(losses[:15]) / 15, sum(losses[-15:]) / 15
+    assert last < 0.7 * first, (first, last)
+    assert (tmp_path / "run" / "loss.png").exists()
+    assert (tmp_path / "run" / "samples" / "latest.png").exists()
+
+
+def test_resume_continues_the_step_count(tmp_path):
+    cfg = make_config("micro", image_size=8, channels=1)
+    Trainer(cfg, tiny_data(), options(tmp_path, steps=6)).run()
+    ckpt, _, state = read_checkpoint(tmp_path / "run")
+    assert state["step"] == 6
+    tr = Trainer(cfg, tiny_data(), options(tmp_path, steps=10))
+    assert tr.step == 6
+    # the resumed weights are the saved ones
+    from safetensors.torch import load_file
+
+    saved = load_file(str(ckpt / "model.safetensors"))
+    assert all(torch.equal(saved[k], v) for k, v in tr.denoiser.state_dict().items() if k in saved)
+    tr.run()
+    assert read_checkpoint(tmp_path / "run")[2]["step"] == 10
+
+
+def test_resume_refuses_another_architecture(tmp_path):
+    Trainer(make_config("micro", image_size=8, channels=1), tiny_data(), options(tmp_path, steps=2)).run()
+    with pytest.raises(UserError, match="different model"):
+        Trainer(make_config("tiny", image_size=8, channels=1), tiny_data(), options(tmp_path, steps=4))
+
+
+def test_nan_loss_stops_with_a_clear_message(tmp_path):
+    cfg = make_config("micro", image_size=8, channels=1)
+    tr = Trainer(cfg, tiny_data(), options(tmp_path, steps=5))
+    with torch.no_grad():
+        next(tr.denoiser.net.parameters()).fill_(float("nan"))
+    with pytest.raises(UserError, match="loss became nan"):
+        tr.run()
+
+
+def test_keeps_the_last_k(tmp_path):
+    cfg = make_config("micro", image_size=8, channels=1)
+    Trainer(cfg, tiny_data(), options(tmp_path, steps=8, save_every=2, keep=2)).run()
+    assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["step_00000006", "step_00000008"]
+
+
+def test_kill_while_saving_leaves_the_previous_checkpoint(tmp_path):
+    """A process killed in the middle of writing checkpoint 2 leaves checkpoint 1 complete and loadable."""
+    cfg = make_config("micro", image_size=8, channels=1)
+    Trainer(cfg, tiny_data(), options(tmp_path, steps=3)).run()
+    script = textwrap.dedent(f"""
+        import os, signal, torch, safetensors.torch as st
+        from fromnoise.build import make_config, build_denoiser
+        from fromnoise.training.checkpoint import save_checkpoint
+        real = st.save_file
+        def dying(tensors, path, metadata=None):
+            real(tensors, path, metadata=metadata)
+            if path.endswith("ema.safetensors"):
+                os.kill(os.getpid(), signal.SIGKILL)   # killed half-way through the checkpoint
+        import fromnoise.training.checkpoint as ck
+        ck.save_file = dying
+        d = build_denoiser(make_config("micro", image_size=8, channels=1))
+        save_checkpoint({str(tmp_path / 'run')!r}, 99, model=d, ema=d, config={{}})
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True)
+    assert proc.returncode == -signal.SIGKILL
+    import fromnoise
+
+    d = fromnoise.load(tmp_path / "run")  # still the step-3 checkpoint
+    assert d.step == 3
+    assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["step_00000003"]
