@@ -16,7 +16,7 @@ def _default_preset(data) -> str:
 def run_training(*, dataset, preset, image_size, channels, limit, steps, epochs, minutes, batch_size, lr, warmup,
                  schedule, timesteps, prediction, min_snr_gamma, ema_decay, grad_clip, grad_accum, condition,
                  condition_dropout, caption_template, text_encoder, mask, hflip, color_jitter, out, sample_every,
-                 save_every, keep, num_samples, seed, compile_, progress) -> Path:
+                 save_every, keep, num_samples, eval_every, eval_samples, seed, compile_, progress) -> Path:
     from ..build import make_config
     from ..data import canonical_source, load_dataset
     from ..models import get_preset
@@ -51,7 +51,12 @@ def run_training(*, dataset, preset, image_size, channels, limit, steps, epochs,
                         condition_dropout=condition_dropout, hflip=hflip, color_jitter=color_jitter,
                         sample_every=sample_every, save_every=save_every, keep=keep, num_samples=num_samples,
                         seed=seed, compile=compile_, progress=progress)
-    trainer = Trainer(config, data, opts, tables)
+    hooks = []
+    if eval_every:
+        from ..evaluation.in_training import make_kid_hook
+
+        hooks.append(make_kid_hook(named or str(dataset), every=eval_every, n=eval_samples))
+    trainer = Trainer(config, data, opts, tables, hooks=hooks)
     from ..models import count_parameters
 
     click.echo(f"training {preset} ({count_parameters(trainer.denoiser) / 1e6:.2f}M parameters) on "
