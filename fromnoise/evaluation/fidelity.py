@@ -103,7 +103,9 @@ def markdown_table(df: pd.DataFrame, digits: int = 3) -> str:
         return str(v)
     cols = [df.index.name or ""] + [str(c) for c in df.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join([str(i)] + [cell(v) for v in row]) + " |" for i, row in zip(df.index, df.values)]
+    # itertuples keeps each column's type (an int count stays an int)
+    lines += ["| " + " | ".join([str(i)] + [cell(v) for v in row]) + " |"
+              for i, row in zip(df.index, df.itertuples(index=False))]
     return "\n".join(lines)
 
 
