@@ -26,7 +26,8 @@ def text_cond(b):
 
 def model(kind):
     kw = {"num_classes": 3, "emb_dim": 128} if kind == "class" else text_kwargs()
-    d = build_denoiser(make_config("fashion", image_size=16, channels=1, conditioning={kind: kw}))
+    d = build_denoiser(make_config("micro", image_size=16, channels=1, conditioning={kind: kw},
+                                  model_overrides={"emb_dim": 128}))
     # a trained model: the zero-initialised output layer and a null condition near the others would hide
     # the difference between guided and unguided predictions that these tests compare
     with torch.no_grad():
@@ -68,8 +69,9 @@ def test_dropped_rows_get_the_null_condition(kind):
 
 def test_trainer_drops_at_the_configured_rate(tmp_path):
     data = ImageData(torch.randint(0, 256, (64, 1, 16, 16), dtype=torch.uint8), torch.arange(64) % 3, ["a", "b", "c"])
-    config = make_config("fashion", image_size=16, channels=1,
-                         conditioning={"class": {"num_classes": 3, "emb_dim": 128, "class_names": ["a", "b", "c"]}})
+    config = make_config("micro", image_size=16, channels=1,
+                         conditioning={"class": {"num_classes": 3, "emb_dim": 128, "class_names": ["a", "b", "c"]}},
+                         model_overrides={"emb_dim": 128})
     trainer = Trainer(config, data, TrainOptions(out=str(tmp_path), steps=1, batch_size=64, condition_dropout=0.3,
                                                  progress=False), {"labels": data.labels})
     seen = []
@@ -109,7 +111,7 @@ def test_guidance_one_is_conditional_and_zero_unconditional(kind):
 
 
 def test_guidance_on_an_unconditional_model_is_a_user_error():
-    d = build_denoiser(make_config("fashion", image_size=16, channels=1))
+    d = build_denoiser(make_config("micro", image_size=16, channels=1))
     with pytest.raises(UserError, match="unconditional"):
         generate(d, 1, steps=1, guidance=2.0)
 

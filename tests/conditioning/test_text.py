@@ -1,0 +1,137 @@
+"""Text conditioning: captions, the embedding cache, SharedRows, errors, and class/text end to end."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import fromnoise
+from fromnoise.build import make_config
+from fromnoise.conditioning.cache import cache_path
+from fromnoise.conditioning.captions import fill_template, training_captions
+from fromnoise.conditioning.request import build_condition
+from fromnoise.conditioning.text import SharedRows, embed_texts, setup_text
+from fromnoise.data import ImageData, load_dataset
+from fromnoise.errors import UserError
+from fromnoise.sampling import generate
+from fromnoise.training import Trainer, TrainOptions
+from fromnoise.training.conditions import batch_condition, setup_condition
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("FROMNOISE_CACHE", str(tmp_path / "cache"))
+
+
+def test_templates_and_captions_file():
+    assert fill_template("a photo of a {class}", "Ankle boot") == "a photo of an ankle boot"
+    assert fill_template("Draw a {}", "six") == "Draw a six"
+    with pytest.raises(UserError, match="placeholder"):
+        fill_template("a photo", "cat")
+    data = ImageData(torch.zeros(3, 1, 4, 4, dtype=torch.uint8), torch.tensor([0, 1, 1]), ["cat", "owl"],
+                     captions=["a striped cat", "", "a snowy owl"])
+    # the captions file wins; an image it leaves out falls back to its class name
+    assert training_captions(data, "a photo of a {class}") == ["a striped cat", "a photo of an owl", "a snowy owl"]
+    bare = ImageData(torch.zeros(2, 1, 4, 4, dtype=torch.uint8))
+    with pytest.raises(UserError, match="captions"):
+        training_captions(bare)
+
+
+def test_shared_rows_equal_dense_rows():
+    bank, ids = torch.randn(3, 5, 2), torch.tensor([2, 0, 0, 1, 2, 1])
+    rows = SharedRows(bank, ids)
+    idx = torch.tensor([5, 0, 3])
+    assert torch.equal(rows.index_select(0, idx), bank[ids][idx])
+    assert rows.shape == (6, 5, 2) and len(rows) == 6
+    assert torch.equal(batch_condition({"x": rows}, idx)["x"], bank[ids[idx]])
+
+
+def test_cached_embeddings_equal_recomputed(tmp_path):
+    texts = ["a photo of a sneaker", "Draw a six", "a picture of a boot"]
+    first = embed_texts(texts, max_tokens=8)              # computed, written to the cache
+    assert cache_path("all-MiniLM-L6-v2", 8, texts).exists()
+    cached = embed_texts(texts, max_tokens=8)             # read back
+    fresh = embed_texts(texts, max_tokens=8, cache=False)  # recomputed
+    for key in ("pooled", "tokens", "mask"):
+        assert torch.equal(first[key], fresh[key]) and torch.equal(cached[key], fresh[key])
+    assert fresh["pooled"].shape == (3, 384) and fresh["tokens"].shape == (3, 8, 384)
+    assert torch.allclose(fresh["pooled"].norm(dim=1), torch.ones(3), atol=1e-5)
+    # padding is masked and zero; "Draw a six" is [CLS] draw a six [SEP]
+    assert fresh["mask"][1].sum() == 5 and fresh["tokens"][1, 5:].abs().sum() == 0
+    # a paraphrase is nearer to its own class than to another class
+    p = fresh["pooled"]
+    boot = embed_texts(["a photo of an ankle boot"], max_tokens=8)["pooled"][0]
+    assert p[2] @ boot > p[0] @ boot
+
+
+def write_reference003_folder(root, per_class=4):
+    """A folder of class_index.png files (reference 003's layout): bright squares 'six', dark 'two'."""
+    root.mkdir()
+    for name, value in (("six", 230), ("two", 20)):
+        for i in range(per_class):
+            Image.fromarray(np.full((16, 16), value, np.uint8)).save(root / f"{name}_{i}.png")
+    return root
+
+
+def tiny_run(tmp_path, data, kind, tables_kw=None):
+    kwargs, tables = setup_condition(kind, data, 128, **(tables_kw or {}))
+    config = make_config("micro", image_size=16, channels=1, conditioning={kind: kwargs},
+                         model_overrides={"emb_dim": 128})
+    trainer = Trainer(config, data, TrainOptions(out=str(tmp_path / kind), steps=3, batch_size=8, progress=False,
+                                                 sample_every=10**6, num_samples=4, sample_steps=2), tables)
+    trainer.run()
+    return fromnoise.load(tmp_path / kind)
+
+
+def test_end_to_end_text_from_a_reference003_folder(tmp_path):
+    data = load_dataset(write_reference003_folder(tmp_path / "digits"))
+    kwargs, tables = setup_text(data, 128, template="Draw a {class}")
+    assert sorted(kwargs["captions"]) == ["Draw a six", "Draw a two"]
+    assert isinstance(tables["text_tokens"], SharedRows) and tables["text_tokens"].bank.shape[0] == 2
+    denoiser = tiny_run(tmp_path, data, "text", {"template": "Draw a {class}"})
+    files = {p.name for p in (denoiser.checkpoint).iterdir()}
+    assert not any("bert" in f.lower() for f in files)
+    n_weights = sum(p.numel() for p in denoiser.encoders["text"].parameters())
+    assert n_weights < 200_000  # the frozen MiniLM (22M) is not in the checkpoint
+    cond, labels = build_condition(denoiser, {"prompts": ["a picture of the number six", "Draw a two"]}, 2)
+    assert labels == ["a picture of the number six", "Draw a two"] and cond["text_tokens"].shape[0] == 4
+    images = generate(denoiser, 4, steps=2, guidance=3.0, condition=cond)
+    assert images.shape == (4, 1, 16, 16) and torch.isfinite(images).all()
+    with pytest.raises(UserError, match="empty"):
+        build_condition(denoiser, {"prompts": ["  "]}, 1)
+    with pytest.raises(UserError, match="cannot take --class"):
+        build_condition(denoiser, {"classes": ["six"]}, 1)
+
+
+def test_end_to_end_class(tmp_path):
+    data = ImageData(torch.randint(0, 256, (16, 1, 16, 16), dtype=torch.uint8), torch.arange(16) % 2, ["bag", "coat"])
+    denoiser = tiny_run(tmp_path, data, "class")
+    cond, labels = build_condition(denoiser, {"classes": ["coat", "0"]}, 3)
+    assert labels == ["coat", "bag"] and cond["labels"].tolist() == [1, 1, 1, 0, 0, 0]
+    images = generate(denoiser, 6, steps=2, guidance=2.0, condition=cond)
+    assert images.shape == (6, 1, 16, 16) and images.min() >= 0 and images.max() <= 1
+    with pytest.raises(UserError, match="bag, coat"):
+        build_condition(denoiser, {"classes": ["sneaker"]}, 1)
+    with pytest.raises(UserError, match="cannot take --prompt"):
+        build_condition(denoiser, {"prompts": ["a photo of a coat"]}, 1)
+
+
+def test_cli_text_train_and_sample(tmp_path):
+    from click.testing import CliRunner
+
+    from fromnoise.cli.main import cli
+
+    def run(*args):
+        return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+    folder, out = write_reference003_folder(tmp_path / "digits"), tmp_path / "run"
+    res = run("train", "--dataset", folder, "--preset", "micro", "--image-size", 8, "--condition", "text",
+              "--caption-template", "Draw a {class}", "--steps", 2, "--batch-size", 4, "--num-samples", 2,
+              "--out", out, "--no-progress")
+    assert res.exit_code == 0, res.output
+    res = run("sample", out, "--prompt", "a picture of the number six", "--prompt", "Draw a two", "--guidance", 2,
+              "-n", 2, "--steps", 2, "--out", tmp_path / "gen")
+    assert res.exit_code == 0, res.output
+    assert len(list((tmp_path / "gen" / "images").glob("*.png"))) == 4
+    res = run("sample", out, "--prompt", "", "--steps", 1, "-n", 1, "--out", tmp_path / "gen2")
+    assert res.exit_code == 2 and "empty" in res.output and "Traceback" not in res.output
