@@ -16,8 +16,6 @@ is reduced to, saved as safetensors (arrays) + JSON (metadata); no pickle.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +27,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from fromnoise.errors import UserError
+from fromnoise.io import atomic_write
 
 MAX_KEPT_FEATURES = 10_000  # raw features kept in FeatureStats for KID (10k x 2048 float32 = 80 MB)
 
@@ -156,9 +155,9 @@ class FeatureStats:
         arrays = {"mu": self.mu, "sigma": self.sigma}
         if self.features is not None:
             arrays["features"] = self.features.astype(np.float32)  # halves the file; KID is insensitive
-        _atomic(path, lambda tmp: save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, tmp))
+        atomic_write(path, lambda tmp: save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, tmp))
         text = json.dumps({"n": self.n, **self.meta}, indent=2, sort_keys=True)
-        _atomic(path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(text))
+        atomic_write(path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(text))
 
     @classmethod
     def load(cls, path: str | Path) -> FeatureStats:
@@ -180,13 +179,3 @@ class FeatureStats:
                    meta=meta)
 
 
-def _atomic(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` on a temp file beside ``path``, then move it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

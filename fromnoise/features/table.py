@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -26,6 +25,7 @@ from tqdm.auto import tqdm
 from fromnoise.errors import UserError
 from fromnoise.features.extract import extract
 from fromnoise.features.names import FEATURE_NAMES
+from fromnoise.io import atomic_write
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 CACHE_NAME = "feature_cache.json"
@@ -46,16 +46,6 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then move the temp file over ``path`` in one step."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def mask_path(out_dir: Path, relative: str) -> Path:
@@ -105,7 +95,7 @@ def extract_folder(folder: str | os.PathLike, out_dir: str | os.PathLike, worker
 
     def store(i: int, values: list[float], mask: np.ndarray) -> None:
         known[hashes[i]] = values
-        _atomic_write(mask_path(out, rel[i]), lambda tmp: Image.fromarray(mask.astype(np.uint8) * 255).save(tmp, "PNG"))
+        atomic_write(mask_path(out, rel[i]), lambda tmp: Image.fromarray(mask.astype(np.uint8) * 255).save(tmp, "PNG"))
 
     bar = tqdm(total=len(todo), desc="features", unit="img", disable=not progress or not todo)
     try:
@@ -123,17 +113,17 @@ def extract_folder(folder: str | os.PathLike, out_dir: str | os.PathLike, worker
         bar.close()
         if cache:  # even after an interruption, keep what was measured
             payload = {"version": CACHE_VERSION, "names": list(FEATURE_NAMES), "entries": known}
-            _atomic_write(out / CACHE_NAME, lambda tmp: Path(tmp).write_text(json.dumps(payload)))
+            atomic_write(out / CACHE_NAME, lambda tmp: Path(tmp).write_text(json.dumps(payload)))
     table = pd.DataFrame([known[h] for h in hashes], columns=list(FEATURE_NAMES))
     table.insert(0, "sha256", hashes)
     table.insert(0, "file", rel)
-    _atomic_write(out / "features.csv", lambda tmp: table.to_csv(tmp, index=False))
+    atomic_write(out / "features.csv", lambda tmp: table.to_csv(tmp, index=False))
     try:
         import pyarrow  # noqa: F401  (optional: Parquet only when it is installed)
     except ImportError:
         pass
     else:
-        _atomic_write(out / "features.parquet", lambda tmp: table.to_parquet(tmp, index=False))
+        atomic_write(out / "features.parquet", lambda tmp: table.to_parquet(tmp, index=False))
     return table
 
 

@@ -26,16 +26,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..errors import UserError
+from ..io import write_json
 
 _STEP_DIR = re.compile(r"^step_(\d+)$")
-
-
-def write_json(path: Path, obj) -> None:
-    """Write JSON atomically (temporary file, then rename)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    os.replace(tmp, path)
 
 
 def _state(module_or_dict) -> dict[str, torch.Tensor]:

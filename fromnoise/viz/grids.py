@@ -6,16 +6,13 @@ All writers take images as float tensors in [0, 1], (N, C, H, W), and write atom
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import torch
 from PIL import Image
 from torchvision.utils import make_grid
 
-
-def _tmp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp{path.suffix}")
+from ..io import atomic_write
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:
@@ -28,15 +25,10 @@ def to_pil(image: torch.Tensor) -> Image.Image:
 
 def save_image(image: torch.Tensor, path: str | Path, scale: int = 1) -> Path:
     """Write one (C, H, W) image, enlarged ``scale`` times with nearest-neighbour pixels."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     img = to_pil(image)
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    tmp = _tmp(path)
-    img.save(tmp)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, img.save)
 
 
 def grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2) -> torch.Tensor:
@@ -60,8 +52,6 @@ def save_images(images: torch.Tensor, folder: str | Path, prefix: str = "sample"
 def save_gif(frames: list[torch.Tensor], path: str | Path, duration_ms: int = 80, hold_last_ms: int = 1500,
              scale: int | None = None) -> Path:
     """Animated GIF from a list of (C, H, W) frames in [0, 1]; the last frame is held."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     side = frames[0].shape[-1]
     scale = scale or max(1, 192 // side)
     pil = [to_pil(f) for f in frames]
@@ -69,7 +59,5 @@ def save_gif(frames: list[torch.Tensor], path: str | Path, duration_ms: int = 80
         pil = [p.resize((p.width * scale, p.height * scale), Image.NEAREST) for p in pil]
     pil = [p.convert("RGB") if p.mode != "L" else p for p in pil]
     durations = [duration_ms] * (len(pil) - 1) + [hold_last_ms]
-    tmp = _tmp(path)
-    pil[0].save(tmp, save_all=True, append_images=pil[1:], duration=durations, loop=0)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda tmp: pil[0].save(tmp, format="GIF", save_all=True, append_images=pil[1:],
+                                                      duration=durations, loop=0))

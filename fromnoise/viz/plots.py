@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
@@ -10,6 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from ..io import atomic_write  # noqa: E402
 
 
 def moving_average(values, window: int) -> np.ndarray:
@@ -24,13 +25,13 @@ def moving_average(values, window: int) -> np.ndarray:
 
 
 def save_figure(fig, path: str | Path) -> Path:
+    """Save a matplotlib figure atomically (PNG unless the suffix says otherwise) and close it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight",
+                                                          format=path.suffix.lstrip(".") or "png"))
+    finally:
+        plt.close(fig)
 
 
 def plot_loss(steps, losses, path: str | Path, window: int | None = None, extra: dict | None = None) -> Path:
