@@ -21,7 +21,7 @@ def run_training(*, dataset, preset, image_size, channels, limit, steps, epochs,
     from ..data import canonical_source, load_dataset
     from ..models import get_preset
     from ..training import Trainer, TrainOptions
-    from ..training.conditions import setup_condition
+    from ..training.conditions import setup_conditioning
 
     if steps is None and epochs is None and minutes is None:
         raise UserError("say how long to train: --steps N, --epochs N or --minutes N")
@@ -37,9 +37,7 @@ def run_training(*, dataset, preset, image_size, channels, limit, steps, epochs,
         options = {"template": caption_template, "encoder": text_encoder} if condition == "text" else {}
         if condition == "features":
             options = {"mask": spec.defaults.get("mask", False) if mask is None else mask}
-        kwargs, tables = setup_condition(condition, data, emb_dim, **options)
-        # a setup may return several encoders ({kind: kwargs}) or the kwargs of one
-        conditioning = kwargs if all(isinstance(v, dict) for v in kwargs.values()) and kwargs else {condition: kwargs}
+        conditioning, tables = setup_conditioning(condition, data, emb_dim, **options)
     config = make_config(preset, image_size=data.image_size, channels=data.channels, schedule=schedule,
                          timesteps=timesteps, prediction=prediction, conditioning=conditioning)
     d = spec.defaults
