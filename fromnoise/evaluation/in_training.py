@@ -31,6 +31,7 @@ from fromnoise.errors import UserError
 from fromnoise.evaluation.fid import FeatureStats, kid_from_features
 from fromnoise.evaluation.inception import InceptionFeatures
 from fromnoise.evaluation.reference import reference_stats
+from fromnoise.training.checkpoint import list_checkpoints
 
 BEST_DIR = "best"
 BEST_FILE = "best.json"
@@ -141,7 +142,9 @@ class KidHook:
         trainer.logger.scalars(step, {"kid": kid, "kid_std": kid_std})
         if not math.isfinite(kid) or (self.best is not None and kid >= float(self.best["kid"])):
             return
-        checkpoint = trainer.save()
+        saved = list_checkpoints(trainer.out)
+        # the trainer may have saved this very step already (save_every); do not write it twice
+        checkpoint = saved[-1] if saved and saved[-1].name == f"step_{step:08d}" else trainer.save()
         self.best = {"step": int(step), "kid": kid, "kid_std": kid_std, "n": self.n,
                      "sampler": self.sampler, "steps": self.steps, "checkpoint": checkpoint.name}
         keep_best(trainer.out, checkpoint, self.best)

@@ -1,0 +1,75 @@
+"""Samplers at few steps against 1,000-step DDPM, on one trained model.
+
+The reference is ancestral DDPM (Ho et al. 2020) over all 1,000 training timesteps; the fast
+samplers are DPM-Solver++(2M) (Lu et al. 2022) and DDIM (Song et al. 2021) at 10 and 20 network
+evaluations. Every sampler starts from the same seeded noise. KID and FID are measured against
+``--samples`` Fashion-MNIST test images; the figure of merit is each one's FID (and KID) as a
+ratio of DDPM-1000's. Goal: <= 1.3x at 10 NFE, <= 1.1x at 20 NFE.
+
+    python bench/bench_samplers.py [--checkpoint RUN] [--samples 2000] [--ddpm-steps 1000]
+
+The default checkpoint is the fromnoise run that bench_quality.py trained. N is kept modest
+because DDPM-1000 costs 1,000 network evaluations per image; FID below 2,048 samples is biased
+(only ratios at equal N are meaningful), KID is not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from bench_quality import fromnoise_run_dir
+from bench_zero_point import score, test_reference
+from common import write_result
+
+DEFAULT_SETTINGS = "ddpm:1000,dpmpp_2m:10,dpmpp_2m:20,ddim:10,ddim:20"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", type=Path, default=fromnoise_run_dir() / "run",
+                    help="a fromnoise run or checkpoint directory")
+    ap.add_argument("--samples", type=int, default=2000, help="images per sampler setting and reference images")
+    ap.add_argument("--settings", default=DEFAULT_SETTINGS, help="sampler:steps,... (the first is the baseline)")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    import fromnoise
+    from fromnoise.data import to_uint8
+    from fromnoise.evaluation import InceptionFeatures
+
+    denoiser = fromnoise.load(args.checkpoint)
+    inception = InceptionFeatures()
+    ref = test_reference(args.samples, inception)
+    load_before, rows = os.getloadavg(), []
+    for setting in args.settings.split(","):
+        sampler, steps = setting.split(":")
+        t0 = time.time()
+        images = to_uint8(fromnoise.generate(denoiser, args.samples, sampler=sampler, steps=int(steps), seed=0))
+        gen_s = time.time() - t0
+        s = score(inception(images, progress=False), ref)
+        rows.append({"sampler": sampler, "steps": int(steps), "kid": s["kid"], "kid_std": s["kid_std"],
+                     "fid": s["fid"], "generate_seconds": gen_s})
+        print(f"{sampler:9s} {steps:>5s} steps: KID {s['kid']:.5f} ± {s['kid_std']:.5f}  FID {s['fid']:.2f}  "
+              f"({gen_s:.0f} s to generate)", flush=True)
+    base = rows[0]
+    for r in rows:
+        r["fid_ratio"] = r["fid"] / base["fid"]
+        r["kid_ratio"] = r["kid"] / base["kid"] if base["kid"] > 0 else None
+    by = {(r["sampler"], r["steps"]): r for r in rows}
+    goals = {}
+    for steps, limit in ((10, 1.3), (20, 1.1)):
+        if ("dpmpp_2m", steps) in by:
+            goals[f"dpmpp_2m_{steps}_fid_ratio_at_most_{limit}"] = by[("dpmpp_2m", steps)]["fid_ratio"] <= limit
+    print("goals:", goals)
+    write_result("samplers", {"checkpoint": str(args.checkpoint), "n": args.samples, "baseline": rows[0],
+                              "rows": rows, "goals": goals, "load_avg_before": load_before,
+                              "load_avg_after": os.getloadavg()})
+
+
+if __name__ == "__main__":
+    main()
