@@ -143,6 +143,8 @@ class Trainer:
         noise = torch.randn_like(x0)
         x_t = q_sample(x0, t, noise, d.alpha_bar)
         cond = batch_condition(self.tables, info["indices"])
+        if cond:  # tables stay on the CPU; a batch's rows go where the model is
+            cond = {k: v.to(x0.device) for k, v in cond.items()}
         drop = dropout_mask(b, self.opt.condition_dropout, device=x0.device) if cond else None
         with self.acc.autocast():
             out = self.forward(x_t, t, cond, drop)
