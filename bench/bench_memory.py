@@ -69,6 +69,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--presets", default="all", help="comma-separated preset names, or all")
     ap.add_argument("--steps", type=int, default=3, help="training steps per preset")
+    ap.add_argument("--timeout", type=float, default=1800, help="seconds allowed per preset")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -78,17 +79,28 @@ def main() -> None:
     names = list(PRESETS) if args.presets == "all" else args.presets.split(",")
     rows, load_before = [], os.getloadavg()
     for name in names:
-        proc = subprocess.run([sys.executable, __file__, "--worker", name, "--steps", str(args.steps)],
-                              capture_output=True, text=True, cwd=Path(__file__).parent)
+        try:
+            proc = subprocess.run([sys.executable, __file__, "--worker", name, "--steps", str(args.steps)],
+                                  capture_output=True, text=True, cwd=Path(__file__).parent, timeout=args.timeout)
+        except subprocess.TimeoutExpired:
+            print(f"{name}: over {args.timeout} s, skipped")
+            rows.append({"preset": name, "error": f"over the {args.timeout} s limit"})
+            save(args, rows, load_before)
+            continue
         if proc.returncode:
             print(f"{name}: failed\n{proc.stderr[-2000:]}")
             rows.append({"preset": name, "error": proc.stderr.strip().splitlines()[-1:]})
+            save(args, rows, load_before)
             continue
         row = json.loads(proc.stdout.strip().splitlines()[-1])
         rows.append(row)
         print(f"{name:13s} batch {row['batch_size']:4d} at {row['image_size']}px  {row['params'] / 1e6:6.2f}M params  "
               f"peak RSS {row['peak_rss_mib']:7.0f} MiB (training {row['training_mib']:6.0f} MiB)  "
               f"{row['seconds_per_step']:.2f} s/step", flush=True)
+        save(args, rows, load_before)  # after each preset, so a long one cut short loses nothing
+
+
+def save(args, rows: list[dict], load_before) -> None:
     write_result("memory", {"steps": args.steps, "threads": 1, "rows": rows, "load_avg_before": load_before,
                             "load_avg_after": os.getloadavg()})
 

@@ -95,6 +95,7 @@ def main() -> None:
                     help="samples from the GPU-sized peer (default --samples); it costs ~70x fromnoise's "
                          "FLOPs per image, and KID is unbiased at any N")
     ap.add_argument("--score-only", action="store_true", help="score the samples already in --work")
+    ap.add_argument("--note", default="", help="a remark stored with the results and shown in the report")
     ap.add_argument("--worker", choices=list(CONTENDERS), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -133,7 +134,7 @@ def main() -> None:
              "kid_at_most_0.1x_peer_gpu": None if peer is None else ours <= 0.1 * peer}
     print("goals:", goals)
     write_result("quality", {"minutes": args.minutes, "n": args.samples, "nfe": 20, "threads_per_contender": 1,
-                             "rows": rows, "goals": goals, "seconds": time.time() - t0,
+                             "rows": rows, "goals": goals, "note": args.note, "seconds": time.time() - t0,
                              "load_avg_before": load_before, "load_avg_after": os.getloadavg()})
 
 

@@ -64,6 +64,9 @@ def train_peer(images_uint8: torch.Tensor, size: str, minutes: float, batch_size
         if lr_sched is None and step == probe:
             # the cosine needs a length: the step count the first steps' speed predicts for the budget
             total = max(warmup + 1, int(budget / ((time.time() - start) / probe)))
+            for g in opt.param_groups:  # LambdaLR scales the lr it finds: give it the peak lr
+                g["lr"] = lr
+                g.pop("initial_lr", None)
             lr_sched = get_cosine_schedule_with_warmup(opt, warmup, total)
             with warnings.catch_warnings():  # fast-forward to this step (torch warns: no optimizer step yet)
                 warnings.simplefilter("ignore", UserWarning)

@@ -148,6 +148,7 @@ def report() -> Path:
                 table(q["rows"], [("contender", "contender"), ("params", "params"), ("steps", "steps"),
                                   ("images_per_s", "train images/s"), ("n", "N"), ("kid", "KID"), ("kid_std", "KID std"),
                                   ("fid", "FID")]), "",
+                *([f"Note: {q['note']}", ""] if q.get("note") else []),
                 "Goals (KID <= 0.02; KID <= 0.1x the GPU-sized peer's): "
                 + ", ".join(f"{k}: {fmt(v)}" for k, v in q["goals"].items()), "",
                 bar_plot(RESULTS / "quality.png", [r["contender"] for r in q["rows"]],
