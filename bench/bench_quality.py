@@ -122,10 +122,16 @@ def main() -> None:
     for name in names:
         stats = json.loads((args.work / name / "stats.json").read_text())
         images = torch.from_numpy(np.load(args.work / name / "samples.npy", allow_pickle=False))
-        features = inception(images, progress=False)
-        np.save(args.work / name / "features.npy", features, allow_pickle=False)  # for re-scoring
+        cached = args.work / name / "features.npy"  # re-scoring reuses the features of the same samples
+        fresh = cached.is_file() and cached.stat().st_mtime > (args.work / name / "samples.npy").stat().st_mtime
+        if args.score_only and fresh:
+            features = np.load(cached, allow_pickle=False)
+        else:
+            features = inception(images, progress=False)
+            np.save(cached, features, allow_pickle=False)
         s = score(features, ref)  # FID at N < the reference's: see the row's n
-        rows.append({"contender": name, **stats, "n": len(images), "kid": s["kid"], "kid_std": s["kid_std"], "fid": s["fid"]})
+        rows.append({"contender": name, **stats, "n": len(images), "kid": s["kid"], "kid_std": s["kid_std"],
+                     "fid": s["fid"]})
         print(f"{name:10s} {stats['params'] / 1e6:6.2f}M params  {stats['steps']:6d} steps  "
               f"{stats['images_per_s']:6.1f} img/s  KID {s['kid']:.5f} ± {s['kid_std']:.5f}  FID {s['fid']:.2f}")
     ours = rows[0]["kid"]

@@ -30,7 +30,8 @@ def plan(args) -> list[tuple[str, list[str]]]:
     return [("bench_zero_point.py", ["--samples", n]),
             ("bench_engine.py", ["--steps", "3" if args.quick else "10"]),
             ("bench_memory.py", ["--steps", "2" if args.quick else "3"]),
-            ("bench_quality.py", ["--minutes", str(args.minutes), "--samples", n]),
+            ("bench_quality.py", ["--minutes", str(args.minutes), "--samples", n,
+                                  "--gpu-peer-samples", str(min(args.samples, args.gpu_peer_samples))]),
             ("bench_samplers.py", ["--samples", str(args.sampler_samples or args.samples),
                                    *(["--settings", "ddpm:100,dpmpp_2m:10,dpmpp_2m:20"] if args.quick else [])])]
 
@@ -45,8 +46,10 @@ def fmt(x, digits: int = 4) -> str:
         return "-"
     if isinstance(x, bool):
         return "yes" if x else "no"
+    if isinstance(x, int):
+        return f"{x:,}"
     if isinstance(x, float):
-        return f"{x:.{digits}f}" if abs(x) < 1000 else f"{x:,.0f}"
+        return f"{x:.{digits}f}" if abs(x) < 100 else f"{x:,.1f}"
     return str(x)
 
 
@@ -146,7 +149,8 @@ def report() -> Path:
                 f"{q['threads_per_contender']} thread each; then {q['n']:,} samples at {q['nfe']} NFE, scored against "
                 f"{q['n']:,} Fashion-MNIST test images.", "",
                 table(q["rows"], [("contender", "contender"), ("params", "params"), ("steps", "steps"),
-                                  ("images_per_s", "train images/s"), ("n", "N"), ("kid", "KID"), ("kid_std", "KID std"),
+                                  ("images_per_s", "train images/s"), ("n", "N"), ("kid", "KID"),
+                                  ("kid_std", "KID std"),
                                   ("fid", "FID")]), "",
                 *([f"Note: {q['note']}", ""] if q.get("note") else []),
                 "Goals (KID <= 0.02; KID <= 0.1x the GPU-sized peer's): "
@@ -179,12 +183,15 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=15.0, help="training budget per quality contender")
     ap.add_argument("--samples", type=int, default=2000, help="N for KID/FID (generated and reference)")
     ap.add_argument("--sampler-samples", type=int, default=None, help="N for the sampler benchmark (default --samples)")
+    ap.add_argument("--gpu-peer-samples", type=int, default=100,
+                    help="samples from the GPU-sized peer (13.6 GFLOP per image per step: 2,000 would take a day)")
     ap.add_argument("--quick", action="store_true", help="smoke budgets: 2 minutes, 64 samples, DDPM at 100 steps")
     ap.add_argument("--only", default=None, help="comma-separated script names to run (e.g. bench_engine)")
     ap.add_argument("--report-only", action="store_true", help="only rebuild report.md from existing results")
     args = ap.parse_args()
     if args.quick:
         args.minutes, args.samples = min(args.minutes, 2.0), min(args.samples, 64)
+        args.gpu_peer_samples = min(args.gpu_peer_samples, 8)
     if not args.report_only:
         only = set(args.only.split(",")) if args.only else None
         for script, extra in plan(args):
