@@ -27,7 +27,7 @@ CONDITIONS = ("none", "class", "text", "features")
 @click.option("--batch-size", "--batch_size", "batch_size", type=click.IntRange(1, 4096), default=None,
               help="Images per batch (default: the preset's).")
 @click.option("--lr", type=click.FloatRange(0, 1, min_open=True), default=None, help="Peak learning rate (default: the preset's).")
-@click.option("--warmup", type=click.IntRange(0), default=200, help="Linear learning-rate warm-up steps.")
+@click.option("--warmup", type=click.IntRange(0), default=100, help="Linear learning-rate warm-up steps.")
 @click.option("--schedule", type=click.Choice(["linear", "cosine", "sigmoid"]), default=None,
               help="Noise schedule (default: the preset's).")
 @click.option("--timesteps", type=click.IntRange(2, 100000), default=1000, help="Diffusion steps T.")

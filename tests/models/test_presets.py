@@ -14,7 +14,7 @@ PINNED = {
     "anime": 12_287_811,
     "youandme": 84_261_699,    # reference 000 (RGB in; the mask channel adds 576, see presets.youandme)
     "cifar": 35_746_307,       # DDPM CIFAR-10: 35.7M
-    "fashion": 2_791_700,
+    "fashion": 2_209_252,
     "cpu32": 4_697_219,
 }
 
