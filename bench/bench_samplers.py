@@ -35,6 +35,7 @@ def main() -> None:
                     help="a fromnoise run or checkpoint directory")
     ap.add_argument("--samples", type=int, default=2000, help="images per sampler setting and reference images")
     ap.add_argument("--settings", default=DEFAULT_SETTINGS, help="sampler:steps,... (the first is the baseline)")
+    ap.add_argument("--note", default="", help="a remark stored with the results and shown in the report")
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -67,7 +68,7 @@ def main() -> None:
             goals[f"dpmpp_2m_{steps}_fid_ratio_at_most_{limit}"] = by[("dpmpp_2m", steps)]["fid_ratio"] <= limit
     print("goals:", goals)
     write_result("samplers", {"checkpoint": str(args.checkpoint), "n": args.samples, "baseline": rows[0],
-                              "rows": rows, "goals": goals, "load_avg_before": load_before,
+                              "rows": rows, "goals": goals, "note": args.note, "load_avg_before": load_before,
                               "load_avg_after": os.getloadavg()})
 
 

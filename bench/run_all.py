@@ -166,6 +166,7 @@ def report() -> Path:
                 table(s["rows"], [("sampler", "sampler"), ("steps", "NFE"), ("kid", "KID"), ("kid_std", "KID std"),
                                   ("fid", "FID"), ("fid_ratio", "FID / baseline"), ("kid_ratio", "KID / baseline"),
                                   ("generate_seconds", "generate (s)")]), "",
+                *([f"Note: {s['note']}", ""] if s.get("note") else []),
                 "Goals (FID ratio <= 1.3 at 10 NFE, <= 1.1 at 20 NFE): "
                 + ", ".join(f"{k}: {fmt(v)}" for k, v in s["goals"].items()), "",
                 sampler_plot(RESULTS / "samplers.png", s["rows"]), ""]
