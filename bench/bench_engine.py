@@ -8,6 +8,7 @@ of a training step as a share of the machine's measured conv2d peak.
 from __future__ import annotations
 
 import argparse
+import math
 
 import torch
 
@@ -26,7 +27,7 @@ def diffusers_unet(target_params: int, size: int = 28):
                         block_out_channels=(base, base * 2, base * 2),
                         down_block_types=("DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"),
                         up_block_types=("AttnUpBlock2D", "AttnUpBlock2D", "UpBlock2D"),
-                        norm_num_groups=min(32, base))
+                        norm_num_groups=math.gcd(32, base))
         n = count_parameters(m)
         if best is None or abs(n - target_params) < abs(best[1] - target_params):
             best = (m, n, base)
