@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from tests.synthetic import squares
+
 from fromnoise.build import make_config
-from fromnoise.data import ImageData
 from fromnoise.errors import UserError
 from fromnoise.evaluation import FeatureStats
 from fromnoise.evaluation.in_training import keep_best, make_kid_hook, read_best
@@ -31,16 +32,6 @@ def pixel_features(images, batch_size=64, progress=True):
     flat = images.reshape(len(images), -1).double() / 255
     proj = torch.randn(flat.shape[1], 32, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     return (flat @ proj / flat.shape[1] ** 0.5).numpy()
-
-
-def squares(n=32, size=8):
-    """Bright 3x3 squares at random positions on black."""
-    g = torch.Generator().manual_seed(0)
-    imgs = torch.zeros(n, 1, size, size, dtype=torch.uint8)
-    for i in range(n):
-        r, c = torch.randint(0, size - 3, (2,), generator=g).tolist()
-        imgs[i, 0, r:r + 3, c:c + 3] = 255
-    return ImageData(images=imgs, description={"source": "synthetic", "n": n})
 
 
 def reference(data):

@@ -1,7 +1,6 @@
 """Trainer: the loss falls, resume continues, a kill while saving keeps the last checkpoint."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -11,21 +10,13 @@ import pytest
 import torch
 
 from fromnoise.build import make_config
-from fromnoise.data import ImageData
 from fromnoise.errors import UserError
 from fromnoise.training import Trainer, TrainOptions, list_checkpoints, read_checkpoint
-from fromnoise.training.checkpoint import save_checkpoint
+from tests.synthetic import squares
 
 
 def tiny_data(n=32, size=8):
-    """A fixed tiny data set: bright squares at a few positions on black."""
-    g = torch.Generator().manual_seed(0)
-    imgs = torch.zeros(n, 1, size, size, dtype=torch.uint8)
-    for i in range(n):
-        r, c = torch.randint(0, size - 3, (2,), generator=g).tolist()
-        imgs[i, 0, r:r + 3, c:c + 3] = 255
-    return ImageData(images=imgs, labels=torch.arange(n) % 2, class_names=["a", "b"], captions=None,
-                     description={"source": "synthetic", "n": n}, files=None)
+    return squares(n, size, labelled=True)
 
 
 def options(tmp_path, **kw):
