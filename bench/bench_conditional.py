@@ -103,7 +103,11 @@ def evaluate(denoiser, dataset: str, kind: str, classifier, names: list[str], pe
 
 def write_report(results: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    tmp = RESULTS / "conditional.json.tmp"
+    path = RESULTS / "conditional.json"
+    if path.exists():  # another invocation (another data set, run in parallel) may have written runs since
+        on_disk = json.loads(path.read_text()).get("runs", {})
+        results["runs"] = {**on_disk, **results["runs"]}
+    tmp = RESULTS / f"conditional.json.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(results, indent=2))
     os.replace(tmp, RESULTS / "conditional.json")
     lines = ["# Conditional generation: share of generated images a real-image classifier assigns to the "

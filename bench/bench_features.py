@@ -4,7 +4,7 @@
     python bench/bench_features.py eval --data EMOJI32 --run RUN [--guidance 1 3]
 
 ``train``: 32x32 RGB emoji (``bench/emoji_dataset.py OUT --size 32``), a seeded held-out
-split (``--holdout`` images never trained on), preset ``cpu32`` with features + mask
+split (``--holdout`` images never trained on), a preset (``--preset``, default ``fashion``: 2x2 patches) with features + mask
 conditioning, for a bounded wall time on the CPU. ``eval``: generates one image per held-out
 feature vector (with its mask), re-measures the 32 features, and writes per-feature Pearson r
 and MAE beside the unconditional baseline (the null condition, same seeds) to
@@ -57,13 +57,16 @@ def train(args) -> None:
     torch.set_num_threads(args.threads)
     data, _ = split(load_dataset(args.data, image_size=32, channels=3), args.holdout)
     overrides = {"channels": tuple(args.channels)} if args.channels else None
-    config = make_config("cpu32", image_size=32, channels=3, model_overrides=overrides)
+    config = make_config(args.preset, image_size=32, channels=3, model_overrides=overrides)
     net = config["model"]["kwargs"]
     emb_dim = net.get("emb_dim") or 4 * net["channels"][0]  # the U-Net's time-embedding width
     t0 = time.time()
     config["conditioning"], tables = setup_conditioning("features", data, emb_dim, mask=args.mask)
     measure_s = time.time() - t0
-    opts = TrainOptions(out=args.run, minutes=args.minutes, batch_size=args.batch, lr=1e-3, warmup=args.warmup,
+    from fromnoise.models import get_preset
+
+    lr = args.lr or get_preset(args.preset).defaults.get("lr", 1e-3)
+    opts = TrainOptions(out=args.run, minutes=args.minutes, batch_size=args.batch, lr=lr, warmup=args.warmup,
                         condition_dropout=0.1, sample_every=10**9, save_every=10**9, num_samples=16, progress=False)
     trainer = Trainer(config, data, opts, tables)
     step0, t1 = trainer.step, time.time()
@@ -72,7 +75,7 @@ def train(args) -> None:
     info = {"train_images": len(data), "holdout": args.holdout, "mask": args.mask, "measure_s": round(measure_s, 1),
             "train_s": round(secs, 1), "steps": trainer.step - step0, "batch_size": args.batch,
             "images_per_s": round((trainer.step - step0) * args.batch / secs, 1), "threads": args.threads,
-            "model_channels": list(config["model"]["kwargs"]["channels"]), "load_avg_1min_end": os.getloadavg()[0]}
+            "preset": args.preset, "lr": lr, "model_channels": list(config["model"]["kwargs"]["channels"]), "load_avg_1min_end": os.getloadavg()[0]}
     _write(Path(args.run) / "bench_train.json", json.dumps(info, indent=2))
     print(json.dumps(info))
 
@@ -117,8 +120,11 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2, help="torch threads")
     p.add_argument("--batch", type=int, default=64, help="batch size")
     p.add_argument("--warmup", type=int, default=200, help="lr warm-up steps")
-    p.add_argument("--channels", type=int, nargs="+", default=None, 
-                   help="U-Net widths per level (cpu32: 32 64 128 128)")
+    p.add_argument("--preset", default="fashion",
+                   help="model preset at 32x32 RGB (fashion: 2x2 patches, 16-8-4 px, the fastest per image; cpu32)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the preset's)")
+    p.add_argument("--channels", type=int, nargs="+", default=None,
+                   help="U-Net widths per level (fashion: 32 64 128; cpu32: 32 64 128 128)")
     args = p.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     (train if args.phase == "train" else evaluate)(args)

@@ -94,7 +94,11 @@ def main() -> None:
     ap.add_argument("--gpu-peer-samples", type=int, default=None,
                     help="samples from the GPU-sized peer (default --samples); it costs ~70x fromnoise's "
                          "FLOPs per image, and KID is unbiased at any N")
+    ap.add_argument("--train-only", default=None,
+                    help="comma-separated contenders to train and sample now (e.g. peer-gpu), without scoring; "
+                         "--score-only later scores every contender's samples in --work")
     ap.add_argument("--score-only", action="store_true", help="score the samples already in --work")
+    ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1), help="torch threads for scoring")
     ap.add_argument("--note", default="", help="a remark stored with the results and shown in the report")
     ap.add_argument("--worker", choices=list(CONTENDERS), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -103,7 +107,8 @@ def main() -> None:
     names = ["fromnoise"] + [f"peer-{p}" for p in args.peers.split(",") if p]
     t0, load_before = time.time(), os.getloadavg()
     procs = []
-    for name in names if not args.score_only else []:  # concurrently: the same load for all, one thread each
+    to_train = [] if args.score_only else args.train_only.split(",") if args.train_only else names
+    for name in to_train:  # concurrently: the same load for all, one thread each
         n = args.gpu_peer_samples if name == "peer-gpu" and args.gpu_peer_samples else args.samples
         cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", name, "--minutes", str(args.minutes),
                "--samples", str(n), "--work", str(args.work)]
@@ -113,7 +118,10 @@ def main() -> None:
     for name, proc in procs:
         if proc.wait():
             raise SystemExit(f"{name} worker failed with exit code {proc.returncode}")
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    if args.train_only:
+        print(f"trained {', '.join(to_train)}; score all contenders with --score-only")
+        return
+    torch.set_num_threads(args.threads)
     from fromnoise.evaluation import InceptionFeatures
 
     inception = InceptionFeatures()
@@ -124,7 +132,7 @@ def main() -> None:
         images = torch.from_numpy(np.load(args.work / name / "samples.npy", allow_pickle=False))
         cached = args.work / name / "features.npy"  # re-scoring reuses the features of the same samples
         fresh = cached.is_file() and cached.stat().st_mtime > (args.work / name / "samples.npy").stat().st_mtime
-        if args.score_only and fresh:
+        if fresh:
             features = np.load(cached, allow_pickle=False)
         else:
             features = inception(images, progress=False)

@@ -7,7 +7,9 @@
 Order: zero point (caches the reference features the others reuse), engine speed and efficiency,
 memory, quality (trains the model that samplers then evaluates), samplers. Each script also runs
 on its own and writes bench/results/<name>.json; the report states every budget, N and the load
-average that the JSON files record.
+average that the JSON files record. The conditional-generation and feature-fidelity benchmarks
+(bench_conditional.py, bench_features.py) train their own models and run on their own; their
+markdown reports are included when present.
 """
 
 from __future__ import annotations
@@ -170,6 +172,12 @@ def report() -> Path:
                 "Goals (FID ratio <= 1.3 at 10 NFE, <= 1.1 at 20 NFE): "
                 + ", ".join(f"{k}: {fmt(v)}" for k, v in s["goals"].items()), "",
                 sampler_plot(RESULTS / "samplers.png", s["rows"]), ""]
+    for name, title in (("conditional", "Conditional generation (bench_conditional.py)"),
+                        ("features_fidelity", "Feature fidelity (bench_features.py)")):
+        md = RESULTS / f"{name}.md"
+        if md.is_file():  # written by scripts that run on their own (hours of training), not by run_all
+            body = [("#" + line) if line.startswith("#") else line for line in md.read_text().splitlines()[1:]]
+            out += [f"## {title}", "", *body, ""]
     path = RESULTS / "report.md"
     RESULTS.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".md.tmp")
@@ -183,7 +191,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=15.0, help="training budget per quality contender")
     ap.add_argument("--samples", type=int, default=2000, help="N for KID/FID (generated and reference)")
-    ap.add_argument("--sampler-samples", type=int, default=None, help="N for the sampler benchmark (default --samples)")
+    ap.add_argument("--sampler-samples", type=int, default=500,
+                    help="N for the sampler benchmark: DDPM-1000 costs 1,000 network evaluations per image "
+                         "(about 20 CPU-minutes at 500); ratios at equal N are what it reports")
     ap.add_argument("--gpu-peer-samples", type=int, default=100,
                     help="samples from the GPU-sized peer (13.6 GFLOP per image per step: 2,000 would take a day)")
     ap.add_argument("--quick", action="store_true", help="smoke budgets: 2 minutes, 64 samples, DDPM at 100 steps")
@@ -192,6 +202,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.quick:
         args.minutes, args.samples = min(args.minutes, 2.0), min(args.samples, 64)
+        args.sampler_samples = min(args.sampler_samples, args.samples)
         args.gpu_peer_samples = min(args.gpu_peer_samples, 8)
     if not args.report_only:
         only = set(args.only.split(",")) if args.only else None
