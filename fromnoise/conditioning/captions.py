@@ -33,7 +33,16 @@ def fill_template(template: str, name: str) -> str:
     text = _PLACEHOLDER.sub(put, template)
     # English article agreement for the common "a {class}" templates
     return re.sub(rf"\b([Aa]) ({re.escape(word)})\b",
-                  lambda m: (m.group(1) + ("n" if word[:1] in "aeiou" else "") + " " + m.group(2)), text)
+                  lambda m: (m.group(1) + ("n" if _takes_an(word) else "") + " " + m.group(2)), text)
+
+
+def _takes_an(word: str) -> bool:
+    """Whether English writes "an" before ``word``: by its sound, not its letter ("a one", "an hour")."""
+    if word.startswith(("one", "once", "uni", "use", "usu", "uti", "eu", "ewe")):
+        return False
+    if word.startswith(("hour", "honest", "honor", "honour", "heir")):
+        return True
+    return word[:1] in "aeiou"
 
 
 def training_captions(data, template: str | list[str] | None = None) -> list[str]:

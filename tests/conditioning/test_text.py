@@ -26,6 +26,9 @@ def _cache(tmp_path, monkeypatch):
 def test_templates_and_captions_file():
     assert fill_template("a photo of a {class}", "Ankle boot") == "a photo of an ankle boot"
     assert fill_template("Draw a {}", "six") == "Draw a six"
+    assert fill_template("Draw a {class}", "one") == "Draw a one"  # by sound, not by letter
+    assert fill_template("Draw a {class}", "eight") == "Draw an eight"
+    assert fill_template("an image of a {class}", "Umbrella") == "an image of an umbrella"
     with pytest.raises(UserError, match="placeholder"):
         fill_template("a photo", "cat")
     data = ImageData(torch.zeros(3, 1, 4, 4, dtype=torch.uint8), torch.tensor([0, 1, 1]), ["cat", "owl"],
