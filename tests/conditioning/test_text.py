@@ -129,9 +129,13 @@ def test_cli_text_train_and_sample(tmp_path):
 
     folder, out = write_reference003_folder(tmp_path / "digits"), tmp_path / "run"
     res = run("train", "--dataset", folder, "--preset", "micro", "--image-size", 8, "--condition", "text",
-              "--caption-template", "Draw a {class}", "--steps", 2, "--batch-size", 4, "--num-samples", 2,
-              "--out", out, "--no-progress")
+              "--caption-template", "Draw a {class}", "--caption-template", "a handwritten {class}",
+              "--steps", 2, "--batch-size", 4, "--num-samples", 2, "--out", out, "--no-progress")
     assert res.exit_code == 0, res.output
+    from fromnoise import load
+
+    captions = load(out).encoders["text"].captions  # both wordings of each class were trained on
+    assert {"Draw a two", "a handwritten two", "Draw a six", "a handwritten six"} <= set(captions), captions
     res = run("sample", out, "--prompt", "a picture of the number six", "--prompt", "Draw a two", "--guidance", 2,
               "-n", 2, "--steps", 2, "--out", tmp_path / "gen")
     assert res.exit_code == 0, res.output
