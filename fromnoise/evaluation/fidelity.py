@@ -10,6 +10,12 @@ unconditionally: its r is about 0 by construction, its MAE is what "not listenin
 
 Pearson r is undefined when either side is constant over the N images (a held-out set in
 which no object has holes, say); it is then NaN and left out of the group means.
+
+Circular features (``dominant_hue``: 0 and 1 are both red) get the circular analogues: the
+circular correlation coefficient of Jammalamadaka & SenGupta (2001), which is Pearson r of the
+sines of the deviations from each side's circular mean, and the MAE of the shorter way round
+the circle. Linear Pearson r would count a red drawn at hue 0.99 for a red asked at 0.01 as
+the largest possible error.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import torch
 from ..conditioning.features import measure_images
 from ..errors import UserError
 from ..features import FEATURE_DOCS, FEATURE_NAMES, GROUPS
+from ..features.names import CIRCULAR
 
 
 def pearson_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -48,6 +55,33 @@ def mae_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)).mean(axis=0)
 
 
+def circular_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Jammalamadaka-SenGupta circular correlation of two samples on [0, 1) taken as a full turn;
+    NaN when either side has no spread around its circular mean."""
+    from scipy.stats import circmean
+
+    ta, tb = 2 * np.pi * np.asarray(a, dtype=np.float64), 2 * np.pi * np.asarray(b, dtype=np.float64)
+    sa, sb = np.sin(ta - circmean(ta)), np.sin(tb - circmean(tb))
+    denom = np.sqrt((sa**2).sum() * (sb**2).sum())
+    return float(np.clip((sa * sb).sum() / denom, -1.0, 1.0)) if denom > 1e-12 * len(sa) else float("nan")
+
+
+def circular_mae(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean distance the shorter way round a circle of circumference 1."""
+    d = np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)) % 1.0
+    return float(np.minimum(d, 1.0 - d).mean())
+
+
+def agreement(requested: np.ndarray, measured: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(r, MAE) per feature of (N, 32) arrays: Pearson and absolute error, circular for ``CIRCULAR``."""
+    r, mae = pearson_columns(requested, measured), mae_columns(requested, measured)
+    for j, name in enumerate(FEATURE_NAMES):
+        if name in CIRCULAR:
+            r[j] = circular_correlation(requested[:, j], measured[:, j])
+            mae[j] = circular_mae(requested[:, j], measured[:, j])
+    return r, mae
+
+
 def fidelity_tables(requested: np.ndarray, measured: np.ndarray,
                     baseline: np.ndarray | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per-feature table indexed by feature, per-group table) from normalised (N, 32) arrays.
@@ -56,12 +90,12 @@ def fidelity_tables(requested: np.ndarray, measured: np.ndarray,
     the group table holds the means over the group's features (NaN r left out) and ``n_r``,
     the number of features whose r is defined.
     """
-    table = pd.DataFrame({"group": [FEATURE_DOCS[n].group for n in FEATURE_NAMES],
-                          "r": pearson_columns(requested, measured), "mae": mae_columns(requested, measured),
-                          "requested_std": np.asarray(requested).std(axis=0)}, index=list(FEATURE_NAMES))
+    requested, measured = np.asarray(requested, dtype=np.float64), np.asarray(measured, dtype=np.float64)
+    r, mae = agreement(requested, measured)
+    table = pd.DataFrame({"group": [FEATURE_DOCS[n].group for n in FEATURE_NAMES], "r": r, "mae": mae,
+                          "requested_std": requested.std(axis=0)}, index=list(FEATURE_NAMES))
     if baseline is not None:
-        table["r_baseline"] = pearson_columns(requested, baseline)
-        table["mae_baseline"] = mae_columns(requested, baseline)
+        table["r_baseline"], table["mae_baseline"] = agreement(requested, np.asarray(baseline, dtype=np.float64))
     table.index.name = "feature"
     cols = [c for c in ("r", "mae", "r_baseline", "mae_baseline") if c in table]
     groups = table.groupby("group", sort=False)[cols].mean()  # pandas' mean skips NaN

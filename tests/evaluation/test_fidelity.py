@@ -42,6 +42,27 @@ def test_mae():
     np.testing.assert_allclose(mae_columns(a, b), [0.1, 0.75])
 
 
+def test_hue_is_scored_round_the_circle():
+    from fromnoise.evaluation.fidelity import circular_correlation, circular_mae
+
+    rng = np.random.default_rng(5)
+    asked = rng.uniform(size=400)
+    drawn = (asked + rng.normal(scale=0.03, size=400)) % 1.0  # right hue, reds wrapping past 0/1
+    # linear Pearson is hurt by the wrap; the circular coefficient sees a close match
+    assert circular_correlation(asked, drawn) > 0.95 > pearson_columns(asked[:, None], drawn[:, None])[0]
+    assert abs(circular_correlation(asked, rng.uniform(size=400))) < 0.15
+    assert circular_correlation(asked, (0.3 - asked) % 1.0) < -0.95  # reflected: anti-correlated
+    assert circular_mae([0.99, 0.5], [0.01, 0.25]) == pytest.approx((0.02 + 0.25) / 2)
+    assert np.isnan(circular_correlation(asked, np.full(400, 0.2)))
+    req = rng.uniform(size=(400, 32))
+    req[:, 0] = asked
+    meas = req.copy()
+    meas[:, 0] = drawn
+    table, _ = fidelity_tables(req, meas)
+    assert FEATURE_NAMES[0] == "dominant_hue" and table.loc["dominant_hue", "r"] > 0.95
+    assert table.loc["dominant_hue", "mae"] < 0.05
+
+
 def test_tables_structure_and_group_means():
     rng = np.random.default_rng(2)
     req = rng.uniform(size=(30, 32))
