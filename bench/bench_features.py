@@ -72,9 +72,12 @@ def train(args) -> None:
     step0, t1 = trainer.step, time.time()
     trainer.run()
     secs = time.time() - t1
+    before = Path(args.run) / "bench_train.json"  # a rerun resumes the run: report its whole training
+    earlier = json.loads(before.read_text()) if before.is_file() and step0 > 0 else {}
     info = {"train_images": len(data), "holdout": args.holdout, "mask": args.mask, "measure_s": round(measure_s, 1),
-            "train_s": round(secs, 1), "steps": trainer.step - step0, "batch_size": args.batch,
+            "train_s": round(secs + earlier.get("train_s", 0.0), 1), "steps": trainer.step, "batch_size": args.batch,
             "images_per_s": round((trainer.step - step0) * args.batch / secs, 1), "threads": args.threads,
+            "sessions": earlier.get("sessions", 1 if earlier else 0) + 1,
             "preset": args.preset, "lr": lr, "model_channels": list(config["model"]["kwargs"]["channels"]), "load_avg_1min_end": os.getloadavg()[0]}
     _write(Path(args.run) / "bench_train.json", json.dumps(info, indent=2))
     print(json.dumps(info))
