@@ -56,7 +56,7 @@ def worker(name: str, minutes: float, samples: int, work: Path, train_limit: int
         import shutil
 
         from fromnoise.build import make_config
-        from fromnoise.data import to_uint8
+        from fromnoise.data import unit_to_uint8
         from fromnoise.models import count_parameters
         from fromnoise.sampling import generate
         from fromnoise.training import Trainer, TrainOptions
@@ -71,7 +71,7 @@ def worker(name: str, minutes: float, samples: int, work: Path, train_limit: int
         stats = {"steps": trainer.step, "images_per_s": trainer.step * 64 / seconds, "seconds": seconds,
                  "params": count_parameters(trainer.denoiser), "batch_size": 64, "preset": "fashion"}
         t1 = time.time()
-        images = to_uint8(generate(trainer.ema.model, samples, sampler="dpmpp_2m", steps=20, seed=0))
+        images = unit_to_uint8(generate(trainer.ema.model, samples, sampler="dpmpp_2m", steps=20, seed=0))
     else:
         from diffusers_peer import sample_peer, train_peer
 
@@ -129,8 +129,8 @@ def main() -> None:
     rows = []
     for name in names:
         stats = json.loads((args.work / name / "stats.json").read_text())
-        images = torch.from_numpy(np.load(args.work / name / "samples.npy", allow_pickle=False))
-        cached = args.work / name / "features.npy"  # re-scoring reuses the features of the same samples
+        images = torch.from_numpy(np.load(args.work / name / "samples.npy", allow_pickle=False))[:args.samples]
+        cached = args.work / name / f"features-{len(images)}.npy"  # re-scoring reuses the features of the same samples
         fresh = cached.is_file() and cached.stat().st_mtime > (args.work / name / "samples.npy").stat().st_mtime
         if fresh:
             features = np.load(cached, allow_pickle=False)

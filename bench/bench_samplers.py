@@ -40,7 +40,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     import fromnoise
-    from fromnoise.data import to_uint8
+    from fromnoise.data import unit_to_uint8
     from fromnoise.evaluation import InceptionFeatures
 
     denoiser = fromnoise.load(args.checkpoint)
@@ -50,7 +50,7 @@ def main() -> None:
     for setting in args.settings.split(","):
         sampler, steps = setting.split(":")
         t0 = time.time()
-        images = to_uint8(fromnoise.generate(denoiser, args.samples, sampler=sampler, steps=int(steps), seed=0))
+        images = unit_to_uint8(fromnoise.generate(denoiser, args.samples, sampler=sampler, steps=int(steps), seed=0))
         gen_s = time.time() - t0
         s = score(inception(images, progress=False), ref)
         rows.append({"sampler": sampler, "steps": int(steps), "kid": s["kid"], "kid_std": s["kid_std"],

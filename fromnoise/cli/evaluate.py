@@ -121,7 +121,7 @@ def evaluate(checkpoint, reference, dataset, split, image_size, channels, num_re
 def _evaluate(checkpoint, net, dataset, split, num_ref, num_samples, samplers, steps_list, guidance, seed,
               allow_small, out, batch_size, device) -> None:
     import fromnoise
-    from ..data import to_uint8
+    from ..data import unit_to_uint8
     from ..errors import UserError
     from ..evaluation.reference import compare, reference_stats
     from ..sampling import SAMPLERS, nfe
@@ -140,7 +140,7 @@ def _evaluate(checkpoint, net, dataset, split, num_ref, num_samples, samplers, s
         for steps in steps_list:
             images = fromnoise.generate(denoiser, num_samples, sampler=sampler, steps=steps, seed=seed,
                                         guidance=guidance, batch_size=batch_size, progress=True)
-            scores = compare(to_uint8(images * 2 - 1), ref, inception=net, allow_small=allow_small,
+            scores = compare(unit_to_uint8(images), ref, inception=net, allow_small=allow_small,
                              seed=seed, batch_size=batch_size)
             rows.append({"sampler": sampler, "steps": steps, "nfe": nfe(sampler, steps), "guidance": guidance,
                          "seed": seed, "dataset": dataset, "split": split, **scores})

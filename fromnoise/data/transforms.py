@@ -26,8 +26,16 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """float ``(..., C, H, W)`` in [-1, 1] -> uint8 in [0, 255] (clamped, rounded)."""
+    """float ``(..., C, H, W)`` in [-1, 1] (the model's space) -> uint8 in [0, 255] (clamped, rounded).
+
+    For images in [0, 1], as ``fromnoise.generate`` returns them, use :func:`unit_to_uint8`.
+    """
     return images.detach().add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+
+
+def unit_to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """float ``(..., C, H, W)`` in [0, 1] (what ``fromnoise.generate`` returns) -> uint8, as a PNG holds it."""
+    return images.detach().mul(255.0).round().clamp(0, 255).to(torch.uint8)
 
 
 def fit_square(images: torch.Tensor, size: int) -> torch.Tensor:

@@ -31,6 +31,7 @@ import pandas as pd
 import torch
 
 from ..conditioning.features import measure_images
+from ..data.transforms import unit_to_uint8
 from ..errors import UserError
 from ..features import FEATURE_DOCS, FEATURE_NAMES, GROUPS
 from ..features.names import CIRCULAR
@@ -143,16 +144,11 @@ def markdown_table(df: pd.DataFrame, digits: int = 3) -> str:
     return "\n".join(lines)
 
 
-def _to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """[0, 1] float (N, C, H, W) -> uint8, as a saved PNG would hold them."""
-    return images.mul(255).round().clamp(0, 255).to(torch.uint8)
-
-
 def measure_normalised(denoiser, images: torch.Tensor, workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(normalised features (N, 32), masks (N, H, W) bool) of uint8 or [0, 1] float images (N, C, H, W)."""
     enc = _feature_encoder(denoiser)
     if images.dtype != torch.uint8:
-        images = _to_uint8(images)
+        images = unit_to_uint8(images)
     raw, masks = measure_images(images, workers)
     return enc.normalizer.transform(raw), masks
 

@@ -122,12 +122,12 @@ class KidHook:
     @torch.no_grad()
     def evaluate(self, trainer) -> tuple[float, float]:
         """KID (mean, std over subsets) of ``n`` EMA samples against the reference."""
-        from fromnoise.data import to_uint8
+        from fromnoise.data import unit_to_uint8
         from fromnoise.sampling import generate
 
         ref = self.reference_stats(trainer)
         images = generate(trainer.ema.model, self.n, sampler=self.sampler, steps=self.steps, seed=self.seed)
-        features = self.inception()(to_uint8(images), progress=False)
+        features = self.inception()(unit_to_uint8(images), progress=False)  # generate() gives [0, 1]
         subset = min(1000, self.n, ref.n)
         kid, kid_std = kid_from_features(features, ref.features, self.kid_subsets, subset, self.seed)
         return float(kid), float(kid_std)

@@ -94,7 +94,7 @@ def check_images(images_uint8: torch.Tensor) -> None:
                         f"got {type(images_uint8).__name__} of shape {getattr(images_uint8, 'shape', '?')}.")
     if images_uint8.dtype != torch.uint8:
         raise UserError(f"FID/KID images must be uint8 in [0, 255], got {images_uint8.dtype}; "
-                        "convert with fromnoise.data.to_uint8 first.")
+                        "convert with fromnoise.data.unit_to_uint8 (from [0, 1]) or to_uint8 (from [-1, 1]) first.")
     if images_uint8.shape[1] not in (1, 3):
         raise UserError(f"FID/KID images must have 1 or 3 channels, got {images_uint8.shape[1]}; "
                         "drop the alpha channel first.")

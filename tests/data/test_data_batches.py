@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fromnoise.data import ImageData, TensorBatches, to_float, to_uint8
+from fromnoise.data import ImageData, TensorBatches, to_float, to_uint8, unit_to_uint8
 
 
 def make_data(n: int = 10, channels: int = 3, size: int = 6, captions: bool = False) -> ImageData:
@@ -92,3 +92,6 @@ def test_uint8_float_round_trip():
     every = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16)
     assert torch.equal(to_uint8(to_float(every)), every)
     assert to_float(every).min() == -1 and to_float(every).max() == 1
+    # generate() returns [0, 1]: black stays black, white stays white
+    assert torch.equal(unit_to_uint8((to_float(every) + 1) / 2), every)
+    assert unit_to_uint8(torch.zeros(1)).item() == 0 and unit_to_uint8(torch.ones(1)).item() == 255
