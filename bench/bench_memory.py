@@ -101,7 +101,16 @@ def main() -> None:
 
 
 def save(args, rows: list[dict], load_before) -> None:
-    write_result("memory", {"steps": args.steps, "threads": 1, "rows": rows, "load_avg_before": load_before,
+    """Write this run's rows, keeping the rows of presets it did not measure (a partial rerun)."""
+    from common import RESULTS
+
+    for row in rows:
+        row.setdefault("steps", args.steps)
+    path = RESULTS / "memory.json"
+    mine = {r["preset"] for r in rows}
+    kept = [r for r in json.loads(path.read_text()).get("rows", [])
+            if r.get("preset") not in mine] if path.is_file() else []
+    write_result("memory", {"steps": args.steps, "threads": 1, "rows": kept + rows, "load_avg_before": load_before,
                             "load_avg_after": os.getloadavg()})
 
 

@@ -136,8 +136,9 @@ def report() -> Path:
     if mem:
         ok = [r for r in mem["rows"] if "error" not in r]
         out += ["## Peak memory of training each preset", "", load_note(mem), "",
-                f"{mem['steps']} steps per preset in its own process, default batch size, synthetic images.", "",
-                table(mem["rows"], [("preset", "preset"), ("batch_size", "batch"), ("image_size", "px"),
+                "A few training steps per preset (column `steps`) in its own process, default batch size, "
+                "synthetic images, one thread.", "",
+                table(mem["rows"], [("preset", "preset"), ("steps", "steps"), ("batch_size", "batch"), ("image_size", "px"),
                                     ("params", "params"), ("rss_before_mib", "RSS before (MiB)"),
                                     ("peak_rss_mib", "peak RSS (MiB)"), ("training_mib", "training (MiB)"),
                                     ("seconds_per_step", "s/step")]), ""]
