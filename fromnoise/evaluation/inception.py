@@ -14,8 +14,9 @@ that step removed, so :func:`preprocess` does it here, the same way:
    coordinate ``j * in / out`` (no half-pixel centres) and clamps at the border;
 3. values are mapped by ``(x - 128) / 128``.
 
-Cost: about 0.1-0.25 s per image on 2 CPU cores (the network is ~5.7 GFLOPs
-per image), so a 2,000-image evaluation takes a few minutes on a CPU.
+Cost: about 0.55 s per image on one CPU core (measured on the 2-core development machine;
+the network is ~5.7 G multiply-adds per image), so a 2,000-image evaluation takes ~10 minutes
+on 2 cores.
 """
 
 from __future__ import annotations
