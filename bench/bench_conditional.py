@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -30,6 +29,7 @@ from fromnoise.build import make_config  # noqa: E402
 from fromnoise.conditioning.captions import fill_template  # noqa: E402
 from fromnoise.conditioning.request import build_condition  # noqa: E402
 from fromnoise.data import load_dataset  # noqa: E402
+from fromnoise.io import write_json, write_text  # noqa: E402
 from fromnoise.models import get_preset  # noqa: E402
 from fromnoise.sampling import generate  # noqa: E402
 from fromnoise.training import Trainer, TrainOptions  # noqa: E402
@@ -116,9 +116,7 @@ def write_report(results: dict) -> None:
     if path.exists():  # another invocation (another data set, run in parallel) may have written runs since
         on_disk = json.loads(path.read_text()).get("runs", {})
         results["runs"] = {**on_disk, **results["runs"]}
-    tmp = RESULTS / f"conditional.json.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(results, indent=2))
-    os.replace(tmp, RESULTS / "conditional.json")
+    write_json(path, results)
     guidances = results["settings"]["guidance"]
     lines = ["# Conditional generation: share of generated images a real-image classifier assigns to the "
              "requested class", "",
@@ -144,7 +142,7 @@ def write_report(results: dict) -> None:
             lines.append(f"- {ds}, {name}: " + ", ".join(f"`{p}`" for p in prompts))
     lines += ["", "Grids: `conditional_<data>_<condition>[_<prompts>]_g<guidance>.png` (8 images per requested "
               "class, one row each)."]
-    (RESULTS / "conditional.md").write_text("\n".join(lines) + "\n")
+    write_text(RESULTS / "conditional.md", "\n".join(lines) + "\n")
 
 
 RESULTS = Path(__file__).resolve().parent / "results"

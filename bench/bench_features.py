@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from fromnoise.build import make_config  # noqa: E402
 from fromnoise.data import load_dataset  # noqa: E402
 from fromnoise.data.image_data import ImageData  # noqa: E402
+from fromnoise.io import write_text  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -41,13 +41,6 @@ def split(data: ImageData, holdout: int, seed: int = 0) -> tuple[ImageData, Imag
         files = [data.files[i] for i in idx] if data.files else None
         parts.append(ImageData(images=data.images[idx], description=dict(data.description, n=len(idx)), files=files))
     return parts[0], parts[1]
-
-
-def _write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 def train(args) -> None:
@@ -79,7 +72,7 @@ def train(args) -> None:
             "images_per_s": round((trainer.step - step0) * args.batch / secs, 1), "threads": args.threads,
             "sessions": earlier.get("sessions", 1 if earlier else 0) + 1,
             "preset": args.preset, "lr": lr, "model_channels": list(config["model"]["kwargs"]["channels"]), "load_avg_1min_end": os.getloadavg()[0]}
-    _write(Path(args.run) / "bench_train.json", json.dumps(info, indent=2))
+    write_text(Path(args.run) / "bench_train.json", json.dumps(info, indent=2))
     print(json.dumps(info))
 
 
@@ -101,12 +94,12 @@ def evaluate(args) -> None:
         summary["runs"][f"guidance_{g:g}"] = dict(report.to_dict(), seconds=round(time.time() - t0, 1))
         save_report(report, RESULTS / f"features_fidelity_g{g:g}", title=f"guidance {g:g}")
         tables[g] = markdown_table(report.groups)
-    _write(RESULTS / "features_fidelity.json", json.dumps(summary, indent=2))
+    write_text(RESULTS / "features_fidelity.json", json.dumps(summary, indent=2))
     lines = ["# Feature fidelity on held-out emoji (bench/bench_features.py)", "",
              "Training: " + ", ".join(f"{k}={v}" for k, v in train_info.items()), ""]
     for g, table in tables.items():
         lines += [f"## guidance {g:g} (baseline: null condition, same seeds)", "", table, ""]
-    _write(RESULTS / "features_fidelity.md", "\n".join(lines))
+    write_text(RESULTS / "features_fidelity.md", "\n".join(lines))
     print(json.dumps({k: v["groups"] for k, v in summary["runs"].items()}, indent=1))
 
 
