@@ -16,7 +16,7 @@ conditioning encoders (class labels, pooled text, the 32 features) plug into.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
