@@ -61,7 +61,7 @@ def train(dataset: str, kind: str, minutes: float, out: Path, seed: int = 0, ema
           steps: int | None = None, templates: str = "one") -> tuple[object, dict]:
     """Train the fashion preset with condition ``kind`` for ``minutes``; returns (EMA denoiser, facts)."""
     data = load_dataset(dataset)
-    template = TEMPLATES[dataset] if templates == "one" else AUGMENTED[dataset]
+    template = [TEMPLATES[dataset]] if templates == "one" else AUGMENTED[dataset]
     options = {"template": template} if kind == "text" else {}
     spec = get_preset("fashion", image_size=data.image_size, channels=data.channels)
     emb_dim = spec.kwargs.get("emb_dim") or 4 * spec.kwargs["channels"][0]  # the U-Net's time-embedding width
@@ -81,8 +81,7 @@ def train(dataset: str, kind: str, minutes: float, out: Path, seed: int = 0, ema
              "final_loss": sum(r["loss"] for r in last) / len(last) if last else None,
              "final_pseudo_acc": sum(r["pseudo_acc"] for r in last) / len(last) if last else None}
     if kind == "text":
-        facts["training_captions"] = [fill_template(t, n) for t in ([template] if isinstance(template, str)
-                                                                     else template) for n in data.class_names]
+        facts["training_captions"] = [fill_template(t, n) for t in template for n in data.class_names]
     return trainer.ema.model, facts
 
 

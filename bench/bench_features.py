@@ -70,8 +70,8 @@ def train(args) -> None:
     info = {"train_images": len(data), "holdout": args.holdout, "mask": args.mask, "measure_s": round(measure_s, 1),
             "train_s": round(secs + earlier.get("train_s", 0.0), 1), "steps": trainer.step, "batch_size": args.batch,
             "images_per_s": round((trainer.step - step0) * args.batch / secs, 1), "threads": args.threads,
-            "sessions": earlier.get("sessions", 1 if earlier else 0) + 1,
-            "preset": args.preset, "lr": lr, "model_channels": list(config["model"]["kwargs"]["channels"]), "load_avg_1min_end": os.getloadavg()[0]}
+            "sessions": earlier.get("sessions", 1 if earlier else 0) + 1, "preset": args.preset, "lr": lr,
+            "model_channels": list(net["channels"]), "load_avg_1min_end": os.getloadavg()[0]}
     write_text(Path(args.run) / "bench_train.json", json.dumps(info, indent=2))
     print(json.dumps(info))
 

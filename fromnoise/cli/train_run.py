@@ -34,8 +34,7 @@ def run_training(*, dataset, preset, image_size, channels, limit, steps, epochs,
                                               else spec.kwargs.get("time_dim", 128))
     conditioning, tables = {}, {}
     if condition != "none":
-        templates = [caption_template] if isinstance(caption_template, str) else list(caption_template)
-        options = {"template": templates, "encoder": text_encoder} if condition == "text" else {}
+        options = {"template": caption_template, "encoder": text_encoder} if condition == "text" else {}
         if condition == "features":
             options = {"mask": spec.defaults.get("mask", False) if mask is None else mask}
         conditioning, tables = setup_conditioning(condition, data, emb_dim, **options)
