@@ -109,12 +109,20 @@ def evaluate(denoiser, request: dict, name: str, classifier, num_classes: int, p
     return {"rows": labels, "by_guidance": out}
 
 
-def write_report(results: dict) -> None:
+def drop_stale(runs: dict, judges: dict[str, float]) -> dict:
+    """``runs`` without those of a data set in ``judges`` ({dataset: held-out accuracy}) that another
+    judge scored: figures from two classifiers are not comparable, so a new judge voids old rows."""
+    return {k: r for k, r in runs.items()
+            if r["dataset"] not in judges or r["classifier_accuracy"] == judges[r["dataset"]]}
+
+
+def write_report(results: dict, judges: dict[str, float]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / "conditional.json"
     if path.exists():  # another invocation (another data set, run in parallel) may have written runs since
         on_disk = json.loads(path.read_text()).get("runs", {})
         results["runs"] = {**on_disk, **results["runs"]}
+    results["runs"] = drop_stale(results["runs"], judges)
     write_json(path, results)
     guidances = results["settings"]["guidance"]
     lines = ["# Conditional generation: share of generated images a real-image classifier assigns to the "
@@ -165,8 +173,10 @@ def main() -> None:
     results["settings"] = {"minutes": a.minutes, "per_class": a.per_class, "guidance": a.guidance, "steps": a.steps,
                            "preset": "fashion", "threads": torch.get_num_threads(), "ema_decay": a.ema_decay,
                            "train_steps": a.train_steps}
+    judges = {}
     for dataset in a.datasets:
         classifier, facts = load_classifier(dataset)
+        judges[dataset] = facts["held_out_accuracy"]
         names = facts["class_names"]
         for kind in a.kinds:
             with tempfile.TemporaryDirectory() as tmp:
@@ -182,7 +192,7 @@ def main() -> None:
                 results["runs"][key] = {"dataset": dataset, "kind": kind, "prompts": label, "train": train_facts,
                                         "eval": ev, "classifier_accuracy": facts["held_out_accuracy"],
                                         **({"templates": a.templates} if kind == "text" else {})}
-                write_report(results)
+                write_report(results, judges)
 
 
 if __name__ == "__main__":

@@ -84,6 +84,24 @@ def worker(name: str, minutes: float, samples: int, work: Path, train_limit: int
     print(f"{name}: {stats['steps']} steps, {stats['images_per_s']:.1f} img/s", flush=True)
 
 
+def cached_features(folder: Path, images: torch.Tensor, inception) -> np.ndarray:
+    """Inception features of ``images`` (the first N of ``folder``/samples.npy): re-scoring reuses the
+    features saved for the same samples (``features-M.npy``) and featurises only images past M."""
+    samples_time = (folder / "samples.npy").stat().st_mtime
+    done = np.zeros((0, 2048), np.float32)
+    for path in folder.glob("features-*.npy"):
+        m = path.stem.split("-")[1]
+        if m.isdigit() and path.stat().st_mtime > samples_time and min(int(m), len(images)) > len(done):
+            done = np.load(path, allow_pickle=False)[:len(images)]
+    if len(done) < len(images):
+        from fromnoise.io import atomic_write
+
+        features = np.concatenate([done, inception(images[len(done):], progress=False)])
+        atomic_write(folder / f"features-{len(images)}.npy", lambda tmp: np.save(open(tmp, "wb"), features))
+        return features
+    return done
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=15.0, help="training wall-clock budget per contender")
@@ -130,13 +148,7 @@ def main() -> None:
     for name in names:
         stats = json.loads((args.work / name / "stats.json").read_text())
         images = torch.from_numpy(np.load(args.work / name / "samples.npy", allow_pickle=False))[:args.samples]
-        cached = args.work / name / f"features-{len(images)}.npy"  # re-scoring reuses the features of the same samples
-        fresh = cached.is_file() and cached.stat().st_mtime > (args.work / name / "samples.npy").stat().st_mtime
-        if fresh:
-            features = np.load(cached, allow_pickle=False)
-        else:
-            features = inception(images, progress=False)
-            np.save(cached, features, allow_pickle=False)
+        features = cached_features(args.work / name, images, inception)
         s = score(features, ref)  # FID at N < the reference's: see the row's n
         rows.append({"contender": name, **stats, "n": len(images), "kid": s["kid"], "kid_std": s["kid_std"],
                      "fid": s["fid"]})

@@ -20,25 +20,14 @@ import torch
 
 from common import write_result
 from fromnoise.evaluation import FeatureStats, InceptionFeatures, reference_stats
-from fromnoise.evaluation.reference import _network_id, compare_features, default_cache_dir
+from fromnoise.evaluation.reference import compare_features
 
 DATASET = "fashion-mnist"
 
 
 def test_reference(n: int, inception: InceptionFeatures) -> FeatureStats:
-    """Inception statistics of the first ``n`` Fashion-MNIST test images (28x28, 1 channel).
-
-    Inception runs at a few images per second on a CPU, so a cached larger set whose raw
-    features are all kept (in data set order) is cut down to its first ``n`` rows instead.
-    """
-    for path in sorted(default_cache_dir().glob(f"{DATASET}-test-28px-c1-*.safetensors")):
-        bigger = path.stem.rsplit("-", 1)[-1]
-        if not bigger.isdigit() or int(bigger) <= n:
-            continue
-        stats = FeatureStats.load(path)
-        if (stats.features is not None and len(stats.features) == stats.n
-                and stats.meta.get("network") == _network_id(inception)):
-            return FeatureStats.from_features(stats.features[:n], meta=stats.meta)
+    """Inception statistics of the first ``n`` Fashion-MNIST test images (28x28, 1 channel); the
+    cache featurises only images that no cached N has seen."""
     return reference_stats(DATASET, image_size=28, channels=1, split="test", n=n, inception=inception)
 
 

@@ -80,7 +80,16 @@ def reference_stats(dataset: str, image_size: int, channels: int, split: str = "
         stats = FeatureStats.load(path)
         if stats.meta.get("network") == _network_id(inception):
             return stats
+    meta = {"dataset": dataset, "split": split, "image_size": image_size, "channels": channels,
+            "network": _network_id(inception)}
+    done = np.zeros((0, FEATURE_DIM))
     if images_uint8 is None:
+        if n is not None:  # the first images' features from another N's cache entry (data set order is fixed)
+            done = _cached_prefix(path.parent, path.stem.rsplit("-", 1)[0], n, meta["network"])
+            if len(done) == n:
+                stats = FeatureStats.from_features(done, meta=meta)
+                stats.save(path)
+                return stats
         from fromnoise.data import load_dataset
 
         data = load_dataset(dataset, image_size=image_size, channels=channels, train=split == "train", limit=n)
@@ -91,12 +100,25 @@ def reference_stats(dataset: str, image_size: int, channels: int, split: str = "
                         f"{(channels, image_size, image_size)} was asked for; pass matching images.")
     if n is not None:
         images_uint8 = images_uint8[:n]
-    features = inception(images_uint8, batch_size=batch_size, progress=progress)
-    meta = {"dataset": dataset, "split": split, "image_size": image_size, "channels": channels,
-            "network": _network_id(inception)}
+    features = inception(images_uint8[len(done):], batch_size=batch_size, progress=progress)
+    features = np.concatenate([done, features]) if len(done) else features
     stats = FeatureStats.from_features(features, meta=meta)
     stats.save(path)
     return stats
+
+
+def _cached_prefix(folder: Path, base: str, n: int, network: str) -> np.ndarray:
+    """Features of the first min(n, M) images from the cache entry ``{base}-{M}`` that kept all its
+    M features and covers the most of the n (empty if none): growing N only featurises new images."""
+    best = np.zeros((0, FEATURE_DIM))
+    for path in folder.glob(f"{base}-*.safetensors"):
+        m = path.stem[len(base) + 1:]
+        if not m.isdigit() or min(int(m), n) <= len(best) or not path.with_suffix(".json").is_file():
+            continue
+        stats = FeatureStats.load(path)
+        if stats.meta.get("network") == network and stats.features is not None and len(stats.features) == stats.n:
+            best = stats.features[:n]
+    return best
 
 
 def compare(images_uint8: torch.Tensor, ref: FeatureStats, inception: InceptionFeatures | None = None,

@@ -17,9 +17,11 @@ class PixelFeatures:
         self.path = tmp_path / "fake.pt"
         self.path.write_bytes(b"fake network")
         self.calls = 0
+        self.seen = []  # images featurised per call
 
     def __call__(self, images, batch_size=64, progress=True):
         self.calls += 1
+        self.seen.append(len(images))
         flat = images.reshape(len(images), -1).double() / 255
         proj = torch.randn(flat.shape[1], 64, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
         return (flat @ proj / flat.shape[1] ** 0.5).numpy()
@@ -71,3 +73,23 @@ def test_cache_name_separates_folders_with_the_same_name(tmp_path):
     b.mkdir(parents=True)
     assert cache_name(str(a), "train", 32, 3, None) != cache_name(str(b), "train", 32, 3, None)
     assert cache_name("fashion-mnist", "test", 28, 1, 2000) == "fashion-mnist-test-28px-c1-2000"
+
+
+def test_a_larger_n_featurises_only_the_new_images(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i, img in enumerate(images(30)):
+        Image.fromarray(img[0].numpy()).save(folder / f"{i:03d}.png")
+    net = PixelFeatures(tmp_path)
+    cache = tmp_path / "cache"
+    reference_stats(str(folder), 8, 1, n=10, cache_dir=cache, inception=net)
+    grown = reference_stats(str(folder), 8, 1, n=25, cache_dir=cache, inception=net)
+    smaller = reference_stats(str(folder), 8, 1, n=20, cache_dir=cache, inception=net)
+    assert net.seen == [10, 15]  # 25 reused the first 10; 20 is cut from the 25
+    fresh = reference_stats(str(folder), 8, 1, n=25, cache_dir=tmp_path / "other", inception=net)
+    assert net.seen[-1] == 25 and grown.n == 25 and smaller.n == 20
+    np.testing.assert_allclose(grown.mu, fresh.mu, atol=1e-6)
+    np.testing.assert_allclose(grown.sigma, fresh.sigma, atol=1e-6)
+    np.testing.assert_allclose(smaller.features, fresh.features[:20], atol=1e-6)
