@@ -28,6 +28,8 @@ CONDITIONS = ("none", "class", "text", "features")
               help="Images per batch (default: the preset's).")
 @click.option("--lr", type=click.FloatRange(0, 1, min_open=True), default=None, help="Peak learning rate (default: the preset's).")
 @click.option("--warmup", type=click.IntRange(0), default=100, help="Linear learning-rate warm-up steps.")
+@click.option("--lr-decay", type=click.Choice(["none", "cosine"]), default="none", show_default=True,
+              help="cosine: decay the learning rate to 0 over this run's budget (--steps, --epochs or --minutes).")
 @click.option("--schedule", type=click.Choice(["linear", "cosine", "sigmoid"]), default=None,
               help="Noise schedule (default: the preset's).")
 @click.option("--timesteps", type=click.IntRange(2, 100000), default=1000, help="Diffusion steps T.")

@@ -14,6 +14,7 @@ def _default_preset(data) -> str:
 
 
 def run_training(*, dataset, preset, image_size, channels, limit, steps, epochs, minutes, batch_size, lr, warmup,
+                 lr_decay,
                  schedule, timesteps, prediction, min_snr_gamma, ema_decay, grad_clip, grad_accum, condition,
                  condition_dropout, caption_template, text_encoder, mask, hflip, color_jitter, out, sample_every,
                  save_every, keep, num_samples, eval_every, eval_samples, seed, compile_, progress) -> Path:
@@ -45,6 +46,7 @@ def run_training(*, dataset, preset, image_size, channels, limit, steps, epochs,
         hflip = named in (None, "cifar10")
     opts = TrainOptions(out=str(out), steps=steps, epochs=epochs, minutes=minutes,
                         batch_size=batch_size or d.get("batch_size", 64), lr=lr or d.get("lr", 2e-4), warmup=warmup,
+                        lr_decay=lr_decay,
                         grad_clip=grad_clip, grad_accum=grad_accum, ema_decay=ema_decay, min_snr_gamma=min_snr_gamma,
                         condition_dropout=condition_dropout, hflip=hflip, color_jitter=color_jitter,
                         sample_every=sample_every, save_every=save_every, keep=keep, num_samples=num_samples,

@@ -28,6 +28,21 @@ from .ema import EMA
 from .logging import RunLogger
 
 
+LR_DECAYS = ("none", "cosine")
+
+
+def learning_rate(peak: float, step: int, warmup: int, decay: str, progress: float) -> float:
+    """The learning rate of optimizer step ``step``: a linear warm-up over ``warmup`` steps, then
+    ``peak``, or with ``decay="cosine"`` peak * (1 + cos(pi * progress)) / 2, where ``progress``
+    (0..1) is how much of the budget is spent (Loshchilov & Hutter 2017, without restarts)."""
+    if decay not in LR_DECAYS:
+        raise UserError(f"unknown lr decay '{decay}'; choose one of {', '.join(LR_DECAYS)}")
+    lr = peak * min(1.0, (step + 1) / max(1, warmup))
+    if decay == "cosine":
+        lr *= 0.5 * (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
+    return lr
+
+
 @dataclass
 class TrainOptions:
     out: str = "runs/fashion"          # run directory: checkpoints, samples, logs
@@ -37,6 +52,7 @@ class TrainOptions:
     batch_size: int = 64
     lr: float = 2e-3
     warmup: int = 200                  # linear lr warm-up steps
+    lr_decay: str = "none"             # "cosine": to 0 at the end of the budget (steps, epochs or minutes)
     weight_decay: float = 0.0
     grad_clip: float = 1.0             # max gradient norm
     grad_accum: int = 1                # batches per optimizer step
@@ -127,8 +143,15 @@ class Trainer:
                                optimizer=self.optimizer, config=self.config, trainer_state=state, keep=self.opt.keep)
 
     # ------------------------------------------------------------------------------------- loop
-    def _lr(self, step: int) -> float:
-        return self.opt.lr * min(1.0, (step + 1) / max(1, self.opt.warmup))
+    def _lr(self, step: int, progress: float = 0.0) -> float:
+        return learning_rate(self.opt.lr, step, self.opt.warmup, self.opt.lr_decay, progress)
+
+    def _progress(self, goal: int | None, start: float, deadline: float | None) -> float:
+        """How far through its budget this invocation is, 0..1: the further of steps and wall time."""
+        done = [self.step / goal] if goal else []
+        if deadline is not None:
+            done.append((time.time() - start) / (deadline - start))
+        return min(1.0, max(done, default=0.0))
 
     def _target_steps(self) -> int | None:
         per_epoch = math.ceil(len(self.data) / (self.opt.batch_size * self.opt.grad_accum))
@@ -173,8 +196,9 @@ class Trainer:
         batches = iter(self.batches)
         stats: dict = {}
         while (goal is None or self.step < goal) and (deadline is None or time.time() < deadline):
+            lr = self._lr(self.step, self._progress(goal, start, deadline))
             for g in self.optimizer.param_groups:
-                g["lr"] = self._lr(self.step)
+                g["lr"] = lr
             for _ in range(self.opt.grad_accum):
                 x0, info = next(batches)
                 with self.acc.accumulate(self.model):
@@ -215,7 +239,7 @@ class Trainer:
         ips = seen_since / max(now - last_log, 1e-9)
         loss = float(stats["loss"])
         self.logger.scalars(self.step, {"loss": loss, "pseudo_acc": float(stats["pseudo_acc"]),
-                                        "lr": self._lr(self.step - 1), "images_per_s": ips,
+                                        "lr": self.optimizer.param_groups[0]["lr"], "images_per_s": ips,
                                         "epoch": self.batches.epoch})
         bar.set_postfix(loss=f"{loss:.4f}", img_s=f"{ips:.0f}", epoch=self.batches.epoch)
         return now, 0

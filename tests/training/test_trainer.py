@@ -99,3 +99,23 @@ def test_kill_while_saving_leaves_the_previous_checkpoint(tmp_path):
     d = fromnoise.load(tmp_path / "run")  # still the step-3 checkpoint
     assert d.step == 3
     assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["step_00000003"]
+
+
+def test_learning_rate_warms_up_then_follows_a_cosine_to_zero():
+    from fromnoise.training.trainer import learning_rate
+
+    assert learning_rate(1.0, 0, 10, "none", 0.5) == pytest.approx(0.1)
+    assert learning_rate(1.0, 50, 10, "none", 0.9) == 1.0
+    assert learning_rate(1.0, 50, 10, "cosine", 0.0) == 1.0
+    assert learning_rate(1.0, 50, 10, "cosine", 0.5) == pytest.approx(0.5)
+    assert learning_rate(1.0, 50, 10, "cosine", 1.0) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(UserError, match="cosine"):
+        learning_rate(1.0, 0, 10, "step", 0.5)
+
+
+def test_cosine_decay_spans_the_step_budget(tmp_path):
+    cfg = make_config("micro", image_size=8, channels=1)
+    Trainer(cfg, tiny_data(), options(tmp_path, steps=20, warmup=1, lr_decay="cosine")).run()
+    lrs = [json.loads(line)["lr"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(lrs) == 20 and lrs[0] == pytest.approx(3e-3)  # step k trains at progress k / 20
+    assert all(a > b for a, b in zip(lrs, lrs[1:])) and lrs[-1] < 0.01 * 3e-3
