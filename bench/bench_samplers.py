@@ -18,39 +18,42 @@ later costs only the new images.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from pathlib import Path
 
 import torch
 
-from bench_quality import fromnoise_run_dir
+from bench_quality import cached_features, fromnoise_run_dir
 from bench_zero_point import score, test_reference
 from common import write_result
 
 DEFAULT_SETTINGS = "ddpm:1000,dpmpp_2m:10,dpmpp_2m:20,dpmpp_2m_sde:10,dpmpp_2m_sde:20,ddim:10,ddim:20"
 
 
-def cached_samples(denoiser, checkpoint: Path, sampler: str, steps: int, n: int) -> tuple:
-    """(uint8 images (n, C, H, W), seconds spent generating now): the first n images of seed 0,
+def cached_samples(denoiser, checkpoint: Path, sampler: str, steps: int, n: int) -> tuple[torch.Tensor, Path, float]:
+    """(uint8 images (n, C, H, W), their cache folder, seconds per image): the first n images of seed 0,
     reusing those generated before for the same checkpoint (image i depends only on seed + i)."""
     import numpy as np
 
     import fromnoise
     from fromnoise.data import unit_to_uint8
-    from fromnoise.io import atomic_write
+    from fromnoise.io import atomic_write, write_json
     from fromnoise.training.checkpoint import resolve_checkpoint
 
     ckpt = resolve_checkpoint(checkpoint)
-    path = ckpt.parent.parent / "samplers" / f"{ckpt.name}-{sampler}-{steps}.npy"
+    folder = ckpt.parent.parent / "samplers" / f"{ckpt.name}-{sampler}-{steps}"
+    path, stats = folder / "samples.npy", folder / "stats.json"
     have = np.load(path) if path.exists() else np.zeros((0, *denoiser.image_shape), np.uint8)
-    made, t0 = max(0, n - len(have)), time.time()
-    if made:
-        new = unit_to_uint8(fromnoise.generate(denoiser, made, sampler=sampler, steps=steps, seed=len(have))).numpy()
+    if len(have) < n:
+        t0 = time.time()
+        new = unit_to_uint8(fromnoise.generate(denoiser, n - len(have), sampler=sampler, steps=steps,
+                                               seed=len(have))).numpy()
+        write_json(stats, {"seconds_per_image": (time.time() - t0) / len(new), "threads": torch.get_num_threads()})
         have = np.concatenate([have, new])
-        path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, lambda tmp: np.save(open(tmp, "wb"), have))
-    return torch.from_numpy(have[:n]), (time.time() - t0) / made if made else None
+    return torch.from_numpy(have[:n]), folder, json.loads(stats.read_text())["seconds_per_image"]
 
 
 def main() -> None:
@@ -61,6 +64,9 @@ def main() -> None:
     ap.add_argument("--settings", default=DEFAULT_SETTINGS, help="sampler:steps,... (the first is the baseline)")
     ap.add_argument("--note", default="", help="a remark stored with the results and shown in the report")
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
+    ap.add_argument("--cache-only", action="store_true",
+                    help="generate and featurise the settings into the cache, write no result (to split the "
+                         "work between processes; a later full run assembles the table from the cache)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     import fromnoise
@@ -72,12 +78,18 @@ def main() -> None:
     load_before, rows = os.getloadavg(), []
     for setting in args.settings.split(","):
         sampler, steps = setting.split(":")
-        images, gen_s = cached_samples(denoiser, args.checkpoint, sampler, int(steps), args.samples)
-        s = score(inception(images, progress=False), ref)
+        images, folder, gen_s = cached_samples(denoiser, args.checkpoint, sampler, int(steps), args.samples)
+        features = cached_features(folder, images, inception)
+        if args.cache_only:
+            print(f"{sampler} {steps}: {len(images)} images and features cached in {folder}", flush=True)
+            continue
+        s = score(features, ref)
         rows.append({"sampler": sampler, "steps": int(steps), "kid": s["kid"], "kid_std": s["kid_std"],
                      "fid": s["fid"], "seconds_per_image": gen_s})
         print(f"{sampler:9s} {steps:>5s} steps: KID {s['kid']:.5f} ± {s['kid_std']:.5f}  FID {s['fid']:.2f}  "
-              (f"({gen_s:.2f} s per image)" if gen_s else "(cached images)"), flush=True)
+              f"({gen_s:.2f} s per image)", flush=True)
+    if args.cache_only:
+        return
     base = rows[0]
     for r in rows:
         r["fid_ratio"] = r["fid"] / base["fid"]
