@@ -119,10 +119,10 @@ def drop_stale(runs: dict, judges: dict[str, float]) -> dict:
 def write_report(results: dict, judges: dict[str, float]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / "conditional.json"
-    if path.exists():  # another invocation (another data set, run in parallel) may have written runs since
-        on_disk = json.loads(path.read_text()).get("runs", {})
-        results["runs"] = {**on_disk, **results["runs"]}
-    results["runs"] = drop_stale(results["runs"], judges)
+    on_disk = json.loads(path.read_text()).get("runs", {}) if path.exists() else {}
+    # other invocations (other data sets, run in parallel) write here too: read what is on disk at
+    # every write and put only this invocation's own runs over it
+    results = {**results, "runs": drop_stale({**on_disk, **results["runs"]}, judges)}
     write_json(path, results)
     guidances = results["settings"]["guidance"]
     lines = ["# Conditional generation: share of generated images a real-image classifier assigns to the "
@@ -167,9 +167,12 @@ def main() -> None:
     p.add_argument("--ema-decay", type=float, default=0.995, help="EMA decay of the sampled weights")
     p.add_argument("--templates", choices=["one", "augmented"], default="one",
                    help="text models: train on one caption template, or on several in turn (caption augmentation)")
+    p.add_argument("--report-only", action="store_true", help="only rewrite conditional.md from conditional.json")
     a = p.parse_args()
-    path = RESULTS / "conditional.json"
-    results = json.loads(path.read_text()) if path.exists() else {"runs": {}}
+    if a.report_only:
+        on_disk = json.loads((RESULTS / "conditional.json").read_text())
+        return write_report({"runs": {}, "settings": on_disk["settings"]}, {})
+    results = {"runs": {}}  # this invocation's runs; write_report merges them into those on disk
     results["settings"] = {"minutes": a.minutes, "per_class": a.per_class, "guidance": a.guidance, "steps": a.steps,
                            "preset": "fashion", "threads": torch.get_num_threads(), "ema_decay": a.ema_decay,
                            "train_steps": a.train_steps}
