@@ -44,6 +44,11 @@ def randn(generators: list[torch.Generator] | None, shape, device, dtype=torch.f
     return torch.stack([torch.randn(shape[1:], generator=g, dtype=dtype) for g in generators]).to(device)
 
 
+def _lam(ab: float) -> float:
+    """lambda = log(alpha / sigma), half the log-SNR: DPM-Solver's time variable."""
+    return 0.5 * math.log(ab / (1 - ab))
+
+
 def _report(callback, i, t, x, x0):
     if callback is not None:
         callback({"i": i, "t": t, "x": x, "x0": x0})
@@ -87,8 +92,7 @@ def sample_dpmpp_2m(denoise: Denoise, x, timesteps, alpha_bar, *, generators=Non
         if s < 0:  # lambda_s = +inf: the update reduces to x = x0
             x = x0
         else:
-            lam_t, lam_s = 0.5 * math.log(ab_t / (1 - ab_t)), 0.5 * math.log(ab_s / (1 - ab_s))
-            h = lam_s - lam_t
+            h = _lam(ab_s) - _lam(ab_t)
             d = x0
             if x0_prev is not None:
                 r = h_prev / h
@@ -113,7 +117,7 @@ def sample_dpmpp_2m_sde(denoise: Denoise, x, timesteps, alpha_bar, *, generators
             x = x0
         else:
             a_s, sig_t, sig_s = math.sqrt(ab_s), math.sqrt(1 - ab_t), math.sqrt(1 - ab_s)
-            h = 0.5 * math.log(ab_s / (1 - ab_s)) - 0.5 * math.log(ab_t / (1 - ab_t))
+            h = _lam(ab_s) - _lam(ab_t)
             d = x0
             if x0_prev is not None:
                 d = x0 + (h / (2 * h_prev)) * (x0 - x0_prev)
