@@ -8,7 +8,6 @@ from fromnoise.sampling import SAMPLERS, generate, timestep_grid
 from fromnoise.sampling.samplers import randn
 
 AB = get_schedule("cosine", 1000)
-EXACT = ["ddim", "dpmpp_2m", "dpmpp_2m_sde", "euler", "heun", "ddpm"]
 
 
 def oracle(x0):
