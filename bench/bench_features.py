@@ -85,18 +85,19 @@ def evaluate(args) -> None:
     denoiser = load(args.run)
     targets, masks = held_out_targets(denoiser, held.images)
     train_info = json.loads((Path(args.run) / "bench_train.json").read_text())
-    summary, tables = {"train": train_info, "runs": {}}, {}
+    summary, tables = {"train": train_info, "sampler": args.sampler, "steps": args.steps, "runs": {}}, {}
     for g in args.guidance:
         t0 = time.time()
         # the baseline (null condition) does not depend on the guidance scale: draw it once
-        report = evaluate_fidelity(denoiser, targets, masks, guidance=g, steps=args.steps,
+        report = evaluate_fidelity(denoiser, targets, masks, guidance=g, steps=args.steps, sampler=args.sampler,
                                    baseline=g == args.guidance[0])
         summary["runs"][f"guidance_{g:g}"] = dict(report.to_dict(), seconds=round(time.time() - t0, 1))
         save_report(report, RESULTS / f"features_fidelity_g{g:g}", title=f"guidance {g:g}")
         tables[g] = markdown_table(report.groups)
     write_text(RESULTS / "features_fidelity.json", json.dumps(summary, indent=2))
     lines = ["# Feature fidelity on held-out emoji (bench/bench_features.py)", "",
-             "Training: " + ", ".join(f"{k}={v}" for k, v in train_info.items()), ""]
+             "Training: " + ", ".join(f"{k}={v}" for k, v in train_info.items()), "",
+             f"Sampling: {args.sampler} x{args.steps}, one image per held-out feature vector (with its mask).", ""]
     for g, table in tables.items():
         lines += [f"## guidance {g:g} (baseline: null condition, same seeds)", "", table, ""]
     write_text(RESULTS / "features_fidelity.md", "\n".join(lines))
@@ -113,6 +114,7 @@ def main() -> None:
     p.add_argument("--no-mask", dest="mask", action="store_false", help="features only, no mask channel")
     p.add_argument("--guidance", type=float, nargs="+", default=[1.0, 3.0], help="guidance scales to evaluate")
     p.add_argument("--steps", type=int, default=20, help="sampler steps")
+    p.add_argument("--sampler", default="dpmpp_2m", help="sampler (fromnoise.sampling.SAMPLERS)")
     p.add_argument("--threads", type=int, default=2, help="torch threads")
     p.add_argument("--batch", type=int, default=64, help="batch size")
     p.add_argument("--warmup", type=int, default=200, help="lr warm-up steps")

@@ -45,8 +45,12 @@ CONDITIONS = ("none", "class", "text", "features")
 @click.option("--condition-dropout", type=click.FloatRange(0, 1), default=0.1,
               help="Share of training images whose condition is dropped (for classifier-free guidance).")
 @click.option("--caption-template", multiple=True, default=["a photo of a {class}"], show_default=True,
-              help="Captions from class names for --condition text (without a captions file). Repeat it to "
-                   "give the images of a class several wordings in turn (caption augmentation).")
+              help="Captions from class names for --condition text (without a captions file): {class} is the "
+                   "class name, {classes} its plural. Repeat it to give the images of a class several wordings "
+                   "in turn (caption augmentation).")
+@click.option("--token-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0,
+              help="--condition text: share of training images that keep only the pooled sentence embedding "
+                   "(their cross-attention tokens dropped), so reworded prompts work better.")
 @click.option("--text-encoder", default=None, help="Text encoder: all-MiniLM-L6-v2 (offline default), or a CLIP path/name.")
 @click.option("--mask/--no-mask", default=None, help="Feed the object mask as an extra input channel (--condition features).")
 @click.option("--hflip/--no-hflip", default=None, help="Random horizontal flips (default: on for folders and CIFAR-10).")

@@ -16,7 +16,7 @@ def _default_preset(data) -> str:
 def run_training(*, dataset, preset, image_size, channels, limit, steps, epochs, minutes, batch_size, lr, warmup,
                  lr_decay,
                  schedule, timesteps, prediction, min_snr_gamma, ema_decay, grad_clip, grad_accum, condition,
-                 condition_dropout, caption_template, text_encoder, mask, hflip, color_jitter, out, sample_every,
+                 condition_dropout, caption_template, token_dropout, text_encoder, mask, hflip, color_jitter, out, sample_every,
                  save_every, keep, num_samples, eval_every, eval_samples, seed, compile_, progress) -> Path:
     from ..build import make_config
     from ..data import canonical_source, load_dataset
@@ -35,7 +35,8 @@ def run_training(*, dataset, preset, image_size, channels, limit, steps, epochs,
                                               else spec.kwargs.get("time_dim", 128))
     conditioning, tables = {}, {}
     if condition != "none":
-        options = {"template": caption_template, "encoder": text_encoder} if condition == "text" else {}
+        options = ({"template": caption_template, "encoder": text_encoder, "token_dropout": token_dropout}
+                   if condition == "text" else {})
         if condition == "features":
             options = {"mask": spec.defaults.get("mask", False) if mask is None else mask}
         conditioning, tables = setup_conditioning(condition, data, emb_dim, **options)

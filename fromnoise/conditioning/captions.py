@@ -13,27 +13,47 @@ from ..errors import UserError
 
 DEFAULT_TEMPLATE = "a photo of a {class}"
 
-_PLACEHOLDER = re.compile(r"\{class\}|\{\}")
+_PLACEHOLDER = re.compile(r"\{class\}|\{classes\}|\{\}")
 
 
 def fill_template(template: str, name: str) -> str:
-    """``template`` with ``{class}`` (or ``{}``) replaced by the lower-cased class ``name``.
+    """``template`` with ``{class}`` (or ``{}``) replaced by the lower-cased class ``name``, ``{classes}`` by its plural.
 
     "a {class}" before a vowel becomes "an ...", so "a photo of a {class}" reads
-    "a photo of an ankle boot". Class names "T-shirt/top" read "t-shirt or top".
+    "a photo of an ankle boot". Class names "T-shirt/top" read "t-shirt or top";
+    "photos of {classes}" reads "photos of t-shirts or tops", "photos of sandals".
     """
     if not _PLACEHOLDER.search(template):
         raise UserError(f"the caption template {template!r} has no {{class}} placeholder; "
-                        "write it like 'a photo of a {class}'")
+                        "write it like 'a photo of a {class}' (or 'photos of {classes}' for the plural)")
     word = name.replace("_", " ").replace("/", " or ").strip().lower()
 
     def put(match: re.Match) -> str:
-        return word
+        return plural(word) if match.group(0) == "{classes}" else word
 
     text = _PLACEHOLDER.sub(put, template)
     # English article agreement for the common "a {class}" templates
     return re.sub(rf"\b([Aa]) ({re.escape(word)})\b",
                   lambda m: (m.group(1) + ("n" if _takes_an(word) else "") + " " + m.group(2)), text)
+
+
+def plural(phrase: str) -> str:
+    """The English plural of a lower-case class phrase, by the regular rules, on the last word of
+    each alternative: "ankle boot" -> "ankle boots", "dress" -> "dresses", "t-shirt or top" ->
+    "t-shirts or tops", "butterfly" -> "butterflies". Irregular nouns are left to a captions file."""
+    def one(words: str) -> str:
+        head, _, last = words.rpartition(" ")
+        if not last or last.endswith("s") and not last.endswith(("ss", "us")):
+            return words  # already plural-looking ("trousers", "glasses"), or empty
+        if last.endswith(("ss", "us", "x", "z", "ch", "sh")):
+            last += "es"
+        elif len(last) > 1 and last.endswith("y") and last[-2] not in "aeiou":
+            last = last[:-1] + "ies"
+        else:
+            last += "s"
+        return f"{head} {last}" if head else last
+
+    return " or ".join(one(part) for part in phrase.split(" or "))
 
 
 def _takes_an(word: str) -> bool:

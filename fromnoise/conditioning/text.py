@@ -166,7 +166,8 @@ class SharedRows:
 
 
 def setup_text(data, emb_dim: int, template: str | list[str] | None = None, encoder: str | None = None,
-               max_tokens: int = 16, context_dim: int | None = None, **_) -> tuple[dict, dict]:
+               max_tokens: int = 16, context_dim: int | None = None, token_dropout: float = 0.0,
+               **_) -> tuple[dict, dict]:
     """(TextEncoder kwargs, per-image tables) for training on ``data``'s captions.
 
     Each distinct caption goes through the frozen model once (cached on disk); the tables
@@ -180,7 +181,7 @@ def setup_text(data, emb_dim: int, template: str | list[str] | None = None, enco
     emb = embed_texts(distinct, model, max_tokens)
     kwargs = {"model": model, "emb_dim": int(emb_dim), "context_dim": int(context_dim or emb_dim),
               "pooled_dim": int(emb["pooled"].shape[1]), "token_dim": int(emb["tokens"].shape[2]),
-              "max_tokens": int(max_tokens), "captions": distinct[:64]}
+              "max_tokens": int(max_tokens), "token_dropout": float(token_dropout), "captions": distinct[:64]}
     tables = {"text_pooled": SharedRows(emb["pooled"], ids), "text_tokens": SharedRows(emb["tokens"], ids),
               "text_mask": SharedRows(emb["mask"], ids)}
     return kwargs, tables
@@ -197,6 +198,11 @@ class TextEncoder(ConditionEncoder):
         context_dim: width of the cross-attention tokens (the U-Net's ``context_dim``).
         pooled_dim, token_dim: widths of the frozen model's pooled and token outputs (384 for MiniLM).
         max_tokens: tokens per caption (L).
+        token_dropout: share of training rows whose token context (not their pooled embedding) is
+            replaced by the null tokens. It teaches the model to draw from the pooled sentence
+            embedding alone, which carries a reworded prompt's meaning better than its tokens do when
+            the training captions are few: a word never seen in training ("sandals" for "sandal",
+            which the tokenizer splits differently) gives cross-attention tokens it has never seen.
         captions: some training captions, kept for messages and the web page.
     """
 
@@ -204,8 +210,12 @@ class TextEncoder(ConditionEncoder):
     keys = ("text_pooled", "text_tokens", "text_mask")
 
     def __init__(self, model: str = DEFAULT_MODEL, emb_dim: int = 128, context_dim: int = 128, pooled_dim: int = 384,
-                 token_dim: int = 384, max_tokens: int = 16, captions: list[str] | None = None, **_):
+                 token_dim: int = 384, max_tokens: int = 16, token_dropout: float = 0.0,
+                 captions: list[str] | None = None, **_):
         super().__init__()
+        if not 0.0 <= float(token_dropout) < 1.0:
+            raise UserError(f"token_dropout must be in [0, 1), got {token_dropout}")
+        self.token_dropout = float(token_dropout)
         self.model_name, self.emb_dim, self.context_dim = str(model), int(emb_dim), int(context_dim)
         self.pooled_dim, self.token_dim, self.max_tokens = int(pooled_dim), int(token_dim), int(max_tokens)
         self.captions = list(captions or [])
@@ -223,7 +233,10 @@ class TextEncoder(ConditionEncoder):
         ctx = self.tokens(tokens.float())                              # (B, L, D)
         ctx = torch.where(mask.bool().unsqueeze(-1), ctx, self.pad_token)
         emb = torch.where(drop.unsqueeze(-1), self.null_emb.to(emb.dtype), emb)
-        ctx = torch.where(drop.view(-1, 1, 1), self.null_tokens.to(ctx.dtype), ctx)
+        no_tokens = drop
+        if self.training and self.token_dropout > 0:  # pooled embedding kept, tokens dropped
+            no_tokens = drop | (torch.rand(drop.shape, device=drop.device) < self.token_dropout)
+        ctx = torch.where(no_tokens.view(-1, 1, 1), self.null_tokens.to(ctx.dtype), ctx)
         return emb, ctx
 
     def null_condition(self, batch, device):
@@ -254,4 +267,4 @@ class TextEncoder(ConditionEncoder):
     def config(self):
         return {"model": self.model_name, "emb_dim": self.emb_dim, "context_dim": self.context_dim,
                 "pooled_dim": self.pooled_dim, "token_dim": self.token_dim, "max_tokens": self.max_tokens,
-                "captions": self.captions}
+                "token_dropout": self.token_dropout, "captions": self.captions}

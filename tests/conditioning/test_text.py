@@ -8,9 +8,9 @@ from PIL import Image
 import fromnoise
 from fromnoise.build import make_config
 from fromnoise.conditioning.cache import cache_path
-from fromnoise.conditioning.captions import fill_template, training_captions
+from fromnoise.conditioning.captions import fill_template, plural, training_captions
 from fromnoise.conditioning.request import build_condition
-from fromnoise.conditioning.text import SharedRows, embed_texts, setup_text
+from fromnoise.conditioning.text import SharedRows, TextEncoder, embed_texts, setup_text
 from fromnoise.data import ImageData, load_dataset
 from fromnoise.errors import UserError
 from fromnoise.sampling import generate
@@ -31,6 +31,11 @@ def test_templates_and_captions_file():
     assert fill_template("an image of a {class}", "Umbrella") == "an image of an umbrella"
     with pytest.raises(UserError, match="placeholder"):
         fill_template("a photo", "cat")
+    # {classes}: the plural, by the regular English rules, on each alternative of "a/b" names
+    assert fill_template("photos of {classes}", "Ankle boot") == "photos of ankle boots"
+    assert fill_template("{classes}", "T-shirt/top") == "t-shirts or tops"
+    assert [plural(w) for w in ("dress", "sandal", "butterfly", "day", "six", "trousers", "bus")] == \
+        ["dresses", "sandals", "butterflies", "days", "sixes", "trousers", "buses"]
     data = ImageData(torch.zeros(3, 1, 4, 4, dtype=torch.uint8), torch.tensor([0, 1, 1]), ["cat", "owl"],
                      captions=["a striped cat", "", "a snowy owl"])
     # the captions file wins; an image it leaves out falls back to its class name
@@ -47,6 +52,29 @@ def test_shared_rows_equal_dense_rows():
     assert torch.equal(rows.index_select(0, idx), bank[ids][idx])
     assert rows.shape == (6, 5, 2) and len(rows) == 6
     assert torch.equal(batch_condition({"x": rows}, idx)["x"], bank[ids[idx]])
+
+
+def test_token_dropout_keeps_the_pooled_embedding_and_only_acts_in_training():
+    torch.manual_seed(0)
+    enc = TextEncoder(emb_dim=8, context_dim=8, pooled_dim=6, token_dim=6, max_tokens=3, token_dropout=0.3)
+    n = 4000
+    cond = {"text_pooled": torch.randn(n, 6), "text_tokens": torch.randn(n, 3, 6),
+            "text_mask": torch.ones(n, 3, dtype=torch.bool)}
+    drop = torch.zeros(n, dtype=torch.bool)
+    drop[:400] = True  # condition dropout: these rows are null whatever token dropout does
+    enc.train()
+    emb, ctx = enc.encode(cond, drop)
+    null_ctx = (ctx == enc.null_tokens).all(-1).all(-1)
+    null_emb = (emb == enc.null_emb).all(-1)
+    assert null_ctx[:400].all() and null_emb[:400].all()
+    assert abs(null_ctx[400:].float().mean().item() - 0.3) < 0.03  # tokens dropped at the configured rate
+    assert not null_emb[400:].any()                                  # the pooled embedding always kept
+    enc.eval()  # sampling: every row keeps its tokens
+    _, ctx = enc.encode(cond, torch.zeros(n, dtype=torch.bool))
+    assert not (ctx == enc.null_tokens).all(-1).all(-1).any()
+    assert TextEncoder(**enc.config()).token_dropout == 0.3
+    with pytest.raises(UserError, match="token_dropout"):
+        TextEncoder(token_dropout=1.0)
 
 
 def test_cached_embeddings_equal_recomputed(tmp_path):
@@ -130,12 +158,14 @@ def test_cli_text_train_and_sample(tmp_path):
     folder, out = write_reference003_folder(tmp_path / "digits"), tmp_path / "run"
     res = run("train", "--dataset", folder, "--preset", "micro", "--image-size", 8, "--condition", "text",
               "--caption-template", "Draw a {class}", "--caption-template", "a handwritten {class}",
-              "--steps", 2, "--batch-size", 4, "--num-samples", 2, "--out", out, "--no-progress")
+              "--caption-template", "{classes}", "--token-dropout", 0.5, "--steps", 2, "--batch-size", 4, "--num-samples", 2, "--out", out, "--no-progress")
     assert res.exit_code == 0, res.output
     from fromnoise import load
 
-    captions = load(out).encoders["text"].captions  # both wordings of each class were trained on
-    assert {"Draw a two", "a handwritten two", "Draw a six", "a handwritten six"} <= set(captions), captions
+    text = load(out).encoders["text"]
+    captions = text.captions  # every wording of each class was trained on
+    assert {"Draw a two", "a handwritten two", "twos", "Draw a six", "a handwritten six", "sixes"} <= set(captions)
+    assert text.token_dropout == 0.5
     res = run("sample", out, "--prompt", "a picture of the number six", "--prompt", "Draw a two", "--guidance", 2,
               "-n", 2, "--steps", 2, "--out", tmp_path / "gen")
     assert res.exit_code == 0, res.output
