@@ -60,6 +60,7 @@ def train(args) -> None:
 
     lr = args.lr or get_preset(args.preset).defaults.get("lr", 1e-3)
     opts = TrainOptions(out=args.run, minutes=args.minutes, batch_size=args.batch, lr=lr, warmup=args.warmup,
+                        lr_decay=args.lr_decay,
                         condition_dropout=0.1, sample_every=10**9, save_every=10**9, num_samples=16, progress=False)
     trainer = Trainer(config, data, opts, tables)
     step0, t1 = trainer.step, time.time()
@@ -71,6 +72,8 @@ def train(args) -> None:
             "train_s": round(secs + earlier.get("train_s", 0.0), 1), "steps": trainer.step, "batch_size": args.batch,
             "images_per_s": round((trainer.step - step0) * args.batch / secs, 1), "threads": args.threads,
             "sessions": earlier.get("sessions", 1 if earlier else 0) + 1, "preset": args.preset, "lr": lr,
+            "lr_decay": (earlier.get("lr_decay", "none") + f" -> {args.lr_decay} from step {step0}"
+                         if earlier and args.lr_decay != earlier.get("lr_decay", "none") else args.lr_decay),
             "model_channels": list(net["channels"]), "load_avg_1min_end": os.getloadavg()[0]}
     write_text(Path(args.run) / "bench_train.json", json.dumps(info, indent=2))
     print(json.dumps(info))
@@ -84,8 +87,14 @@ def evaluate(args) -> None:
     _, held = split(load_dataset(args.data, image_size=32, channels=3), args.holdout)
     denoiser = load(args.run)
     targets, masks = held_out_targets(denoiser, held.images)
+    if args.repeats > 1:  # each held-out vector asked K times (image i has seed i): r over K x N pairs
+        import numpy as np
+
+        targets = np.tile(targets, (args.repeats, 1))
+        masks = masks.repeat(args.repeats, 1, 1, 1) if masks is not None else None
     train_info = json.loads((Path(args.run) / "bench_train.json").read_text())
-    summary, tables = {"train": train_info, "sampler": args.sampler, "steps": args.steps, "runs": {}}, {}
+    summary = {"train": train_info, "sampler": args.sampler, "steps": args.steps, "repeats": args.repeats, "runs": {}}
+    tables = {}
     for g in args.guidance:
         t0 = time.time()
         # the baseline (null condition) does not depend on the guidance scale: draw it once
@@ -97,7 +106,8 @@ def evaluate(args) -> None:
     write_text(RESULTS / "features_fidelity.json", json.dumps(summary, indent=2))
     lines = ["# Feature fidelity on held-out emoji (bench/bench_features.py)", "",
              "Training: " + ", ".join(f"{k}={v}" for k, v in train_info.items()), "",
-             f"Sampling: {args.sampler} x{args.steps}, one image per held-out feature vector (with its mask).", ""]
+             f"Sampling: {args.sampler} x{args.steps}, {args.repeats} image(s) per held-out feature vector (with its "
+             f"mask; {len(targets)} pairs).", ""]
     for g, table in tables.items():
         lines += [f"## guidance {g:g} (baseline: null condition, same seeds)", "", table, ""]
     write_text(RESULTS / "features_fidelity.md", "\n".join(lines))
@@ -114,6 +124,8 @@ def main() -> None:
     p.add_argument("--no-mask", dest="mask", action="store_false", help="features only, no mask channel")
     p.add_argument("--guidance", type=float, nargs="+", default=[1.0, 3.0], help="guidance scales to evaluate")
     p.add_argument("--steps", type=int, default=20, help="sampler steps")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="images per held-out vector (different seeds): r over repeats x holdout pairs")
     p.add_argument("--sampler", default="dpmpp_2m", help="sampler (fromnoise.sampling.SAMPLERS)")
     p.add_argument("--threads", type=int, default=2, help="torch threads")
     p.add_argument("--batch", type=int, default=64, help="batch size")
@@ -121,6 +133,8 @@ def main() -> None:
     p.add_argument("--preset", default="fashion",
                    help="model preset at 32x32 RGB (fashion: 2x2 patches, 16-8-4 px, the fastest per image; cpu32)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: the preset's)")
+    p.add_argument("--lr-decay", choices=["none", "cosine"], default="none",
+                   help="cosine: decay to 0 over this invocation's --minutes (e.g. to finish a resumed run)")
     p.add_argument("--channels", type=int, nargs="+", default=None,
                    help="U-Net widths per level (fashion: 32 64 128; cpu32: 32 64 128 128)")
     args = p.parse_args()

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import click
 
+from ..sampling.samplers import DEFAULT_SAMPLER, SAMPLERS
+
 
 def _csv(kind, text: str) -> list:
     try:
@@ -75,7 +77,8 @@ def _table(rows: list[dict]) -> str:
               help="Reference images (first N of the split; default: all).")
 @click.option("--num-samples", "-n", type=click.IntRange(2, 1_000_000), default=2048,
               help="Generated images per sampler setting (FID needs >= 2048; KID works with fewer).")
-@click.option("--sampler", default="dpmpp_2m", help="Sampler(s), comma-separated: ddim,dpmpp_2m,ddpm,euler,heun.")
+@click.option("--sampler", default=DEFAULT_SAMPLER,
+              help=f"Sampler(s), comma-separated, of: {','.join(SAMPLERS)}.")
 @click.option("--steps", default="20", help="Step count(s), comma-separated, e.g. 10,20,50.")
 @click.option("--guidance", type=click.FloatRange(0, 50), default=1.0, help="Classifier-free guidance scale.")
 @click.option("--seed", type=int, default=0, help="Seed of image 0 (image i uses seed + i).")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from fromnoise.sampling.samplers import SAMPLERS
+from fromnoise.sampling.samplers import DEFAULT_SAMPLER, SAMPLERS
 
 
 @click.command(context_settings={"show_default": True})
@@ -18,7 +18,7 @@ from fromnoise.sampling.samplers import SAMPLERS
               help="Feature vectors to request (a seeded random choice of the folder's images).")
 @click.option("--guidance", type=click.FloatRange(0, 50), default=1.0, help="Classifier-free guidance scale.")
 @click.option("--steps", type=click.IntRange(1, 1000), default=20, help="Sampler steps.")
-@click.option("--sampler", type=click.Choice(list(SAMPLERS)), default="dpmpp_2m", help="Sampler.")
+@click.option("--sampler", type=click.Choice(list(SAMPLERS)), default=DEFAULT_SAMPLER, help="Sampler.")
 @click.option("--seed", type=int, default=0, help="Seed of the image choice and of the starting noise.")
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=64, help="Images per network batch.")
 @click.option("--mask/--no-mask", "use_mask", default=True,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ..sampling.samplers import DEFAULT_SAMPLER, SAMPLERS
 from .options import done, pick_device
 
 
@@ -14,8 +15,8 @@ from .options import done, pick_device
 @click.option("--checkpoint", "checkpoint_opt", default=None, help="Run or checkpoint directory (same as the argument).")
 @click.option("--num-images", "--num_images", "-n", "num_images", type=click.IntRange(1, 100000), default=64,
               help="Images to generate (per class or prompt when several are given).")
-@click.option("--sampler", type=click.Choice(["dpmpp_2m", "ddim", "ddpm", "euler", "heun"]), default="dpmpp_2m",
-              help="Sampling method.")
+@click.option("--sampler", type=click.Choice(list(SAMPLERS)), default=DEFAULT_SAMPLER,
+              help="Sampling method (tutorial 01 compares them).")
 @click.option("--steps", type=click.IntRange(1, 100000), default=20, help="Sampler steps (ddpm: use 1000 for DDPM).")
 @click.option("--eta", type=click.FloatRange(0, 1), default=0.0, help="DDIM stochasticity.")
 @click.option("--seed", type=int, default=0, help="Seed of image 0; image i uses seed + i.")

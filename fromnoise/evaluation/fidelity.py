@@ -35,6 +35,7 @@ from ..data.transforms import unit_to_uint8
 from ..errors import UserError
 from ..features import FEATURE_DOCS, FEATURE_NAMES, GROUPS
 from ..features.names import CIRCULAR
+from ..sampling.samplers import DEFAULT_SAMPLER
 
 
 def pearson_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -177,7 +178,7 @@ def _feature_encoder(denoiser):
 
 
 def evaluate_fidelity(denoiser, requested: np.ndarray, masks: torch.Tensor | None = None, *, guidance: float = 1.0,
-                      steps: int = 20, sampler: str = "dpmpp_2m", seed: int = 0, batch_size: int = 64,
+                      steps: int = 20, sampler: str = DEFAULT_SAMPLER, seed: int = 0, batch_size: int = 64,
                       baseline: bool = True, progress: bool = False) -> FidelityReport:
     """Generate one image per requested vector, re-measure, compare.
 

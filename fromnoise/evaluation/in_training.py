@@ -31,6 +31,7 @@ from fromnoise.errors import UserError
 from fromnoise.evaluation.fid import FeatureStats, kid_from_features
 from fromnoise.evaluation.inception import InceptionFeatures
 from fromnoise.evaluation.reference import reference_stats
+from fromnoise.sampling.samplers import DEFAULT_SAMPLER
 from fromnoise.training.checkpoint import list_checkpoints
 
 BEST_DIR = "best"
@@ -75,7 +76,7 @@ class KidHook:
         history: ``(step, kid, kid_std)`` of every evaluation made by this hook.
     """
 
-    def __init__(self, reference: FeatureStats | str, every: int, n: int = 256, sampler: str = "dpmpp_2m",
+    def __init__(self, reference: FeatureStats | str, every: int, n: int = 256, sampler: str = DEFAULT_SAMPLER,
                  steps: int = 20, seed: int = 0, inception_path: str | Path | None = None,
                  reference_split: str = "train", reference_n: int | None = None, kid_subsets: int = 100,
                  inception: Callable[..., np.ndarray] | None = None) -> None:
@@ -151,7 +152,7 @@ class KidHook:
         trainer.logger.note(f"new best KID {kid:.5f} at step {step}: kept in {Path(trainer.out) / BEST_DIR}")
 
 
-def make_kid_hook(reference: FeatureStats | str, every: int, n: int = 256, sampler: str = "dpmpp_2m",
+def make_kid_hook(reference: FeatureStats | str, every: int, n: int = 256, sampler: str = DEFAULT_SAMPLER,
                   steps: int = 20, seed: int = 0, inception_path: str | Path | None = None, **kwargs) -> KidHook:
     """A trainer hook that measures KID every ``every`` steps and keeps the best checkpoint.
 

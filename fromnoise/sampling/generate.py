@@ -6,7 +6,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import UserError
-from .samplers import NFE_PER_STEP, SAMPLERS, randn, timestep_grid
+from .samplers import DEFAULT_SAMPLER, NFE_PER_STEP, SAMPLERS, randn, timestep_grid
 
 
 def _slice(cond: dict | None, lo: int, hi: int) -> dict | None:
@@ -26,7 +26,7 @@ def _check_condition(denoiser, condition, guidance, n):
 
 
 @torch.no_grad()
-def generate(denoiser, n: int = 16, *, sampler: str = "dpmpp_2m", steps: int = 20, seed: int = 0,
+def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: int = 20, seed: int = 0,
              guidance: float = 1.0, condition: dict | None = None, callback=None, batch_size: int = 64,
              clip_x0: bool = True, eta: float = 0.0, noise: torch.Tensor | None = None,
              device: str | torch.device | None = None, progress: bool = False) -> torch.Tensor:
@@ -35,7 +35,7 @@ def generate(denoiser, n: int = 16, *, sampler: str = "dpmpp_2m", steps: int = 2
     Args:
         denoiser: a trained Denoiser (``fromnoise.load(path)``).
         n: number of images.
-        sampler: a name in ``fromnoise.sampling.SAMPLERS`` (ddpm, ddim, dpmpp_2m, euler, heun).
+        sampler: a name in ``fromnoise.sampling.SAMPLERS`` (ddpm, ddim, dpmpp_2m, dpmpp_2m_sde, euler, heun).
         steps: sampler steps (the timestep grid has ``steps`` points before the clean image).
         seed: image i uses its own generator seeded ``seed + i``, so it does not depend on batch size.
         guidance: classifier-free guidance scale (1 = conditional, 0 = unconditional).

@@ -22,6 +22,7 @@ from ..conditioning import dropout_mask
 from ..data import ImageData, TensorBatches
 from ..diffusion import diffusion_loss, q_sample, target, to_eps_x0
 from ..errors import UserError
+from ..sampling.samplers import DEFAULT_SAMPLER
 from .checkpoint import list_checkpoints, load_weights, optimizer_from_tensors, read_checkpoint, save_checkpoint
 from .conditions import batch_condition
 from .ema import EMA
@@ -65,7 +66,7 @@ class TrainOptions:
     save_every: int = 1000             # steps between checkpoints
     keep: int = 3                      # checkpoints kept
     num_samples: int = 64              # images in each sample grid
-    sampler: str = "dpmpp_2m"
+    sampler: str = DEFAULT_SAMPLER
     sample_steps: int = 20
     seed: int = 0
     compile: bool = False              # torch.compile the network (x1.2 on the CPU, slow first step)

@@ -58,6 +58,15 @@ def test_sample_grid_images_and_gif(run_dir, tmp_path):
     assert (out / "denoising.png").exists()
 
 
+def test_every_registered_sampler_is_offered(run_dir, tmp_path):
+    from fromnoise.sampling import DEFAULT_SAMPLER, SAMPLERS
+
+    assert DEFAULT_SAMPLER in SAMPLERS
+    for name in SAMPLERS:  # the command's choices come from the one registry
+        run("sample", run_dir, "-n", 1, "--steps", 2, "--sampler", name, "--out", tmp_path / name)
+        assert len(list((tmp_path / name / "images").glob("*.png"))) == 1, name
+
+
 def test_reference_command_shape(run_dir, tmp_path):
     run("inference", "--checkpoint", run_dir, "--num_images", 2, "--steps", 2, "--out", tmp_path / "inf")
     assert len(list((tmp_path / "inf" / "images").glob("*.png"))) == 2
