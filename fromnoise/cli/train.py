@@ -44,10 +44,10 @@ CONDITIONS = ("none", "class", "text", "features")
               help="Condition on class labels, text captions or the 32 visual features.")
 @click.option("--condition-dropout", type=click.FloatRange(0, 1), default=0.1,
               help="Share of training images whose condition is dropped (for classifier-free guidance).")
-@click.option("--caption-template", multiple=True, default=["a photo of a {class}"], show_default=True,
+@click.option("--caption-template", multiple=True, default=(), show_default=False,
               help="Captions from class names for --condition text (without a captions file): {class} is the "
                    "class name, {classes} its plural. Repeat it to give the images of a class several wordings "
-                   "in turn (caption augmentation).")
+                   "in turn (caption augmentation). Default: 'a photo of a {class}' and 'a photo of {classes}'.")
 @click.option("--token-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0,
               help="--condition text: share of training images that keep only the pooled sentence embedding "
                    "(their cross-attention tokens dropped), so reworded prompts work better.")

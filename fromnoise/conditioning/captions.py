@@ -1,8 +1,9 @@
 """Training captions: from a captions file beside an image folder, or from class names through a template.
 
 Reference 003 trains on a folder of ``class_index.jpg`` files with prompts such as
-"Draw a six"; here the class part of the file name goes through a template
-("a photo of a {class}" by default), so such a folder needs no extra files.
+"Draw a six"; here the class part of the file name goes through templates
+("a photo of a {class}" and "a photo of {classes}" in turn by default), so such a folder
+needs no extra files.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import re
 
 from ..errors import UserError
 
-DEFAULT_TEMPLATE = "a photo of a {class}"
+# singular and plural in turn: people ask for "sandals" as often as for "a sandal", and a word the
+# captions never had is a token the cross-attention never saw (bench/results/conditional.md)
+DEFAULT_TEMPLATES = ("a photo of a {class}", "a photo of {classes}")
 
 _PLACEHOLDER = re.compile(r"\{class\}|\{classes\}|\{\}")
 
@@ -69,12 +72,11 @@ def training_captions(data, template: str | list[str] | None = None) -> list[str
     """One caption per training image (N strings).
 
     A captions file (``data.captions``) wins; images it leaves without a caption, and data
-    without a captions file, get their class name through ``template``. Several templates
-    are used in turn (image i gets template i mod k), a cheap caption augmentation.
+    without a captions file, get their class name through ``template`` (default
+    ``DEFAULT_TEMPLATES``). Several templates are used in turn (image i gets template i mod k),
+    a cheap caption augmentation.
     """
-    templates = [template] if isinstance(template, str) else list(template or [DEFAULT_TEMPLATE])
-    if not templates:
-        templates = [DEFAULT_TEMPLATE]
+    templates = [template] if isinstance(template, str) else list(template or DEFAULT_TEMPLATES)
     n = len(data)
     from_file = list(data.captions) if data.captions is not None else [""] * n
     need_names = [i for i, c in enumerate(from_file) if not str(c).strip()]

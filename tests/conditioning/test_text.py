@@ -40,6 +40,9 @@ def test_templates_and_captions_file():
                      captions=["a striped cat", "", "a snowy owl"])
     # the captions file wins; an image it leaves out falls back to its class name
     assert training_captions(data, "a photo of a {class}") == ["a striped cat", "a photo of an owl", "a snowy owl"]
+    # by default a class's images take the singular and the plural in turn
+    shoes = ImageData(torch.zeros(3, 1, 4, 4, dtype=torch.uint8), torch.tensor([0, 0, 0]), ["Sandal"])
+    assert training_captions(shoes) == ["a photo of a sandal", "a photo of sandals", "a photo of a sandal"]
     bare = ImageData(torch.zeros(2, 1, 4, 4, dtype=torch.uint8))
     with pytest.raises(UserError, match="captions"):
         training_captions(bare)
