@@ -50,7 +50,8 @@ CONDITIONS = ("none", "class", "text", "features")
                    "in turn (caption augmentation). Default: 'a photo of a {class}' and 'a photo of {classes}'.")
 @click.option("--token-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0,
               help="--condition text: share of training images that keep only the pooled sentence embedding "
-                   "(their cross-attention tokens dropped), so reworded prompts work better.")
+                   "(their cross-attention tokens dropped), so the model also learns to draw from a "
+                   "sentence's meaning alone.")
 @click.option("--text-encoder", default=None, help="Text encoder: all-MiniLM-L6-v2 (offline default), or a CLIP path/name.")
 @click.option("--mask/--no-mask", default=None, help="Feed the object mask as an extra input channel (--condition features).")
 @click.option("--hflip/--no-hflip", default=None, help="Random horizontal flips (default: on for folders and CIFAR-10).")
