@@ -29,6 +29,8 @@ from fromnoise.build import make_config  # noqa: E402
 from fromnoise.data import load_dataset  # noqa: E402
 from fromnoise.data.image_data import ImageData  # noqa: E402
 from fromnoise.io import write_text  # noqa: E402
+from fromnoise.sampling.samplers import SAMPLERS  # noqa: E402
+from fromnoise.training.trainer import LR_DECAYS  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -126,14 +128,14 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=20, help="sampler steps")
     p.add_argument("--repeats", type=int, default=1,
                    help="images per held-out vector (different seeds): r over repeats x holdout pairs")
-    p.add_argument("--sampler", default="dpmpp_2m", help="sampler (fromnoise.sampling.SAMPLERS)")
+    p.add_argument("--sampler", choices=list(SAMPLERS), default="dpmpp_2m", help="sampler")
     p.add_argument("--threads", type=int, default=2, help="torch threads")
     p.add_argument("--batch", type=int, default=64, help="batch size")
     p.add_argument("--warmup", type=int, default=200, help="lr warm-up steps")
     p.add_argument("--preset", default="fashion",
                    help="model preset at 32x32 RGB (fashion: 2x2 patches, 16-8-4 px, the fastest per image; cpu32)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: the preset's)")
-    p.add_argument("--lr-decay", choices=["none", "cosine"], default="none",
+    p.add_argument("--lr-decay", choices=list(LR_DECAYS), default="none",
                    help="cosine: decay to 0 over this invocation's --minutes (e.g. to finish a resumed run)")
     p.add_argument("--channels", type=int, nargs="+", default=None,
                    help="U-Net widths per level (fashion: 32 64 128; cpu32: 32 64 128 128)")

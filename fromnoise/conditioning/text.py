@@ -199,10 +199,11 @@ class TextEncoder(ConditionEncoder):
         pooled_dim, token_dim: widths of the frozen model's pooled and token outputs (384 for MiniLM).
         max_tokens: tokens per caption (L).
         token_dropout: share of training rows whose token context (not their pooled embedding) is
-            replaced by the null tokens. It teaches the model to draw from the pooled sentence
-            embedding alone, which carries a reworded prompt's meaning better than its tokens do when
-            the training captions are few: a word never seen in training ("sandals" for "sandal",
-            which the tokenizer splits differently) gives cross-attention tokens it has never seen.
+            replaced by the null tokens, so the model also learns to draw from the pooled sentence
+            embedding alone. On Fashion-MNIST it added a few points for reworded prompts when the
+            captions lacked the plural, and nothing when they had it (bench/results/conditional.md):
+            a word the captions never had ("sandals", which the tokenizer keeps whole while it
+            splits "sandal") still gives tokens the cross-attention never saw.
         captions: some training captions, kept for messages and the web page.
     """
 
