@@ -57,9 +57,9 @@ class LazyGroup(click.Group):
 
         try:
             return super().invoke(ctx)
-        except UserError as err:
-            click.secho(f"Error: {err}", fg="red", err=True)
-            sys.exit(2)
+        except UserError as err:  # a stop by a signal has its own prefix and exit status (130, 143)
+            click.secho(f"{getattr(err, 'prefix', 'Error')}: {err}", fg="red", err=True)
+            sys.exit(getattr(err, "exit_code", 2))
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})

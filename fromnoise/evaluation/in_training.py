@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 from pathlib import Path
 from typing import Any, Callable
@@ -31,6 +30,7 @@ from fromnoise.errors import UserError
 from fromnoise.evaluation.fid import FeatureStats, kid_from_features
 from fromnoise.evaluation.inception import InceptionFeatures
 from fromnoise.evaluation.reference import reference_stats
+from fromnoise.io import recover_dir, replace_dir, write_json
 from fromnoise.sampling.samplers import DEFAULT_SAMPLER
 from fromnoise.training.checkpoint import list_checkpoints
 
@@ -50,21 +50,21 @@ def read_best(run_dir: str | Path) -> dict[str, Any] | None:
 def keep_best(run_dir: str | Path, checkpoint: str | Path, record: dict[str, Any]) -> Path:
     """Copy ``checkpoint`` (a ``checkpoints/step_*`` directory) to ``run_dir/best`` with ``best.json``.
 
-    The copy is written to ``best.tmp`` first and renamed into place, so ``best/``
-    is always a complete checkpoint: ``os.replace`` cannot replace a non-empty
-    directory, so the old one is first renamed aside and removed afterwards.
+    The copy is written to ``best.tmp``, flushed, and swapped in by ``fromnoise.io.replace_dir``
+    (the old ``best/`` moves to ``best.old`` and is removed last), so at every instant ``best/`` or
+    ``best.old/`` is a complete checkpoint; :func:`recover_best` puts ``best.old`` back after a crash.
     """
     run_dir = Path(run_dir)
-    best, tmp, old = run_dir / BEST_DIR, run_dir / f"{BEST_DIR}.tmp", run_dir / f"{BEST_DIR}.old"
+    best, tmp = run_dir / BEST_DIR, run_dir / f"{BEST_DIR}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(checkpoint, tmp)
-    (tmp / BEST_FILE).write_text(json.dumps(record, indent=2))
-    shutil.rmtree(old, ignore_errors=True)
-    if best.exists():
-        os.replace(best, old)
-    os.replace(tmp, best)
-    shutil.rmtree(old, ignore_errors=True)
-    return best
+    write_json(tmp / BEST_FILE, record)
+    return replace_dir(tmp, best)
+
+
+def recover_best(run_dir: str | Path) -> str | None:
+    """Repair ``run_dir/best`` after a crash inside :func:`keep_best`; a sentence saying what was done, or None."""
+    return recover_dir(Path(run_dir) / BEST_DIR)
 
 
 class KidHook:
@@ -137,6 +137,9 @@ class KidHook:
         if step % self.every:
             return
         if not self._best_loaded:  # on resume, the best of the earlier invocations still counts
+            note = recover_best(trainer.out)
+            if note:
+                trainer.logger.note(f"recovered after a crash: {note}")
             self.best, self._best_loaded = read_best(trainer.out), True
         kid, kid_std = self.evaluate(trainer)
         self.history.append((step, kid, kid_std))

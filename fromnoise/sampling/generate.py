@@ -6,6 +6,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import UserError
+from .img2img import plan_edit
 from .samplers import DEFAULT_SAMPLER, NFE_PER_STEP, SAMPLERS, randn, timestep_grid
 
 
@@ -19,6 +20,9 @@ def _check_condition(denoiser, condition, guidance, n):
     if guidance != 1.0 and not denoiser.conditional:
         raise UserError(f"guidance {guidance} needs a conditional model; this checkpoint is unconditional "
                         "(train with --condition class|text|features, or leave --guidance at 1)")
+    if guidance != 1.0 and not condition:
+        raise UserError(f"guidance {guidance} needs a condition to guide towards (a class, a prompt, features); "
+                        "without one the model samples unconditionally: pass condition=..., or guidance=1")
     if condition is not None:
         for key, value in condition.items():
             if len(value) != n:
@@ -29,7 +33,9 @@ def _check_condition(denoiser, condition, guidance, n):
 def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: int = 20, seed: int = 0,
              guidance: float = 1.0, condition: dict | None = None, callback=None, batch_size: int = 64,
              clip_x0: bool = True, eta: float = 0.0, noise: torch.Tensor | None = None,
-             device: str | torch.device | None = None, progress: bool = False) -> torch.Tensor:
+             device: str | torch.device | None = None, progress: bool = False, init=None, mask=None,
+             strength: float | None = None, invert: bool = False, jump_length: int = 10, resample: int = 1,
+             feather: float = 0) -> torch.Tensor:
     """Generate ``n`` images with a :class:`fromnoise.diffusion.Denoiser`.
 
     Args:
@@ -44,6 +50,16 @@ def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: in
         clip_x0: clamp the predicted x0 to [-1, 1] (and re-derive eps) at every step.
         eta: DDIM stochasticity (ddim only).
         noise: optional starting noise (n, C, H, W) instead of seeded noise.
+        init: image-to-image input, (C, H, W) or (1 | n, C, H, W) in [0, 1] (another size is resized and
+            centre-cropped, with a warning); see ``fromnoise.sampling.img2img`` and tutorial 07.
+        mask: inpainting mask of the init image's size, (H, W) or (1 | n, 1, H, W), 1 = regenerate, 0 = keep
+            (RePaint, arxiv 2201.09865); not-binary values are thresholded at 0.5, with a warning.
+        strength: in (0, 1], how far the input is noised before the walk back (SDEdit, arxiv 2108.01073):
+            default 1 with a mask or ``invert``, 0.6 otherwise.
+        invert: start from the DDIM inversion of the input instead of noise (deterministic samplers):
+            strength 1 then comes back to the input.
+        jump_length, resample: RePaint's resampling (resample = 1: known-region replacement only).
+        feather: pixels over which the regenerated region fades in at the seam (0 = a hard edge).
 
     Returns:
         (n, C, H, W) float32 images in [0, 1], on the CPU.
@@ -55,10 +71,12 @@ def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: in
     if n < 1:
         raise UserError(f"the number of images must be at least 1, got {n}")
     _check_condition(denoiser, condition, guidance, n)
+    edit = plan_edit(denoiser.image_shape, n, init=init, mask=mask, strength=strength, invert=invert,
+                     jump_length=jump_length, resample=resample, feather_px=feather, sampler=sampler, eta=eta)
     device = torch.device(device) if device is not None else next(denoiser.parameters()).device
     denoiser.eval()
     alpha_bar = denoiser.alpha_bar.cpu()
-    ts = timestep_grid(denoiser.num_timesteps, steps)
+    ts = edit.grid(denoiser.num_timesteps, steps) if edit is not None else timestep_grid(denoiser.num_timesteps, steps)
     fn = SAMPLERS[sampler]
     options = {"eta": eta} if sampler == "ddim" else {}
     out = []
@@ -81,8 +99,12 @@ def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: in
             return eps, x0
 
         cb = None if callback is None else (lambda d, lo=lo: callback({**d, "offset": lo}))
-        x = fn(denoise, x, ts, alpha_bar, generators=gens, callback=cb, **options)
-        out.append(((x.float().clamp(-1, 1) + 1) / 2).cpu())
+        if edit is not None:
+            x = edit.walk(fn, denoise, x, lo, hi, ts, alpha_bar, generators=gens, callback=cb, **options)
+        else:
+            x = fn(denoise, x, ts, alpha_bar, generators=gens, callback=cb, **options)
+        images = ((x.float().clamp(-1, 1) + 1) / 2).cpu()
+        out.append(edit.finish(images, lo, hi) if edit is not None else images)
         bar.update(hi - lo)
     bar.close()
     return torch.cat(out)

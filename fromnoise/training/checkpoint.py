@@ -9,26 +9,37 @@ Layout of a run directory::
         config.json            the model config (``fromnoise.build``) + data description
         trainer.json           step, epoch, data-iterator state, lr schedule, metrics so far
 
-A checkpoint is written into ``step_X.tmp`` and renamed when complete, so a
-process killed while saving leaves the previous checkpoint intact, and readers
-only ever see complete directories. Nothing here unpickles anything.
+        rng.safetensors        the random number generators' states (torch CPU/CUDA, numpy);
+                               Python's ``random`` state is JSON in trainer.json
+
+A checkpoint is written into ``step_X.tmp``, every file is flushed to disk, and the
+directory is renamed when complete (``fromnoise.io.replace_dir``), so a process
+killed while saving leaves the previous checkpoint intact, and readers only ever
+see complete directories. Re-saving a step moves the old copy aside first and
+deletes it last; :func:`recover_checkpoints` repairs what a kill leaves behind.
+A full disk while saving keeps every earlier checkpoint and says so.
+Nothing here unpickles anything.
 """
 
 from __future__ import annotations
 
+import errno
 import json
-import os
+import random
 import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
 from ..errors import UserError
-from ..io import write_json
+from ..io import recover_dir, replace_dir, write_json
 
 _STEP_DIR = re.compile(r"^step_(\d+)$")
+_LEFTOVER = re.compile(r"^step_(\d+)\.(old|tmp)$")
+REQUIRED_FILES = ("model.safetensors", "config.json")
 
 
 def _state(module_or_dict) -> dict[str, torch.Tensor]:
@@ -59,32 +70,96 @@ def optimizer_from_tensors(tensors: dict[str, torch.Tensor], scalars: dict) -> d
     return {"state": state, "param_groups": scalars["param_groups"]}
 
 
+def rng_state() -> tuple[dict[str, torch.Tensor], dict]:
+    """Every global random generator's state, as (tensors for safetensors, JSON-able scalars).
+
+    torch's CPU generator (and each CUDA device's), numpy's global MT19937 and Python's
+    ``random``: the sources that timesteps, noise, dropout and augmentation draw from.
+    """
+    tensors = {"torch_cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for i, st in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"torch_cuda_{i}"] = st
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    tensors["numpy_keys"] = torch.from_numpy(np.asarray(keys, dtype=np.uint32).view(np.int32).copy())
+    version, internal, gauss = random.getstate()
+    scalars = {"numpy": {"kind": kind, "pos": int(pos), "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+               "python": {"version": version, "state": list(internal), "gauss": gauss}}
+    return tensors, scalars
+
+
+def set_rng_state(tensors: dict[str, torch.Tensor], scalars: dict) -> None:
+    """Restore what :func:`rng_state` saved (CUDA states only where the devices exist)."""
+    torch.set_rng_state(tensors["torch_cpu"].to(torch.uint8))
+    if torch.cuda.is_available():
+        cuda = [tensors[f"torch_cuda_{i}"] for i in range(torch.cuda.device_count()) if f"torch_cuda_{i}" in tensors]
+        if cuda:
+            torch.cuda.set_rng_state_all(cuda)
+    if "numpy_keys" in tensors and "numpy" in scalars:
+        n = scalars["numpy"]
+        keys = tensors["numpy_keys"].numpy().view(np.uint32)
+        np.random.set_state((n["kind"], keys, n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    if "python" in scalars:
+        p = scalars["python"]
+        random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
+
+
 def save_checkpoint(run_dir: Path, step: int, *, model, ema=None, optimizer=None, config: dict,
-                    trainer_state: dict | None = None, keep: int = 3) -> Path:
-    """Write checkpoint ``step`` atomically under ``run_dir/checkpoints`` and keep the newest ``keep``."""
+                    trainer_state: dict | None = None, keep: int = 3, rng: bool = True) -> Path:
+    """Write checkpoint ``step`` crash-safely under ``run_dir/checkpoints`` and keep the newest ``keep``.
+
+    Raises UserError when the disk is full (or another OS error stops the write): the
+    unfinished copy is removed and every earlier checkpoint is left as it was.
+    """
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:08d}"
     tmp = root / f"step_{step:08d}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    meta = {"format": "fromnoise", "step": str(step)}
-    save_file(_state(model), str(tmp / "model.safetensors"), metadata=meta)
-    if ema is not None:
-        save_file(_state(ema), str(tmp / "ema.safetensors"), metadata=meta)
-    state = dict(trainer_state or {}, step=step)
-    if optimizer is not None:
-        tensors, scalars = optimizer_to_tensors(optimizer)
-        save_file(tensors, str(tmp / "optimizer.safetensors"))
-        state["optimizer"] = scalars
-    write_json(tmp / "config.json", config)
-    write_json(tmp / "trainer.json", state)
-    if final.exists():  # the same step saved twice (e.g. a rerun): replace it
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        meta = {"format": "fromnoise", "step": str(step)}
+        save_file(_state(model), str(tmp / "model.safetensors"), metadata=meta)
+        if ema is not None:
+            save_file(_state(ema), str(tmp / "ema.safetensors"), metadata=meta)
+        state = dict(trainer_state or {}, step=step)
+        if optimizer is not None:
+            tensors, scalars = optimizer_to_tensors(optimizer)
+            save_file(tensors, str(tmp / "optimizer.safetensors"))
+            state["optimizer"] = scalars
+        if rng:
+            tensors, scalars = rng_state()
+            save_file(tensors, str(tmp / "rng.safetensors"))
+            state["rng"] = scalars
+        write_json(tmp / "config.json", config)
+        write_json(tmp / "trainer.json", state)
+        replace_dir(tmp, final)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        kept = [p.name for p in list_checkpoints(run_dir)]
+        why = "the disk is full" if err.errno in (errno.ENOSPC, errno.EDQUOT) else f"{err.strerror or err}"
+        raise UserError(f"could not write the checkpoint of step {step} in '{root}' ({why}); "
+                        f"{'the previous checkpoint ' + kept[-1] + ' is intact' if kept else 'no earlier checkpoint exists'}"
+                        "; free some space and rerun the same command to resume") from None
     for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def recover_checkpoints(run_dir: Path) -> list[str]:
+    """Repair the leftovers a kill can leave in ``run_dir/checkpoints`` (see ``fromnoise.io.recover_dir``).
+
+    Returns one sentence per repair, for the run log.
+    """
+    root = Path(run_dir) / "checkpoints"
+    if not root.is_dir():
+        return []
+    said = []
+    for step in sorted({m.group(1) for p in root.iterdir() if (m := _LEFTOVER.match(p.name))}):
+        note = recover_dir(root / f"step_{step}")
+        if note:
+            said.append(note)
+    return said
 
 
 def list_checkpoints(run_dir: Path) -> list[Path]:
@@ -92,7 +167,8 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
     root = Path(run_dir) / "checkpoints"
     if not root.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in root.iterdir() if p.is_dir() and (m := _STEP_DIR.match(p.name))]
+    found = [(int(m.group(1)), p) for p in root.iterdir()
+             if p.is_dir() and (m := _STEP_DIR.match(p.name)) and all((p / f).is_file() for f in REQUIRED_FILES)]
     return [p for _, p in sorted(found)]
 
 

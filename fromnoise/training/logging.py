@@ -36,6 +36,30 @@ class RunLogger:
             for k, v in values.items():
                 self.tb.add_scalar(f"train/{k}", v, step)
 
+    def truncate(self, step: int) -> int:
+        """Drop the metrics of steps after ``step`` (a resumed run trains them again); returns how many.
+
+        Lines cut short by a kill are dropped too. The file is rewritten atomically.
+        """
+        if not self.metrics.exists():
+            return 0
+        keep, dropped = [], 0
+        for line in self.metrics.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                dropped += 1
+                continue
+            if int(rec.get("step", 0)) > step:
+                dropped += 1
+            else:
+                keep.append(line)
+        if dropped:
+            from ..io import write_text
+
+            write_text(self.metrics, "".join(f"{line}\n" for line in keep))
+        return dropped
+
     def images(self, step: int, images: torch.Tensor, path: Path) -> None:
         if self.tb:
             from ..viz import grid

@@ -3,33 +3,54 @@
     Trainer(config, data, TrainOptions(out="runs/fashion", minutes=10)).run()
 
 It rebuilds nothing it can resume: rerunning the same command continues from the
-newest complete checkpoint in ``out`` (step count, weights, EMA, optimizer, data order).
-fp32 on the CPU; bf16 autocast only on CUDA (bf16 on these CPUs is 50-390x slower).
+newest complete checkpoint in ``out`` (step count, weights, EMA, optimizer, data order and
+every random generator's state), so N steps in one run and N/2 + resume + N/2 give the same
+weights, bit for bit, on the CPU. SIGINT and SIGTERM save a checkpoint and stop cleanly;
+a non-finite loss in any micro-batch stops training before the optimizer step, naming the
+last good checkpoint. fp32 on the CPU; bf16 autocast only on CUDA (bf16 on these CPUs is
+50-390x slower).
 """
 
 from __future__ import annotations
 
 import math
+import random
+import signal
+import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from ..build import build_denoiser
 from ..conditioning import dropout_mask
+from ..config import TrainingConfig, as_config
 from ..data import ImageData, TensorBatches
 from ..diffusion import diffusion_loss, q_sample, target, to_eps_x0
 from ..errors import UserError
-from ..sampling.samplers import DEFAULT_SAMPLER
-from .checkpoint import list_checkpoints, load_weights, optimizer_from_tensors, read_checkpoint, save_checkpoint
+from .checkpoint import (list_checkpoints, load_weights, optimizer_from_tensors, read_checkpoint,
+                         recover_checkpoints, save_checkpoint, set_rng_state)
 from .conditions import batch_condition
 from .ema import EMA
 from .logging import RunLogger
 
 
 LR_DECAYS = ("none", "cosine")
+
+
+class TrainingInterrupted(UserError):
+    """SIGINT or SIGTERM stopped training; a checkpoint was saved (the message names it).
+
+    ``exit_code`` is the shell's convention for a process ended by that signal (130, 143).
+    """
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.exit_code = 128 + int(signum)
+        self.prefix = "Stopped"
 
 
 def learning_rate(peak: float, step: int, warmup: int, decay: str, progress: float) -> float:
@@ -44,34 +65,8 @@ def learning_rate(peak: float, step: int, warmup: int, decay: str, progress: flo
     return lr
 
 
-@dataclass
-class TrainOptions:
-    out: str = "runs/fashion"          # run directory: checkpoints, samples, logs
-    steps: int | None = None           # stop after this many optimizer steps in total
-    epochs: float | None = None        # ... or this many passes over the data
-    minutes: float | None = None       # ... or after this much wall time in this invocation
-    batch_size: int = 64
-    lr: float = 2e-3
-    warmup: int = 200                  # linear lr warm-up steps
-    lr_decay: str = "none"             # "cosine": to 0 at the end of the budget (steps, epochs or minutes)
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0             # max gradient norm
-    grad_accum: int = 1                # batches per optimizer step
-    ema_decay: float = 0.999
-    min_snr_gamma: float | None = None  # arxiv 2303.09556; None: plain MSE on the target
-    condition_dropout: float = 0.1     # classifier-free guidance training (Ho & Salimans 2022)
-    hflip: bool = False
-    color_jitter: float = 0.0
-    sample_every: int = 500            # steps between sample grids (and loss plots)
-    save_every: int = 1000             # steps between checkpoints
-    keep: int = 3                      # checkpoints kept
-    num_samples: int = 64              # images in each sample grid
-    sampler: str = DEFAULT_SAMPLER
-    sample_steps: int = 20
-    seed: int = 0
-    compile: bool = False              # torch.compile the network (x1.2 on the CPU, slow first step)
-    log_every: int = 10
-    progress: bool = True
+# How to train: fromnoise.config.TrainingConfig (validated on construction; its defaults are the CLI's).
+TrainOptions = TrainingConfig
 
 
 class Trainer:
@@ -97,8 +92,11 @@ class Trainer:
         cuda = torch.cuda.is_available()
         self.acc = Accelerator(mixed_precision="bf16" if cuda and torch.cuda.is_bf16_supported() else "no",
                                gradient_accumulation_steps=options.grad_accum, cpu=not cuda)
-        torch.manual_seed(options.seed)
-        self.config = dict(config, data=data.description, training=asdict(options))
+        torch.manual_seed(options.seed)  # a resumed run restores every generator's saved state instead
+        np.random.seed(options.seed % 2**32)
+        random.seed(options.seed)
+        config = as_config(config)  # validated: known keys, ranges (a dict from make_config works too)
+        self.config = dict(config.to_dict(), data=data.description, training=asdict(options))
         self.denoiser = build_denoiser(config)
         self.optimizer = torch.optim.AdamW(self.denoiser.parameters(), lr=options.lr,
                                            weight_decay=options.weight_decay, betas=(0.9, 0.99))
@@ -115,6 +113,8 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------- resume
     def _resume(self) -> None:
+        for note in recover_checkpoints(self.out):
+            self.logger.note(f"recovered after a crash: {note}")
         if not list_checkpoints(self.out):
             return
         ckpt, saved, state = read_checkpoint(self.out)
@@ -135,6 +135,14 @@ class Trainer:
         self.ema.updates = int(state.get("ema_updates", self.step))
         if "batches" in state:
             self.batches.load_state_dict(state["batches"])
+        if (ckpt / "rng.safetensors").exists() and "rng" in state:
+            from safetensors.torch import load_file
+
+            set_rng_state(load_file(str(ckpt / "rng.safetensors")), state["rng"])
+        else:  # a checkpoint from before the generators were saved: fresh randomness, not a replay
+            self.logger.note(f"{ckpt.name} holds no random-generator state; reseeding from seed + step")
+            torch.manual_seed(self.opt.seed + self.step)
+        self.logger.truncate(self.step)  # steps logged after this checkpoint are trained again
         self.logger.note(f"resumed from {ckpt} at step {self.step}")
 
     def save(self) -> Path:
@@ -196,36 +204,24 @@ class Trainer:
         self.model.train()
         batches = iter(self.batches)
         stats: dict = {}
-        while (goal is None or self.step < goal) and (deadline is None or time.time() < deadline):
-            lr = self._lr(self.step, self._progress(goal, start, deadline))
-            for g in self.optimizer.param_groups:
-                g["lr"] = lr
-            for _ in range(self.opt.grad_accum):
-                x0, info = next(batches)
-                with self.acc.accumulate(self.model):
-                    stats = self.train_step(x0, info)
-                    if self.acc.sync_gradients and self.opt.grad_clip:
-                        self.acc.clip_grad_norm_(self.model.parameters(), self.opt.grad_clip)
-                    self.optimizer.step()
-                    self.optimizer.zero_grad(set_to_none=True)
-                seen_since += x0.shape[0]
-            loss = float(stats["loss"])
-            if not math.isfinite(loss):
-                last = list_checkpoints(self.out)
-                raise UserError(f"the loss became {loss} at step {self.step + 1}; training stopped. "
-                                f"The last good checkpoint is {last[-1] if last else 'none (none was saved yet)'}; "
-                                "lower --lr or raise --grad-clip and rerun")
-            self.ema.update(self.acc.unwrap_model(self.model))
-            self.step += 1
-            if self.step % self.opt.log_every == 0 or self.step == 1:
-                last_log, seen_since = self._log(stats, last_log, seen_since, bar)
-            bar.update(1)
-            if self.step % self.opt.sample_every == 0:
-                self.pictures()
-            if self.step % self.opt.save_every == 0:
-                self.save()
-            for hook in self.hooks:
-                hook(self, self.step)
+        self._stop_signal = None
+        handlers = self._catch_signals()
+        try:
+            while (goal is None or self.step < goal) and (deadline is None or time.time() < deadline):
+                if self._stop_signal is not None:
+                    break
+                last_log, seen_since = self._one_step(batches, goal, start, deadline, last_log, seen_since, bar,
+                                                      stats)
+        finally:
+            self._restore_signals(handlers)
+        if self._stop_signal is not None:
+            bar.close()
+            path = self.save()
+            name = self._stop_signal.name
+            self.logger.note(f"stopped by {name} at step {self.step}: saved {path}")
+            self.logger.close()
+            raise TrainingInterrupted(f"{name} at step {self.step}; saved {path}. Rerun the same command to resume",
+                                      int(self._stop_signal))
         if stats and self.step % self.opt.log_every and self.step != 1:  # the last step is always logged
             self._log(stats, last_log, seen_since, bar)
         bar.close()
@@ -234,6 +230,59 @@ class Trainer:
         self.logger.note(f"saved {path} after {time.time() - start:.0f} s at step {self.step}")
         self.logger.close()
         return self.out
+
+    def _catch_signals(self) -> dict:
+        """SIGINT / SIGTERM set a flag that the loop reads after the current step (main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+
+        def stop(signum, _frame):
+            self._stop_signal = signal.Signals(signum)
+
+        return {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    @staticmethod
+    def _restore_signals(handlers: dict) -> None:
+        for sig, old in handlers.items():
+            signal.signal(sig, old)
+
+    def _check_finite(self, loss: float, micro: int) -> None:
+        if math.isfinite(loss):
+            return
+        last = list_checkpoints(self.out)
+        where = f" (micro-batch {micro + 1} of {self.opt.grad_accum})" if self.opt.grad_accum > 1 else ""
+        raise UserError(f"the loss became {loss} at step {self.step + 1}{where}; training stopped before the "
+                        f"optimizer step. The last good checkpoint is "
+                        f"{last[-1] if last else 'none (none was saved yet)'}; lower --lr or raise --grad-clip "
+                        "and rerun")
+
+    def _one_step(self, batches, goal, start, deadline, last_log, seen_since, bar, stats):
+        """One optimizer step over ``grad_accum`` micro-batches, each checked for a finite loss."""
+        lr = self._lr(self.step, self._progress(goal, start, deadline))
+        for g in self.optimizer.param_groups:
+            g["lr"] = lr
+        for micro in range(self.opt.grad_accum):
+            x0, info = next(batches)
+            with self.acc.accumulate(self.model):
+                stats.update(self.train_step(x0, info))
+                self._check_finite(float(stats["loss"]), micro)
+                if self.acc.sync_gradients and self.opt.grad_clip:
+                    self.acc.clip_grad_norm_(self.model.parameters(), self.opt.grad_clip)
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+            seen_since += x0.shape[0]
+        self.ema.update(self.acc.unwrap_model(self.model))
+        self.step += 1
+        if self.step % self.opt.log_every == 0 or self.step == 1:
+            last_log, seen_since = self._log(stats, last_log, seen_since, bar)
+        bar.update(1)
+        if self.step % self.opt.sample_every == 0:
+            self.pictures()
+        if self.step % self.opt.save_every == 0:
+            self.save()
+        for hook in self.hooks:
+            hook(self, self.step)
+        return last_log, seen_since
 
     def _log(self, stats: dict, last_log: float, seen_since: int, bar) -> tuple[float, int]:
         now = time.time()
