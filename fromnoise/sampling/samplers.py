@@ -7,6 +7,7 @@
 - ``x``: (B, C, H, W) starting noise x_T.
 - ``timesteps``: the grid, built once (:func:`timestep_grid`), descending integer timesteps
   ending with -1, the clean image (alpha_bar = 1); walked pairwise as ``zip(ts[:-1], ts[1:])``.
+  A grid that stops short of -1 (image-to-image walks one step ``[t, s]`` at a time) returns x_s.
 - ``alpha_bar``: (T,) float64 schedule.
 - ``generators``: one ``torch.Generator`` per sample, so an image does not depend on the batch.
 - ``callback({"i", "t", "x", "x0"})``: called after every step with the current x_t and the
@@ -144,7 +145,7 @@ def sample_euler(denoise: Denoise, x, timesteps, alpha_bar, *, generators=None, 
         sig_t, sig_s = _to_sigma(ab_t), _to_sigma(ab_s)
         xs = xs + (sig_s - sig_t) * (xs - x0.double()) / sig_t
         _report(callback, i, s, (xs * math.sqrt(ab_s)).to(dtype), x0)
-    return xs.to(dtype)
+    return (xs * math.sqrt(_ab(alpha_bar, timesteps[-1]))).to(dtype)  # x at the grid's end (x~ = x at s = -1)
 
 
 def sample_heun(denoise: Denoise, x, timesteps, alpha_bar, *, generators=None, callback=None):
@@ -164,7 +165,7 @@ def sample_heun(denoise: Denoise, x, timesteps, alpha_bar, *, generators=None, c
             x_next = xs + (sig_s - sig_t) * (d + d_s) / 2
         xs = x_next
         _report(callback, i, s, (xs * math.sqrt(ab_s)).to(dtype), x0)
-    return xs.to(dtype)
+    return (xs * math.sqrt(_ab(alpha_bar, timesteps[-1]))).to(dtype)  # x at the grid's end (x~ = x at s = -1)
 
 
 # name -> (function, network evaluations per step)
