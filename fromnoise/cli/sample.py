@@ -27,7 +27,27 @@ from .options import done, pick_device
 @click.option("--features", type=click.Path(exists=True, dir_okay=False), help="JSON of feature values in [0, 1].")
 @click.option("--like", type=click.Path(exists=True, dir_okay=False), help="Take features (and mask) from this image.")
 @click.option("--set", "set_", multiple=True, help="Move one feature: --set temperature=0.9 (repeatable).")
-@click.option("--mask", type=click.Path(exists=True, dir_okay=False), help="Object mask PNG (mask-conditioned models).")
+@click.option("--mask", type=click.Path(exists=True, dir_okay=False),
+              help="With --inpaint: the region to regenerate (white), of the image's size. Without: the object "
+                   "silhouette of a mask-conditioned model (white = object).")
+@click.option("--init", "init_path", type=click.Path(exists=True, dir_okay=False),
+              help="Variation or edit of this image (SDEdit): noised to --strength, then sampled back, under any "
+                   "--class/--prompt/--set given.")
+@click.option("--inpaint", "inpaint_path", type=click.Path(exists=True, dir_okay=False),
+              help="Regenerate the --mask region of this image, keeping the rest exactly (RePaint).")
+@click.option("--strength", type=float, default=None,
+              help="In (0, 1]: how far the input is noised (default 0.6 for --init, 1 for --inpaint or --invert).")
+@click.option("--invert", is_flag=True, help="Start from the DDIM inversion of the input instead of noise "
+              "(deterministic samplers: ddim, dpmpp_2m, euler, heun); strength 1 then gives the input back.")
+@click.option("--resample", type=click.IntRange(1, 100), default=1,
+              help="RePaint resampling: each stretch of the walk is denoised this many times (1: plain replacement).")
+@click.option("--jump-length", type=click.IntRange(1, 1000), default=10, help="RePaint: grid points per jump back.")
+@click.option("--feather", type=click.FloatRange(0, 64), default=1.0,
+              help="Pixels over which the regenerated region fades in at the seam (0: a hard edge).")
+@click.option("--interpolate", type=click.IntRange(2, 200), default=None, metavar="FRAMES",
+              help="Interpolate: between --seed and --seed-to (slerp of the noise), or between two conditions "
+                   "(two --prompt, two --like; lerp of the embeddings); writes a strip and a GIF.")
+@click.option("--seed-to", type=int, default=None, help="The other end of a seed interpolation (default: --seed + 1).")
 @click.option("--show-intermediate", "--show_intermediate", is_flag=True,
               help="Also write the denoising frames as a grid and an animated GIF.")
 @click.option("--frames", type=click.IntRange(2, 200), default=20, help="Frames kept for --show-intermediate.")
@@ -39,7 +59,8 @@ from .options import done, pick_device
               help="Let a text model that is not a local folder be downloaded from the Hugging Face hub "
                    "for --prompt (otherwise nothing is fetched).")
 def sample(checkpoint, checkpoint_opt, num_images, sampler, steps, eta, seed, guidance, classes, prompts, features,
-           like, set_, mask, show_intermediate, frames, out, batch_size, ema, device, allow_download):
+           like, set_, mask, init_path, inpaint_path, strength, invert, resample, jump_length, feather, interpolate,
+           seed_to, show_intermediate, frames, out, batch_size, ema, device, allow_download):
     """Generate images: a grid PNG, one PNG per image, and optionally the denoising GIF.
 
     \b
@@ -47,6 +68,10 @@ def sample(checkpoint, checkpoint_opt, num_images, sampler, steps, eta, seed, gu
       fromnoise sample runs/fashion -n 64
       fromnoise sample runs/fashion -n 16 --show-intermediate --sampler ddpm --steps 1000
       fromnoise sample runs/fmnist-class --class sandal --class bag -n 8 --guidance 3
+      fromnoise sample runs/fashion --inpaint shirt.png --mask hole.png -n 8 --resample 5 --jump-length 5
+      fromnoise sample runs/fashion --init shirt.png --strength 0.6 -n 8
+      fromnoise sample runs/fmnist-text --init shirt.png --prompt "a photo of a boot" --strength 0.7
+      fromnoise sample runs/fashion --interpolate 16 --seed 3 --seed-to 8 --sampler dpmpp_2m
       fromnoise inference --checkpoint outputs --num_images 64                 # reference 001/002 style
     """
     import torch
@@ -62,8 +87,14 @@ def sample(checkpoint, checkpoint_opt, num_images, sampler, steps, eta, seed, gu
     denoiser = fromnoise.load(ckpt, ema=ema, device=pick_device(device))
     if "text" in denoiser.encoders:  # a checkpoint never grants downloads; only this flag does
         denoiser.encoders["text"].allow_download = allow_download
+    edit = _edit_inputs(denoiser, init_path, inpaint_path, mask, strength, invert)
+    if interpolate and edit:
+        raise UserError("--interpolate starts from noise; it cannot take --init or --inpaint")
     request = {"classes": list(classes), "prompts": list(prompts), "features": features, "like": like,
-               "set": list(set_), "mask": mask}
+               "set": list(set_), "mask": None if inpaint_path else mask}
+    if interpolate:
+        return _interpolate(denoiser, request, interpolate, seed, seed_to, out, sampler=sampler, steps=steps,
+                            guidance=guidance, eta=eta, batch_size=batch_size)
     condition, rows = build_condition(denoiser, request, num_images)
     total = num_images * max(1, len(rows))
     if guidance != 1.0 and condition is None:
@@ -75,17 +106,21 @@ def sample(checkpoint, checkpoint_opt, num_images, sampler, steps, eta, seed, gu
 
     keep_frames: list = []
     callback = None
-    if show_intermediate:
+    if show_intermediate:  # every step of the first batch; an image-to-image walk has its own length
         n_show = min(total, 8)
-        grid_ts = steps  # number of sampler steps
-        picks = set(torch.linspace(0, grid_ts - 1, min(frames, grid_ts)).round().long().tolist())
 
         def callback(d):
-            if d["offset"] == 0 and d["i"] in picks:
+            if d["offset"] == 0:
                 keep_frames.append(((d["x"][:n_show].float().clamp(-1, 1) + 1) / 2).cpu())
 
-    images = fromnoise.generate(denoiser, total, sampler=sampler, steps=steps, seed=seed, guidance=guidance,
-                                condition=condition, callback=callback, batch_size=batch_size, eta=eta, progress=True)
+    with _notes():
+        images = fromnoise.generate(denoiser, total, sampler=sampler, steps=steps, seed=seed, guidance=guidance,
+                                    condition=condition, callback=callback, batch_size=batch_size, eta=eta,
+                                    progress=True, resample=resample, jump_length=jump_length, feather=feather,
+                                    **edit)
+    if keep_frames:
+        picks = torch.linspace(0, len(keep_frames) - 1, min(frames, len(keep_frames))).round().long().tolist()
+        keep_frames = [keep_frames[i] for i in picks]
     nrow = num_images if rows else None
     grid_path = save_grid(images, out_dir / "grid.png", nrow=nrow if nrow and nrow <= 32 else None)
     save_images(images, out_dir / "images")
@@ -106,3 +141,114 @@ def save_grid_frame(batch):
     from ..viz import grid
 
     return grid(batch, nrow=min(4, batch.shape[0]))
+
+
+# ------------------------------------------------------------------------------ image-to-image
+def _edit_inputs(denoiser, init_path, inpaint_path, mask, strength, invert) -> dict:
+    """generate()'s image-to-image keywords from the options (images read as the model's channels)."""
+    from ..errors import UserError
+
+    if init_path and inpaint_path:
+        raise UserError("give --init (a variation of the whole image) or --inpaint (regenerate the --mask region), "
+                        "not both")
+    if inpaint_path and not mask:
+        raise UserError("--inpaint needs --mask: a PNG of the image's size, white where to regenerate")
+    if mask and not inpaint_path and "mask" not in denoiser.encoders:
+        raise UserError("this model is not mask-conditioned, so --mask alone means nothing to it; to inpaint, "
+                        "give --inpaint IMAGE --mask MASK (white = regenerate)")
+    path = init_path or inpaint_path
+    if not path:
+        if strength is not None or invert:
+            raise UserError("--strength and --invert need an input image: --init IMAGE or --inpaint IMAGE")
+        return {}
+    edit = {"init": read_image(path, denoiser.image_shape[0]), "strength": strength, "invert": invert}
+    if inpaint_path:
+        edit["mask"] = read_mask(mask)
+    return edit
+
+
+def read_image(path, channels: int):
+    """An image file as a (channels, H, W) float tensor in [0, 1] at its own size (generate() fits the size).
+    Other channels are converted as the data loader converts them (alpha composited on white), and said."""
+    import numpy as np
+    import torch
+    from PIL import Image, ImageOps
+
+    from ..data.transforms import to_channels_pil
+    from ..errors import UserError
+
+    try:
+        with Image.open(path) as img:
+            img = ImageOps.exif_transpose(img)
+            mode = img.mode
+            img = to_channels_pil(img, channels)
+            arr = np.asarray(img, dtype=np.uint8)
+    except (OSError, ValueError) as err:
+        raise UserError(f"cannot read the image '{path}': {err}; give a PNG/JPEG/WebP file") from None
+    want = {1: "L", 3: "RGB", 4: "RGBA"}[channels]
+    if mode != want:
+        click.echo(f"note: '{path}' is {mode}; converted to {want}, as the model was trained", err=True)
+    arr = arr[:, :, None] if arr.ndim == 2 else arr
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float() / 255
+
+
+def read_mask(path):
+    """A mask PNG as an (H, W) float tensor in [0, 1]: its alpha channel when it has one, else its grey levels."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from ..errors import UserError
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
+            arr = np.asarray(img.convert("RGBA").getchannel("A") if has_alpha else img.convert("L"), dtype=np.uint8)
+    except (OSError, ValueError) as err:
+        raise UserError(f"cannot read the mask '{path}': {err}; give a PNG (white = regenerate)") from None
+    return torch.from_numpy(arr.copy()).float() / 255
+
+
+class _notes:
+    """Print generate()'s adaptation warnings (a resize, a thresholded mask) as one 'note:' line each."""
+
+    def __enter__(self):
+        import warnings
+
+        self._ctx = warnings.catch_warnings(record=True)
+        self._seen = self._ctx.__enter__()
+        warnings.simplefilter("always")
+        return self
+
+    def __exit__(self, *exc):
+        from ..sampling.img2img import Img2ImgWarning
+
+        self._ctx.__exit__(*exc)
+        for w in self._seen:
+            if issubclass(w.category, Img2ImgWarning):
+                click.echo(f"note: {w.message}", err=True)
+        return False
+
+
+def _interpolate(denoiser, request, frames, seed, seed_to, out, **kwargs):
+    """--interpolate: a strip (one row) and a GIF between two seeds or two conditions."""
+    from ..conditioning.request import build_condition
+    from ..errors import UserError
+    from ..sampling.img2img import interpolate
+    from ..viz import save_gif, save_grid, save_images
+
+    condition, rows = build_condition(denoiser, request, 1)
+    if len(rows) > 2:
+        raise UserError(f"--interpolate goes between two conditions; got {len(rows)} ({' | '.join(rows)})")
+    if kwargs["guidance"] != 1.0 and condition is None:
+        raise UserError("--guidance needs a condition: give --class, --prompt, --features or --like")
+    seeds = (seed, seed + 1 if seed_to is None else seed_to)
+    images = interpolate(denoiser, frames, seeds=seeds, condition=condition, progress=True, **kwargs)
+    out_dir = Path(out) if out else Path(denoiser.checkpoint).parent.parent / "generated"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    strip = save_grid(images, out_dir / "interpolation.png", nrow=frames)
+    gif = save_gif(list(images), out_dir / "interpolation.gif", duration_ms=120, hold_last_ms=600)
+    save_images(images, out_dir / "interpolation")
+    ends = f"'{rows[0]}' -> '{rows[1]}'" if len(rows) == 2 else f"seed {seeds[0]} -> seed {seeds[1]}"
+    done(f"wrote {strip} and {gif} ({frames} frames, {ends})")

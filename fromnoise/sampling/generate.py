@@ -35,7 +35,7 @@ def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: in
              clip_x0: bool = True, eta: float = 0.0, noise: torch.Tensor | None = None,
              device: str | torch.device | None = None, progress: bool = False, init=None, mask=None,
              strength: float | None = None, invert: bool = False, jump_length: int = 10, resample: int = 1,
-             feather: float = 0) -> torch.Tensor:
+             feather: float = 1) -> torch.Tensor:
     """Generate ``n`` images with a :class:`fromnoise.diffusion.Denoiser`.
 
     Args:
@@ -60,6 +60,7 @@ def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: in
             strength 1 then comes back to the input.
         jump_length, resample: RePaint's resampling (resample = 1: known-region replacement only).
         feather: pixels over which the regenerated region fades in at the seam (0 = a hard edge).
+            The kept pixels are the input's own values, bit for bit, whatever the feather.
 
     Returns:
         (n, C, H, W) float32 images in [0, 1], on the CPU.

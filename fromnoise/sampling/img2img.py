@@ -356,9 +356,11 @@ def lerp_condition(cond: dict, frames: int) -> dict:
 
 
 def interpolate(denoiser, frames: int = 8, *, seeds: tuple[int, int] = (0, 1), condition: dict | None = None,
-                **kwargs) -> torch.Tensor:
+                sampler: str = "dpmpp_2m", **kwargs) -> torch.Tensor:
     """``frames`` images between two seeds (slerp of their noise) or, with a two-row ``condition``, between
-    two conditions at one seed (``seeds[0]``; lerp of the embeddings). ``kwargs`` go to ``generate()``.
+    two conditions at one seed (``seeds[0]``; lerp of the embeddings). A one-row condition holds for every
+    frame of a seed interpolation. ``kwargs`` go to ``generate()``; the default sampler is deterministic,
+    since a stochastic one draws different fresh noise for every frame and the frames flicker.
 
     Returns (frames, C, H, W) in [0, 1], the first and the last frame being the two ends.
     """
@@ -368,9 +370,16 @@ def interpolate(denoiser, frames: int = 8, *, seeds: tuple[int, int] = (0, 1), c
         raise UserError(f"an interpolation needs at least 2 frames, got {frames}")
     shape = (1, *denoiser.image_shape)
     a = randn([torch.Generator().manual_seed(int(seeds[0]))], shape, "cpu")
-    if condition is not None:
-        return generate(denoiser, frames, condition=lerp_condition(condition, frames), noise=a.expand(frames, *shape[1:]),
-                        seed=int(seeds[0]), **kwargs)
+    rows = 0 if condition is None else len(next(iter(condition.values())))
+    if rows == 2:
+        return generate(denoiser, frames, condition=lerp_condition(condition, frames), sampler=sampler,
+                        noise=a.expand(frames, *shape[1:]), seed=int(seeds[0]), **kwargs)
+    if rows > 2:
+        raise UserError(f"an interpolation goes between two conditions, got {rows}")
+    if rows == 1:
+        condition = {k: v.expand(frames, *v.shape[1:]) if torch.is_tensor(v) else v * frames
+                     for k, v in condition.items()}
     b = randn([torch.Generator().manual_seed(int(seeds[1]))], shape, "cpu")
     noise = torch.cat([slerp(a, b, float(w)) for w in torch.linspace(0, 1, frames)])
-    return generate(denoiser, frames, noise=noise, seed=int(seeds[0]), **kwargs)
+    return generate(denoiser, frames, noise=noise, condition=condition, sampler=sampler, seed=int(seeds[0]),
+                    **kwargs)
