@@ -1,0 +1,244 @@
+"""Image-to-image with a model trained from scratch: inpainting quality, RePaint vs plain replacement, editing.
+
+One class-conditional ``fashion`` model (trained for ``--minutes``, or loaded with ``--run``) serves every
+part; with condition dropout it is an unconditional model too (the null class), which the inpainting uses.
+
+1. Inpainting of held-out Fashion-MNIST images with the centre (a 14x14 square) or a random half masked:
+   PSNR and SSIM on the masked region against the truth, for plain known-region replacement (resample 1)
+   and RePaint (``--resample``, ``--jump-length``); with ``--kid``, the KID (Inception, offline) of the
+   inpainted images and of the model's own unmasked samples against real held-out images
+   (issue 15's goal: RePaint KID <= 1.5x the unmasked model's).
+2. Editing (SDEdit, arxiv 2108.01073): each held-out image asked for another class at strength 0.7; the
+   share the bench classifier (``bench/classifier.py``) assigns to the new class (goal >= 80%) and the SSIM
+   to the input (goal >= 0.5; a class edit changes the whole image, so this is the whole image's SSIM).
+3. Mask-guided generation (the share of object pixels outside a given silhouette) needs a mask-conditioned
+   features model: ``--silhouette-run RUN`` (train one with ``fromnoise train --condition features --mask``).
+
+    python bench/bench_img2img.py --minutes 5 --num 200            # writes bench/results/img2img.{json,md}
+
+Use one torch thread on the shared 2-core machine (the default here); the load average is recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.classifier import load_classifier, predict  # noqa: E402
+from bench.common import machine  # noqa: E402
+from fromnoise.data import load_dataset  # noqa: E402
+from fromnoise.io import write_json, write_text  # noqa: E402
+from fromnoise.sampling import generate  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+# ------------------------------------------------------------------------------------ masks and scores
+def centre_mask(n: int, size: int) -> torch.Tensor:
+    """(n, 1, size, size): the central half-side square (14x14 of 28x28) to regenerate."""
+    m = torch.zeros(n, 1, size, size)
+    q = size // 4
+    m[..., q:size - q, q:size - q] = 1
+    return m
+
+
+def half_mask(n: int, size: int, seed: int = 0) -> torch.Tensor:
+    """(n, 1, size, size): a random half (left, right, top or bottom) of each image to regenerate."""
+    g = torch.Generator().manual_seed(seed)
+    m = torch.zeros(n, 1, size, size)
+    h = size // 2
+    for i, side in enumerate(torch.randint(0, 4, (n,), generator=g).tolist()):
+        region = [(slice(None), slice(0, h)), (slice(None), slice(h, None)),
+                  (slice(0, h), slice(None)), (slice(h, None), slice(None))][side]
+        m[i, 0][region] = 1
+    return m
+
+
+def masked_scores(pred: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> dict:
+    """Mean PSNR (dB) and SSIM over the masked pixels of (N, 1, H, W) images in [0, 1]."""
+    from skimage.metrics import structural_similarity
+
+    psnr, ssim = [], []
+    for p, t, m in zip(pred[:, 0].numpy(), truth[:, 0].numpy(), mask[:, 0].numpy().astype(bool)):
+        mse = float(((p - t)[m] ** 2).mean())
+        psnr.append(10 * np.log10(1 / max(mse, 1e-10)))
+        _, smap = structural_similarity(t, p, data_range=1.0, full=True)
+        ssim.append(float(smap[m].mean()))
+    return {"psnr_db": float(np.mean(psnr)), "ssim": float(np.mean(ssim))}
+
+
+def kid(features, a: torch.Tensor, b_features: np.ndarray) -> dict:
+    from fromnoise.data.transforms import unit_to_uint8
+    from fromnoise.evaluation.fid import kid_from_features
+
+    mean, std = kid_from_features(features(unit_to_uint8(a), progress=False), b_features, subset_size=min(len(a), 1000))
+    return {"kid": mean, "kid_std": std}
+
+
+# -------------------------------------------------------------------------------------------- model
+def train_model(minutes: float, out: Path):
+    """The class-conditional fashion preset on Fashion-MNIST for ``minutes`` (bench_conditional's recipe)."""
+    from bench.bench_conditional import train
+
+    model, facts = train("fashion-mnist", "class", minutes, out)
+    facts["minutes"] = minutes
+    return model.eval(), facts
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--minutes", type=float, default=5.0, help="training minutes (ignored with --run)")
+    p.add_argument("--run", default=None, help="a trained class-conditional Fashion-MNIST run to use instead")
+    p.add_argument("--num", type=int, default=200, help="held-out images per measurement")
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--sampler", default="dpmpp_2m_sde")
+    p.add_argument("--resample", type=int, default=5, help="RePaint's resample count")
+    p.add_argument("--jump-length", type=int, default=5, help="RePaint's jump length (grid points)")
+    p.add_argument("--strength", type=float, default=0.7, help="editing strength")
+    p.add_argument("--kid", action="store_true", help="also the KID (Inception: ~0.55 s per image per core)")
+    p.add_argument("--silhouette-run", default=None, help="a mask-conditioned features run (part 3)")
+    p.add_argument("--skip-edit", action="store_true", help="skip part 2 (its classifier trains ~10 min on first use)")
+    p.add_argument("--out", default=str(RESULTS), help="folder for img2img.{json,md} and the pictures")
+    p.add_argument("--threads", type=int, default=1)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    out_dir = Path(a.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()
+    started = time.time()
+    results: dict = {"settings": {k: v for k, v in vars(a).items()}, "load_avg_before": load_before}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if a.run:
+            import fromnoise
+
+            model, facts = fromnoise.load(a.run), {"run": a.run}
+        else:
+            model, facts = train_model(a.minutes, Path(tmp) / "run")
+    results["train"] = facts
+    print("model:", facts, flush=True)
+
+    test = load_dataset("fashion-mnist", train=False)
+    n = min(a.num, len(test))
+    truth = test.images[:n].float() / 255
+    labels = test.labels[:n]
+    size = truth.shape[-1]
+    common = {"sampler": a.sampler, "steps": a.steps, "seed": 1, "batch_size": 250}
+
+    # 1. inpainting
+    inpaint: dict = {}
+    outputs = {}
+    for mask_name, mask in (("centre", centre_mask(n, size)), ("half", half_mask(n, size))):
+        for method, opts in (("replace", {"resample": 1}),
+                             ("repaint", {"resample": a.resample, "jump_length": a.jump_length})):
+            t0 = time.time()
+            out = generate(model, n, init=truth, mask=mask, **opts, **common)
+            outputs[(mask_name, method)] = out
+            inpaint[f"{mask_name}/{method}"] = {**masked_scores(out, truth, mask), "seconds": round(time.time() - t0, 1)}
+            print(mask_name, method, inpaint[f"{mask_name}/{method}"], flush=True)
+        from fromnoise.viz import save_grid
+
+        show = torch.cat([truth[:8] * (1 - mask[:8]) + 0.5 * mask[:8], outputs[(mask_name, "replace")][:8],
+                          outputs[(mask_name, "repaint")][:8], truth[:8]])
+        save_grid(show, out_dir / f"img2img_inpaint_{mask_name}.png", nrow=8)
+    results["inpainting"] = inpaint
+
+    if a.kid:
+        from fromnoise.evaluation.inception import InceptionFeatures
+
+        features = InceptionFeatures()
+        real = features((truth * 255).round().to(torch.uint8), progress=False)
+        uncond = generate(model, n, **common)
+        results["kid"] = {"unmasked samples": kid(features, uncond, real)}
+        for (mask_name, method), out in outputs.items():
+            results["kid"][f"{mask_name}/{method}"] = kid(features, out, real)
+        print("kid", results["kid"], flush=True)
+
+    # 2. editing towards another class at strength a.strength
+    results["editing"] = "not measured (--skip-edit)" if a.skip_edit else editing(model, truth, labels, a, common,
+                                                                                   out_dir)
+
+    # 3. mask-guided generation
+    results["silhouette"] = silhouette(a, common) if a.silhouette_run else "not measured (no --silhouette-run)"
+    results["load_avg_after"] = os.getloadavg()
+    results["machine"] = machine()
+    results["seconds"] = round(time.time() - started, 1)
+    write_json(out_dir / "img2img.json", results)
+    write_text(out_dir / "img2img.md", report(results))
+    print(f"wrote {out_dir / 'img2img.md'}")
+
+
+def editing(model, truth, labels, a, common, out_dir) -> dict:
+    """Each held-out image asked for another class at ``a.strength``: the classifier's verdict and the SSIM."""
+    from skimage.metrics import structural_similarity
+
+    n = len(truth)
+    classifier, cfacts = load_classifier("fashion-mnist")
+    target = (labels + 1 + torch.arange(n) % 9) % 10  # another class for every image
+    t0 = time.time()
+    edited = generate(model, n, init=truth, strength=a.strength, condition={"labels": target}, **common)
+    ssim = [structural_similarity(t, e, data_range=1.0) for t, e in zip(truth[:, 0].numpy(), edited[:, 0].numpy())]
+    result = {
+        "strength": a.strength, "to_new_class": float((predict(classifier, edited) == target).float().mean()),
+        "inputs_already_new_class": float((predict(classifier, truth) == target).float().mean()),
+        "inputs_classified_as_truth": float((predict(classifier, truth) == labels).float().mean()),
+        "ssim_to_input": float(np.mean(ssim)), "classifier_held_out_accuracy": cfacts["held_out_accuracy"],
+        "seconds": round(time.time() - t0, 1)}
+    print("editing", result, flush=True)
+    from fromnoise.viz import save_grid
+
+    save_grid(torch.cat([truth[:10], edited[:10]]), out_dir / "img2img_edit.png", nrow=10)
+    return result
+
+
+def silhouette(a, common) -> dict:
+    """Share of generated object pixels outside the given silhouette (the held-out images' own masks)."""
+    import fromnoise
+    from fromnoise.conditioning.features import measure_images
+    from fromnoise.data.transforms import unit_to_uint8
+
+    model = fromnoise.load(a.silhouette_run)
+    c, size = model.image_shape[0], model.image_shape[-1]
+    test = load_dataset("fashion-mnist", train=False, image_size=size, channels=c)
+    n = min(a.num, len(test))
+    _, masks = measure_images(test.images[:n])
+    cond = {"mask": torch.from_numpy(masks).float()[:, None]}
+    out = generate(model, n, condition=cond, **common)
+    _, got = measure_images(unit_to_uint8(out))
+    outside = (got & ~masks).sum() / max(1, got.sum())
+    return {"outside_share": float(outside), "images": n}
+
+
+def report(r: dict) -> str:
+    s = r["settings"]
+    lines = ["# Image-to-image (issue 15)", "",
+             f"Model: class-conditional `fashion` preset, {r['train']}. Sampler {s['sampler']} x{s['steps']}, "
+             f"{s['num']} held-out Fashion-MNIST images, {s['threads']} thread(s), load average before "
+             f"{r['load_avg_before'][0]:.1f}, after {r['load_avg_after'][0]:.1f}.", "",
+             "## Inpainting (masked region against the truth)", "",
+             f"RePaint: resample {s['resample']}, jump length {s['jump_length']}.", "",
+             "| mask | method | PSNR (dB) | SSIM | seconds |", "|---|---|---|---|---|"]
+    for key, v in r["inpainting"].items():
+        m, meth = key.split("/")
+        lines.append(f"| {m} | {meth} | {v['psnr_db']:.2f} | {v['ssim']:.3f} | {v['seconds']} |")
+    lines += ["", "KID against real held-out images: " + (
+        ", ".join(f"{k} {v['kid']:.4f} +- {v['kid_std']:.4f}" for k, v in r["kid"].items()) if "kid" in r
+        else "not measured (run with --kid)."), "",
+        "## Editing (SDEdit towards another class)", "", f"{r['editing']}", "",
+        "## Mask-guided generation", "", f"{r['silhouette']}", "",
+        "Pictures: `img2img_inpaint_centre.png`, `img2img_inpaint_half.png` (rows: masked input, replacement, "
+        "RePaint, truth), `img2img_edit.png` (inputs, then their edits)."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
