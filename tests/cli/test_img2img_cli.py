@@ -112,3 +112,36 @@ def test_bad_input_is_one_clear_line(run_dir, pictures, args, message, tmp_path)
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.fixture(scope="module")
+def mask_run(tmp_path_factory):
+    """A features + object-mask model (reference 000's 4th channel), trained for 3 steps."""
+    root = tmp_path_factory.mktemp("objs")
+    for i in range(8):
+        img = Image.new("RGB", (8, 8), (255, 255, 255))
+        img.paste((200 - 20 * i, 40, 20 * i), (1 + i % 3, 2, 5 + i % 3, 6))
+        img.save(root / f"{i}.png")
+    out = tmp_path_factory.mktemp("mrun") / "m"
+    run("train", "--dataset", root, "--image-size", 8, "--preset", "micro", "--condition", "features", "--mask",
+        "--steps", 3, "--batch-size", 4, "--num-samples", 4, "--out", out, "--no-progress")
+    return out, root / "0.png"
+
+
+@pytest.mark.slow  # the features model's fixture measured 161 s at load average 13 (feature measurement + training)
+def test_mask_conditioned_model_silhouette_inpainting_and_feature_edit(mask_run, pictures, tmp_path):
+    run_dir, like = mask_run
+    # --mask alone is the silhouette here, combined with --like and --set
+    result = run("sample", run_dir, "--mask", pictures / "hole.png", "--like", like, "--set", "temperature=0.9",
+                 "-n", 2, "--steps", 2, "--out", tmp_path / "sil")
+    assert "mask hole.png" in result.output and "temperature=0.9" in result.output
+    # with --inpaint, --mask is the region to regenerate; the silhouette then comes from --like
+    out = tmp_path / "inp"
+    run("sample", run_dir, "--inpaint", pictures / "photo.png", "--mask", pictures / "hole.png", "--like", like,
+        "-n", 1, "--steps", 2, "--out", out)
+    keep = np.asarray(Image.open(pictures / "hole.png")) == 0
+    assert (_pixels(out / "images" / "sample_00000.png")[keep] == _pixels(pictures / "photo.png")[keep]).all()
+    # feature-guided editing
+    run("sample", run_dir, "--init", pictures / "photo.png", "--set", "temperature=0.9", "--strength", 0.5,
+        "-n", 1, "--steps", 2, "--out", tmp_path / "edit")
+    assert (tmp_path / "edit" / "images" / "sample_00000.png").exists()
