@@ -11,8 +11,6 @@ table, a JSON file and a plot of FID/KID against network evaluations.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import click
@@ -49,6 +47,18 @@ def _plot(rows: list[dict], path: Path) -> None:
             ax.legend()
     fig.suptitle(f"N = {rows[0]['n']}, guidance {rows[0]['guidance']}, seed {rows[0]['seed']}")
     save_figure(fig, path)
+
+
+def _describe(drawn: dict) -> str:
+    """One line saying what conditions were drawn (eval.json has the whole record)."""
+    parts = [f"{drawn.get('n')} drawn from {drawn.get('source')} (seed {drawn.get('seed')})"]
+    if "class_counts" in drawn:
+        parts.append(f"{len(drawn['class_counts'])} classes at their training frequencies")
+    if "distinct_captions" in drawn:
+        parts.append(f"{drawn['distinct_captions']} distinct training captions")
+    if "distinct_images" in drawn:
+        parts.append(f"features of {drawn['distinct_images']} images from {drawn.get('feature_split')}")
+    return "; ".join(parts)
 
 
 def _table(rows: list[dict]) -> str:
@@ -127,7 +137,9 @@ def _evaluate(checkpoint, net, dataset, split, num_ref, num_samples, samplers, s
     import fromnoise
     from ..data import unit_to_uint8
     from ..errors import UserError
+    from ..evaluation.conditions import draw_conditions, recorded_source
     from ..evaluation.reference import compare, reference_stats
+    from ..io import write_json
     from ..sampling import SAMPLERS, nfe
 
     unknown = [s for s in samplers if s not in SAMPLERS]
@@ -135,15 +147,23 @@ def _evaluate(checkpoint, net, dataset, split, num_ref, num_samples, samplers, s
         raise UserError(f"--sampler must list names from {', '.join(SAMPLERS)} and --steps positive integers")
     denoiser = fromnoise.load(checkpoint, device=device)
     channels, size = int(denoiser.config["image"]["channels"]), int(denoiser.config["image"]["size"])
-    dataset = dataset or denoiser.config.get("data", {}).get("source")
+    dataset = dataset or recorded_source(denoiser.config)
     if not dataset:
         raise UserError("this checkpoint does not record its data set; pass --dataset NAME_OR_FOLDER")
     ref = reference_stats(dataset, size, channels, split=split, n=num_ref, inception=net, batch_size=batch_size)
+    # a conditional model is scored on the conditions of real images (EDM: labels at the data's
+    # frequencies), never on its null condition; guidance then applies
+    condition, drawn = draw_conditions(denoiser, num_samples, seed=seed, dataset=dataset)
+    if guidance != 1.0 and condition is None:
+        raise UserError(f"--guidance {guidance} needs a conditional model; this checkpoint is unconditional")
+    if condition is not None:
+        click.echo(f"conditions: {_describe(drawn)}")
     rows = []
     for sampler in samplers:
         for steps in steps_list:
             images = fromnoise.generate(denoiser, num_samples, sampler=sampler, steps=steps, seed=seed,
-                                        guidance=guidance, batch_size=batch_size, progress=True)
+                                        guidance=guidance, condition=condition, batch_size=batch_size,
+                                        progress=True)
             scores = compare(unit_to_uint8(images), ref, inception=net, allow_small=allow_small,
                              seed=seed, batch_size=batch_size)
             rows.append({"sampler": sampler, "steps": steps, "nfe": nfe(sampler, steps), "guidance": guidance,
@@ -153,9 +173,7 @@ def _evaluate(checkpoint, net, dataset, split, num_ref, num_samples, samplers, s
         click.echo(rows[0].get("note") or next(r["note"] for r in rows if r.get("note")))
     out_dir = Path(out or Path(checkpoint) / "eval")
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = {"checkpoint": str(checkpoint), "network": str(net.path), "results": rows}
-    tmp = out_dir / ".eval.json.tmp"
-    tmp.write_text(json.dumps(result, indent=2))
-    os.replace(tmp, out_dir / "eval.json")
+    result = {"checkpoint": str(checkpoint), "network": str(net.path), "conditions": drawn, "results": rows}
+    write_json(out_dir / "eval.json", result)
     _plot(rows, out_dir / "eval.png")
     click.echo(f"Wrote {out_dir / 'eval.json'} and {out_dir / 'eval.png'}")

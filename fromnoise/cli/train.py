@@ -65,6 +65,7 @@ T, D, C = TrainingConfig, DiffusionConfig, ConditioningConfig
 @click.option("--out", "--output_dir", "--output-dir", "out", default=None,
               help="Run directory (default: runs/<dataset>). Rerunning with the same --out resumes.")
 @click.option("--sample-every", type=click.IntRange(1), default=T.sample_every, help="Steps between sample grids and loss plots.")
+@click.option("--log-every", type=click.IntRange(1), default=T.log_every, help="Steps between lines in metrics.jsonl.")
 @click.option("--save-every", type=click.IntRange(1), default=T.save_every, help="Steps between checkpoints.")
 @click.option("--keep", type=click.IntRange(1), default=T.keep, help="Checkpoints kept.")
 @click.option("--num-samples", type=click.IntRange(1, 1024), default=T.num_samples, help="Images in each sample grid.")

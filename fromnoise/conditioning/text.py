@@ -26,7 +26,7 @@ from torch import nn
 from ..errors import UserError
 from .base import ConditionEncoder
 from .cache import cached_embeddings
-from .captions import training_captions
+from .captions import DEFAULT_TEMPLATES, training_captions
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _BUNDLED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
@@ -202,7 +202,8 @@ def setup_text(data, emb_dim: int, template: str | list[str] | None = None, enco
     emb = embed_texts(distinct, model, max_tokens, allow_download=allow_download)
     kwargs = {"model": model, "emb_dim": int(emb_dim), "context_dim": int(context_dim or emb_dim),
               "pooled_dim": int(emb["pooled"].shape[1]), "token_dim": int(emb["tokens"].shape[2]),
-              "max_tokens": int(max_tokens), "token_dropout": float(token_dropout), "captions": distinct[:64]}
+              "max_tokens": int(max_tokens), "token_dropout": float(token_dropout), "captions": distinct[:64],
+              "templates": [template] if isinstance(template, str) else list(template or DEFAULT_TEMPLATES)}
     tables = {"text_pooled": SharedRows(emb["pooled"], ids), "text_tokens": SharedRows(emb["tokens"], ids),
               "text_mask": SharedRows(emb["mask"], ids)}
     return kwargs, tables
@@ -236,7 +237,7 @@ class TextEncoder(ConditionEncoder):
 
     def __init__(self, model: str = DEFAULT_MODEL, emb_dim: int = 128, context_dim: int = 128, pooled_dim: int = 384,
                  token_dim: int = 384, max_tokens: int = 16, token_dropout: float = 0.0,
-                 captions: list[str] | None = None, **_):
+                 captions: list[str] | None = None, templates: list[str] | None = None, **_):
         super().__init__()
         if not 0.0 <= float(token_dropout) < 1.0:
             raise UserError(f"token_dropout must be in [0, 1), got {token_dropout}")
@@ -244,6 +245,7 @@ class TextEncoder(ConditionEncoder):
         self.model_name, self.emb_dim, self.context_dim = str(model), int(emb_dim), int(context_dim)
         self.pooled_dim, self.token_dim, self.max_tokens = int(pooled_dim), int(token_dim), int(max_tokens)
         self.captions = list(captions or [])
+        self.templates = list(templates or [])  # caption templates of training (evaluation draws captions with them)
         self.allow_download = False
         self.pooled = nn.Sequential(nn.LayerNorm(pooled_dim), nn.Linear(pooled_dim, emb_dim), nn.SiLU(),
                                     nn.Linear(emb_dim, emb_dim))
@@ -293,4 +295,4 @@ class TextEncoder(ConditionEncoder):
     def config(self):
         return {"model": self.model_name, "emb_dim": self.emb_dim, "context_dim": self.context_dim,
                 "pooled_dim": self.pooled_dim, "token_dim": self.token_dim, "max_tokens": self.max_tokens,
-                "token_dropout": self.token_dropout, "captions": self.captions}
+                "token_dropout": self.token_dropout, "captions": self.captions, "templates": self.templates}

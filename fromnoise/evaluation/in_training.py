@@ -79,7 +79,7 @@ class KidHook:
     def __init__(self, reference: FeatureStats | str, every: int, n: int = 256, sampler: str = DEFAULT_SAMPLER,
                  steps: int = 20, seed: int = 0, inception_path: str | Path | None = None,
                  reference_split: str = "train", reference_n: int | None = None, kid_subsets: int = 100,
-                 inception: Callable[..., np.ndarray] | None = None) -> None:
+                 inception: Callable[..., np.ndarray] | None = None, guidance: float = 1.0) -> None:
         if every < 1:
             raise UserError(f"the KID evaluation interval must be at least 1 step, got {every}; pass --eval-every N.")
         if n < 2:
@@ -89,6 +89,7 @@ class KidHook:
                             f"got {type(reference).__name__}.")
         self.reference = reference
         self.every, self.n, self.sampler, self.steps, self.seed = every, n, sampler, steps, seed
+        self.guidance = float(guidance)
         self.inception_path = inception_path
         self.reference_split = reference_split
         # KID's variance falls with the reference size too; 1,000 images is cheap once (it is cached).
@@ -126,8 +127,13 @@ class KidHook:
         from fromnoise.data import unit_to_uint8
         from fromnoise.sampling import generate
 
+        from fromnoise.evaluation.conditions import conditions_from_tables
+
         ref = self.reference_stats(trainer)
-        images = generate(trainer.ema.model, self.n, sampler=self.sampler, steps=self.steps, seed=self.seed)
+        # a conditional model is scored on the conditions of random training images, not its null condition
+        cond, _ = conditions_from_tables(trainer.tables, self.n, self.seed)
+        images = generate(trainer.ema.model, self.n, sampler=self.sampler, steps=self.steps, seed=self.seed,
+                          condition=cond, guidance=self.guidance if cond else 1.0)
         features = self.inception()(unit_to_uint8(images), progress=False)  # generate() gives [0, 1]
         subset = min(1000, self.n, ref.n)
         kid, kid_std = kid_from_features(features, ref.features, self.kid_subsets, subset, self.seed)
@@ -169,7 +175,8 @@ def make_kid_hook(reference: FeatureStats | str, every: int, n: int = 256, sampl
         seed: the same seeds every time, so KID moves with the weights only.
         inception_path: the TorchScript Inception file (default: found as InceptionFeatures does).
         **kwargs: ``reference_split``, ``reference_n`` (default ``max(n, 1000)``), ``kid_subsets``,
-            ``inception`` (a feature callable, for tests).
+            ``inception`` (a feature callable, for tests), ``guidance`` (conditional models, whose images
+            take the conditions of random training images; default 1).
 
     Returns:
         :class:`KidHook`, a callable ``hook(trainer, step)`` for ``Trainer(hooks=[...])``.
