@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "evaluate": ("fromnoise.cli.evaluate", "evaluate", "FID / KID of a checkpoint against a dataset, offline."),
     "evaluate-features": ("fromnoise.cli.evaluate_features", "evaluate_features",
                           "Feature fidelity of a feature-conditioned checkpoint."),
+    "serve": ("fromnoise.cli.serve", "serve", "The web page: generate, learn, train and browse runs (Gradio)."),
 }
 # The reference documents' own command names (001: sample.py, 002: main.py inference).
 ALIASES = {"inference": "sample", "generate": "sample"}
