@@ -10,8 +10,10 @@ the full decode straight to the target size.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import stat
 import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -21,18 +23,17 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 
 from fromnoise.data.image_data import ImageData
-from fromnoise.data.transforms import fit_square_pil, has_alpha_mode, is_grey_mode, to_channels_pil
+from fromnoise.data.transforms import fit_square_pil, is_grey_mode, to_channels_pil
 from fromnoise.errors import UserError
+from fromnoise.image_files import UnreadableImage, probe_image, read_image, shown
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 CAPTION_FILES = ("captions.csv", "captions.jsonl")
 # Reference 003's naming: "<class>_<index>.<ext>"; the class may itself contain "_".
 _CLASS_INDEX = re.compile(r"^(?P<cls>.+)_(?P<idx>\d+)$")
-_EXIF_ORIENTATION = 0x0112
 # Threads past the core count only add contention (measured: 8 threads on 2 cores is
 # slower than 2), so use the cores this process may actually run on.
 _WORKERS = min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
@@ -60,6 +61,30 @@ def scan_folder(root: Path) -> tuple[list[str], int]:
             elif rel not in CAPTION_FILES:
                 ignored += 1
     return sorted(files), ignored
+
+
+def folder_digest(root: str | Path) -> str:
+    """sha256 of a folder's content: every image file's relative path and bytes, in sorted order.
+
+    Keys caches of anything computed from the folder (reference statistics), so they follow the
+    images rather than the folder's name: a changed, added, removed or renamed image gives a new
+    digest. Entries that are not regular files (FIFOs, broken links) count by name only.
+    """
+    root = Path(root)
+    files, _ = scan_folder(root)
+    digest = hashlib.sha256()
+    for rel in files:
+        digest.update(os.fsencode(rel) + b"\0")
+        path = root / rel
+        try:
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                continue
+            with open(path, "rb") as f:
+                while block := f.read(1 << 20):
+                    digest.update(block)
+        except OSError:
+            continue
+    return digest.hexdigest()
 
 
 def _folder_classes(files: list[str]) -> list[str] | None:
@@ -133,33 +158,24 @@ def read_captions(path: Path) -> dict[str, str]:
 
 
 def _probe(path: Path) -> tuple[str, tuple[int, int], bool] | str:
-    """``(mode, (width, height) as displayed, has_alpha)`` from the header, or an error text."""
+    """``(mode, (width, height) as displayed, has_alpha)`` from the header, or why it is unreadable."""
     try:
-        with Image.open(path) as img:
-            width, height = img.size
-            # EXIF orientations 5-8 rotate by 90 degrees: the shown size is swapped.
-            if img.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
-                width, height = height, width
-            return img.mode, (width, height), has_alpha_mode(img)
-    except Exception as err:  # noqa: BLE001 - any decoder failure means "skip this file"
-        return f"{type(err).__name__}: {err}"
+        return probe_image(path)
+    except UnreadableImage as err:
+        return str(err)
 
 
 def _decode(path: Path, channels: int, size: int | None) -> np.ndarray | str:
-    """Decode one file to uint8 ``(H, W, C)`` at ``size`` x ``size``, or an error text."""
+    """Decode one file to uint8 ``(H, W, C)`` at ``size`` x ``size``, or why it is unreadable."""
     try:
-        with Image.open(path) as img:
-            if size is not None:
-                # JPEG can decode at 1/2, 1/4, 1/8 scale for free; never below `size`.
-                img.draft(None, (size, size))
-            img = ImageOps.exif_transpose(img)
-            img = to_channels_pil(img, channels)
-            if size is not None:
-                img = fit_square_pil(img, size)
-            arr = np.asarray(img, dtype=np.uint8)
-        return arr[:, :, None] if arr.ndim == 2 else arr
-    except Exception as err:  # noqa: BLE001 - truncated or corrupt data
-        return f"{type(err).__name__}: {err}"
+        # JPEG can decode at 1/2, 1/4, 1/8 scale for free; never below `size`.
+        img = to_channels_pil(read_image(path, draft=size), channels)
+    except UnreadableImage as err:
+        return str(err)
+    if size is not None:
+        img = fit_square_pil(img, size)
+    arr = np.asarray(img, dtype=np.uint8)
+    return arr[:, :, None] if arr.ndim == 2 else arr
 
 
 def _map(fn, items: list, desc: str) -> list:
@@ -198,6 +214,7 @@ def load_folder(root: str | Path, *, image_size: int | None = None,
         raise UserError(f"the image folder {root} does not exist; pass an existing folder "
                         "or one of fashion-mnist, mnist, cifar10.")
     files, ignored = scan_folder(root)
+    all_files = files
     if not files:
         raise UserError(f"no images (.jpg .jpeg .png .webp .bmp .tif .tiff) found in {root}; "
                         "put your images there (sub-folders are searched too).")
@@ -217,19 +234,19 @@ def load_folder(root: str | Path, *, image_size: int | None = None,
     if image_size is None:
         sizes = {probes[i][1] for i in keep}
         if len(sizes) > 1 or any(w != h for w, h in sizes):
-            shown = ", ".join(f"{w}x{h}" for w, h in sorted(sizes)[:4])
+            seen = ", ".join(f"{w}x{h}" for w, h in sorted(sizes)[:4])
             raise UserError(f"the images in {root} are not all the same square size "
-                            f"({shown}{', ...' if len(sizes) > 4 else ''}); pass "
+                            f"({seen}{', ...' if len(sizes) > 4 else ''}); pass "
                             "--image-size (image_size=) to resize and centre-crop them.")
 
     arrays = _map(lambda i: _decode(root / files[i], channels, image_size), keep, "decoding")
     skipped += [(files[i], a) for i, a in zip(keep, arrays) if isinstance(a, str)]
     good = [(i, a) for i, a in zip(keep, arrays) if not isinstance(a, str)]
     for name, why in skipped:
-        warnings.warn(f"skipped unreadable image {root / name} ({why})", stacklevel=2)
+        warnings.warn(f"skipped unreadable image ({why})", stacklevel=2)
     if skipped:
         print(f"fromnoise: skipped {len(skipped)} unreadable image(s) of {len(files)} in "
-              f"{root}", file=sys.stderr)
+              f"{shown(root)}", file=sys.stderr)
     if not good:
         raise UserError(f"none of the {len(files)} image files in {root} could be read; "
                         "check that they are real images (see the warnings above).")
@@ -240,7 +257,7 @@ def load_folder(root: str | Path, *, image_size: int | None = None,
     if classes is not None:
         index = {name: k for k, name in enumerate(class_names)}
         labels = torch.tensor([index[classes[i]] for i, _ in good], dtype=torch.int64)
-    caption_list = _captions_for(root, kept_files, captions)
+    caption_list = _captions_for(root, kept_files, captions, all_files)
     return ImageData(
         images=images, labels=labels, class_names=class_names, captions=caption_list,
         files=kept_files,
@@ -251,8 +268,13 @@ def load_folder(root: str | Path, *, image_size: int | None = None,
     )
 
 
-def _captions_for(root: Path, files: list[str], captions: str | Path | None) -> list[str] | None:
-    """One caption per file from the given or auto-detected captions file, else None."""
+def _captions_for(root: Path, files: list[str], captions: str | Path | None,
+                  all_files: list[str] | None = None) -> list[str] | None:
+    """One caption per file from the given or auto-detected captions file, else None.
+
+    Rows naming a file that is not among the folder's images (``all_files``: a missing file,
+    or a path outside the folder such as ``../x.png``) are ignored, with a count.
+    """
     if captions is None:
         found = [root / name for name in CAPTION_FILES if (root / name).is_file()]
         if not found:
@@ -263,6 +285,12 @@ def _captions_for(root: Path, files: list[str], captions: str | Path | None) -> 
         raise UserError(f"the captions file {path} does not exist; pass an existing CSV or "
                         "JSONL file with columns 'file' and 'caption'.")
     table = read_captions(path)
+    known = set(all_files if all_files is not None else files)
+    names = {Path(f).name for f in known}
+    stray = [k for k in table if k not in known and k not in names]
+    if stray:
+        print(f"fromnoise: ignored {len(stray)} caption row(s) of {len(table)} in {shown(path)} naming no image "
+              f"in {shown(root)} (e.g. {shown(stray[0])!r}); name files relative to the folder", file=sys.stderr)
     out = [table.get(f, table.get(Path(f).name)) for f in files]
     missing = sum(c is None for c in out)
     if missing:

@@ -10,10 +10,11 @@ conversions (grey <-> RGB, alpha composited on white) and the square
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from PIL import Image, ImageOps
 from torchvision.transforms.v2 import functional as TF
+
+from fromnoise.image_files import has_alpha_mode, is_grey_mode, normalise_mode  # noqa: F401 (re-exported)
 
 # ITU-R BT.601 luma weights: the same ones PIL's convert("L") uses, so a
 # folder of RGB images and an RGB tensor data set turn grey identically.
@@ -82,45 +83,6 @@ def convert_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
     if c == channels:
         return images
     raise ValueError(f"cannot convert {images.shape[1]} channels to {channels}")
-
-
-def normalise_mode(img: Image.Image) -> Image.Image:
-    """Bring any PIL mode to one of L, LA, RGB, RGBA (8 bits per channel).
-
-    16/32-bit grey (I;16, I) is scaled down rather than clipped, palettes keep
-    their transparency as alpha, and CMYK/YCbCr/LAB/HSV become RGB.
-    """
-    mode = img.mode
-    if mode in ("L", "LA", "RGB", "RGBA"):
-        return img
-    if mode == "1":
-        return img.convert("L")
-    if mode.startswith("I;16") or mode == "I":
-        # 16-bit PNG/TIFF: map 0..65535 onto 0..255 (PIL's convert("L") would clip).
-        arr = np.asarray(img, dtype=np.float32) / 257.0
-        return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), mode="L")
-    if mode == "F":
-        return img.convert("L")  # floats: PIL clips to 0..255
-    if mode in ("P", "PA"):
-        has_alpha = mode == "PA" or "transparency" in img.info
-        return img.convert("RGBA" if has_alpha else "RGB")
-    if mode == "La":
-        return img.convert("LA")
-    if mode in ("RGBa", "RGBX"):
-        return img.convert("RGBA" if mode == "RGBa" else "RGB")
-    return img.convert("RGB")
-
-
-def is_grey_mode(mode: str) -> bool:
-    """True for PIL modes that :func:`normalise_mode` turns into L or LA."""
-    return mode in ("1", "L", "LA", "La", "I", "F") or mode.startswith("I;16")
-
-
-def has_alpha_mode(img: Image.Image) -> bool:
-    """True when the (not yet decoded) image carries an alpha channel."""
-    return img.mode in ("LA", "La", "RGBA", "RGBa", "PA") or (
-        img.mode == "P" and "transparency" in img.info
-    )
 
 
 def to_channels_pil(img: Image.Image, channels: int) -> Image.Image:

@@ -35,13 +35,21 @@ def default_cache_dir() -> Path:
 def cache_name(dataset: str, split: str, image_size: int, channels: int, n: int | None) -> str:
     """File stem for one reference set, e.g. ``fashion-mnist-train-28px-c1-2000``.
 
-    A folder path becomes its name plus a short hash of the absolute path, so
-    two folders called ``images`` do not share a cache entry.
+    A folder becomes its name, a short hash of its absolute path (two folders called ``images``
+    do not share an entry) and a short hash of its content (every image's relative path and
+    bytes, :func:`fromnoise.data.folders.folder_digest`): statistics cached for a folder are not
+    reused once its images change.
     """
+    from fromnoise.data.datasets import canonical_source
+    from fromnoise.data.folders import folder_digest
+
     stem = dataset
-    if "/" in dataset or "\\" in dataset or Path(dataset).expanduser().exists():
-        resolved = str(Path(dataset).expanduser().resolve())
-        stem = f"{Path(resolved).name}-{hashlib.sha1(resolved.encode()).hexdigest()[:8]}"
+    folder = Path(dataset).expanduser()
+    if canonical_source(dataset) is None and ("/" in dataset or "\\" in dataset or folder.exists()):
+        resolved = folder.resolve()
+        stem = f"{resolved.name}-{hashlib.sha1(os.fsencode(resolved)).hexdigest()[:8]}"
+        if resolved.is_dir():
+            stem += f"-{folder_digest(resolved)[:12]}"
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
     return f"{stem}-{split}-{image_size}px-c{channels}-{n if n is not None else 'all'}"
 

@@ -33,7 +33,7 @@ def test_extract_folder_writes_table_masks_and_uses_cache(tmp_path, monkeypatch)
     assert ring["num_holes"] == 1
     np.testing.assert_allclose(ring[list(FEATURE_NAMES)].to_numpy(float),
                                extract(tmp_path / "imgs" / "ring.png").values)
-    mask = np.asarray(Image.open(out / "masks" / "ring.png")) > 0
+    mask = np.asarray(Image.open(table_module.mask_path(out, "ring.png"))) > 0
     assert (mask == annulus_mask(32, 12, 5)).all()
     assert read_table(out).shape == table.shape
 
