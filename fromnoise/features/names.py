@@ -11,6 +11,10 @@ Notation used in the definitions below:
   ``H, S, V`` from ``skimage.color.rgb2hsv``; chroma ``C = S * V``;
   ``Y``  luminance, ``skimage.color.rgb2gray`` (Rec. 709 weights);
   ``Lab`` from ``skimage.color.rgb2lab``; ``dE`` the Euclidean (CIE76) Lab distance;
+         ``C*ab = sqrt(a*^2 + b*^2)`` the Lab chroma;
+  the *dominant colour* is the object's majority colour as colour-palette tools report it:
+         the mean colour of the largest cluster of M's pixels, greys included (see
+         :mod:`fromnoise.features.color`); a grey object with a small vivid accent has a grey one;
   ``soft(x > t)`` a logistic step of width 0.05 (keeps ratios smooth in the pixels).
 """
 
@@ -33,15 +37,17 @@ class FeatureDoc:
 _DOCS: tuple[FeatureDoc, ...] = (
     # ---- COLOR ------------------------------------------------------------------------
     FeatureDoc("dominant_hue", "color",
-               "peak of the chroma-weighted, circularly smoothed 36-bin hue histogram over M, refined "
-               "as the weighted circular mean of H with von Mises weights around the peak; 0 if no chroma",
-               "skimage.color.rgb2hsv, numpy.histogram, numpy.arctan2", (0.0, 1.0)),
+               "H of the largest chromatic colour cluster of M (mean colour with C*ab >= 15; clusters as for "
+               "dominant_sat); without one, H of the dominant colour's tint, 0 for a grey (C*ab < 1)",
+               "scipy.cluster.vq.kmeans2, skimage.color.deltaE_ciede2000, skimage.color.rgb2hsv", (0.0, 1.0)),
     FeatureDoc("dominant_sat", "color",
-               "mean S over M weighted by C * vonMises(H - dominant_hue); mean S if no chroma",
-               "skimage.color.rgb2hsv", (0.0, 1.0)),
-    FeatureDoc("dominant_val", "color",
-               "mean V over M with the same weights as dominant_sat; mean V if no chroma",
-               "skimage.color.rgb2hsv", (0.0, 1.0)),
+               "S of the dominant colour: the mean Lab colour of the largest colour cluster of M, greys "
+               "included (k-means, k <= 8, over the Lab pixels of M; clusters linked by a chain of centres "
+               "each within 10 CIEDE2000 of the next are one colour (single linkage); the one with the most pixels)",
+               "scipy.cluster.vq.kmeans2, scipy.cluster.hierarchy.linkage, skimage.color.deltaE_ciede2000",
+               (0.0, 1.0)),
+    FeatureDoc("dominant_val", "color", "V of the dominant colour (as dominant_sat)",
+               "scipy.cluster.vq.kmeans2, skimage.color.lab2rgb, skimage.color.rgb2hsv", (0.0, 1.0)),
     FeatureDoc("color_variety", "color",
                "Shannon entropy of the 4x4x4 RGB colour histogram over M, divided by log(64)",
                "numpy.histogramdd, scipy.stats.entropy", (0.0, 1.0)),
@@ -129,9 +135,10 @@ _DOCS: tuple[FeatureDoc, ...] = (
                "skimage.measure.label, skimage.measure.euler_number", (0.0, 8.0)),
     FeatureDoc("spectral_gap", "topology",
                "Fiedler value (second-smallest eigenvalue) of the normalised Laplacian of the 8-neighbour "
-               "pixel graph of M's largest component, its bounding square resampled to 16x16 "
-               "(small for dumbbells and thin shapes, large for compact ones)",
-               "scipy.sparse.csgraph.laplacian, scipy.linalg.eigh", (0.0, 2.0)),
+               "pixel graph of M's largest component, resampled so that it has about 200 pixels (scale set by "
+               "the area, not the bounding box): about 1 / (graph diameter)^2, small for thin, long or "
+               "dumbbell shapes, large for compact ones; a disk gives 0.021",
+               "scipy.sparse.csgraph.laplacian, scipy.linalg.eigh, skimage.transform.resize", (0.0, 2.0)),
     FeatureDoc("betti_1", "topology",
                "mean first Betti number b1 = b0 - euler over the same 14 luminance level sets as complexity "
                "(loops in the inner structure: eyes, windows, rings)",

@@ -40,7 +40,7 @@ from fromnoise.io import atomic_write
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 CACHE_NAME = "feature_cache.json"
-CACHE_VERSION = 2  # bump when a feature definition changes: old caches are then ignored
+CACHE_VERSION = 3  # bump when a feature definition changes: old caches are then ignored
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:

@@ -10,6 +10,7 @@ the inner structure of an object (eyes, windows, rings) that its outline does no
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import numpy as np
 from scipy import ndimage, sparse
@@ -21,12 +22,15 @@ from skimage.transform import resize
 from fromnoise.features.common import Prepared, prepare
 
 try:  # a 200-node eigenproblem is ~100x slower when BLAS threads fight over 2 busy cores
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import ThreadpoolController
 except ImportError:  # optional: without it the result is the same, only slower
-    threadpool_limits = None
+    ThreadpoolController = None
 
 LEVELS = np.arange(1, 8) / 8.0  # quantiles of the object's luminance
-GRAPH_SIDE = 16  # the mask graph is resampled to at most 16 x 16 nodes
+# The mask is resampled so that the object has about this many pixels (graph nodes): its area,
+# not its bounding box, sets the scale, so a thin shape becomes a long graph (small gap) and a
+# compact one a short graph (large gap), at every image size.
+GRAPH_NODES = 200
 EIGHT = np.ones((3, 3), bool)
 FOUR = ndimage.generate_binary_structure(2, 1)
 
@@ -55,18 +59,32 @@ def _largest_component(mask: np.ndarray) -> np.ndarray:
     return labels == (np.argmax(np.bincount(labels.ravel())[1:]) + 1)
 
 
+@functools.cache
+def _controller():
+    """The BLAS libraries found once: inspecting them takes ~20 ms, as long as the eigenproblem."""
+    return ThreadpoolController() if ThreadpoolController else None
+
+
+def _one_blas_thread():
+    controller = _controller()
+    return controller.limit(limits=1, user_api="blas") if controller else contextlib.nullcontext()
+
+
 def _fiedler(mask: np.ndarray) -> float:
-    """Second-smallest eigenvalue of the normalised Laplacian of the object's pixel graph."""
+    """Second-smallest eigenvalue of the normalised Laplacian of the object's pixel graph.
+
+    The largest component's bounding box is resampled by ``sqrt(GRAPH_NODES / area)`` first
+    (same factor on both axes), so the value depends on the shape, not on its size in pixels.
+    """
     obj = _largest_component(mask)
     rows, cols = np.nonzero(obj)
     r0, r1, c0, c1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
-    side = max(r1 - r0, c1 - c0)
-    square = np.zeros((side, side))  # bounding square: keeps the aspect ratio
-    oy, ox = (side - (r1 - r0)) // 2, (side - (c1 - c0)) // 2
-    square[oy:oy + r1 - r0, ox:ox + c1 - c0] = obj[r0:r1, c0:c1]
-    if side > GRAPH_SIDE:
-        square = resize(square, (GRAPH_SIDE, GRAPH_SIDE), order=1, anti_aliasing=True)
-    grid = _largest_component(square > 0.5)
+    box = obj[r0:r1, c0:c1].astype(np.float64)
+    scale = np.sqrt(GRAPH_NODES / rows.size)
+    shape = (max(1, round(box.shape[0] * scale)), max(1, round(box.shape[1] * scale)))
+    if shape != box.shape:
+        box = resize(box, shape, order=1, anti_aliasing=scale < 1)
+    grid = _largest_component(box > 0.5)
     n = int(grid.sum())
     if n < 2:
         return 0.0
@@ -84,8 +102,7 @@ def _fiedler(mask: np.ndarray) -> float:
     s, d = np.concatenate(src), np.concatenate(dst)
     adj = sparse.coo_matrix((np.ones(s.size), (s, d)), shape=(n, n))
     lap = laplacian((adj + adj.T).toarray(), normed=True)
-    limit = threadpool_limits(1, user_api="blas") if threadpool_limits else contextlib.nullcontext()
-    with limit:
+    with _one_blas_thread():
         fiedler = eigh(lap, eigvals_only=True, subset_by_index=[1, 1])[0]
     return float(np.clip(fiedler, 0.0, 2.0))
 
