@@ -418,9 +418,16 @@ def build(ctx, model_box):
         model = page_errors(ctx.store.get, name)
         feats = dict(zip(FEATURE_NAMES, map(float, values))) if use_f and "features" in model.kinds else None
         mask = None
-        if use_m and "mask" in model.kinds and mask_value is not None:
-            composite = mask_value.get("composite") if isinstance(mask_value, dict) else mask_value
-            mask = mask_from_image(composite, model.image_size)
+        if use_m and "mask" in model.kinds:
+            layers = ([mask_value.get("composite"), mask_value.get("background")] if isinstance(mask_value, dict)
+                      else [mask_value])
+            for layer in layers:  # the drawing, else the uploaded or "like" background
+                mask = page_errors(mask_from_image, layer, model.image_size)
+                if mask is not None:
+                    break
+            if mask is None:
+                raise gr.Error("the object mask is empty: draw the object in white (or upload a mask), or untick "
+                               "'condition on this object mask'", print_exception=False)
         s = Settings(name, sampler_name, n_steps, g, seed_value if seed_value is not None else 0, n,
                      class_name if "class" in model.kinds else None,
                      prompt if "text" in model.kinds else "", feats, mask)
