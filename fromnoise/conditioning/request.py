@@ -7,9 +7,12 @@ prompts give one grid row each, ``per_row`` images per row.
 
 from __future__ import annotations
 
+import json
+
 import torch
 
 from ..errors import UserError
+from ..image_files import UnreadableImage, check_regular_file, read_image, shown
 
 _FLAG = {"classes": "--class", "prompts": "--prompt", "set": "--set"}
 _KNOWN = {"classes": "class", "prompts": "text", "features": "features", "like": "features", "set": "features",
@@ -18,6 +21,32 @@ _KNOWN = {"classes": "class", "prompts": "text", "features": "features", "like":
 
 def _flag(key: str) -> str:
     return _FLAG.get(key, "--" + key)
+
+
+def check_request_files(request: dict) -> None:
+    """Refuse unreadable files named by a request before any encoder opens them.
+
+    ``like`` and ``mask`` must be images :func:`fromnoise.image_files.read_image` can decode (a
+    FIFO, a broken link, a decompression bomb or a corrupt file is one UserError, never a hang or
+    a traceback); ``features`` must be a regular file of UTF-8 JSON.
+    """
+    for key in ("like", "mask"):
+        if request.get(key):
+            try:
+                read_image(request[key])
+            except UnreadableImage as err:
+                raise UserError(f"{_flag(key)}: {err}") from None
+    path = request.get("features")
+    if path:
+        try:
+            check_regular_file(path)
+            with open(path, "rb") as f:
+                json.loads(f.read().decode("utf-8"))
+        except UnreadableImage as err:
+            raise UserError(f"--features: {str(err).replace('the image', 'the file')}") from None
+        except (OSError, ValueError) as err:  # ValueError: not UTF-8 or not JSON
+            raise UserError(f"--features: cannot read '{shown(path)}' as JSON ({err}); give a JSON object "
+                            'of feature name -> value, e.g. {"temperature": 0.8}.') from None
 
 
 def build_condition(denoiser, request: dict, per_row: int) -> tuple[dict | None, list[str]]:
@@ -32,6 +61,7 @@ def build_condition(denoiser, request: dict, per_row: int) -> tuple[dict | None,
             raise UserError(f"this model is unconditional; it cannot take {', '.join(_flag(k) for k in asked)} "
                             "(train with --condition class|text|features)")
         return None, []
+    check_request_files(asked)
     rows_by_kind = {}
     for kind, enc in denoiser.encoders.items():
         rows = enc.rows(asked)

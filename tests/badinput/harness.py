@@ -57,12 +57,17 @@ def _release_fifos(root: Path) -> None:
                     pass
 
 
+class Hang(BaseException):
+    """Raised by :func:`deadline`; a BaseException, so no ``except OSError`` in the code under test
+    can turn it into an ordinary error message (TimeoutError is an OSError)."""
+
+
 @contextmanager
 def deadline(seconds: int, watch: Path):
-    """Fail with TimeoutError after ``seconds``, first unblocking any reader stuck on a FIFO."""
+    """Raise :class:`Hang` after ``seconds``, first unblocking any reader stuck on a FIFO."""
     def expire(signum, frame):
         _release_fifos(watch)
-        raise TimeoutError(f"the command did not finish within {seconds} s (a hang)")
+        raise Hang(f"the command did not finish within {seconds} s (a hang)")
 
     old = signal.signal(signal.SIGALRM, expire)
     signal.alarm(seconds)
@@ -74,11 +79,18 @@ def deadline(seconds: int, watch: Path):
         _release_fifos(watch)  # a reader thread may still wait on one after an error
 
 
-def run_cli(args: list, watch: Path, seconds: int = 120) -> Outcome:
-    """``fromnoise ARGS`` in this process; ``watch`` is the input tree that must stay unchanged."""
+def run_cli(args: list, watch: Path, seconds: int = 60) -> Outcome:
+    """``fromnoise ARGS`` in this process; ``watch`` is the input tree that must stay unchanged.
+
+    ``seconds`` is generous on purpose (a loaded 2-core machine runs these 10x slower than an idle
+    one): it only has to tell a hang from a slow run.
+    """
     before = snapshot(watch)
-    with deadline(seconds, watch):
-        result = CliRunner().invoke(cli, [os.fsdecode(a) if isinstance(a, bytes) else str(a) for a in args])
+    try:
+        with deadline(seconds, watch):
+            result = CliRunner().invoke(cli, [os.fsdecode(a) if isinstance(a, bytes) else str(a) for a in args])
+    except Hang as hang:
+        return Outcome(-1, "", hang, [])
     after = snapshot(watch)
     changed = sorted(set(before.items()) ^ set(after.items()))
     exc = result.exception if not isinstance(result.exception, SystemExit) else None
