@@ -141,6 +141,23 @@ def test_ddim_and_euler_are_the_same_solver():
 
 # ------------------------------------------------------------------------------ stochastic samplers
 
+def test_ddim_eta1_is_ddpm():
+    """With eta = 1, DDIM's noise is the DDPM posterior standard deviation sqrt(beta~) (Song et al.
+    2021, arxiv 2010.02502, eq. 16) and its mean the DDPM posterior mean: fed the same noise, the two
+    samplers walk the same path on any grid."""
+    x = torch.randn(6, 1, 1, 4, dtype=torch.float64)
+    for steps in (4, 50):
+        out = {}
+        for name, options in (("ddpm", {}), ("ddim", {"eta": 1.0})):
+            gens = [torch.Generator().manual_seed(i) for i in range(6)]
+            path = []
+            out[name] = SAMPLERS[name](exact_denoiser(MU, S, AB), x, timestep_grid(T, steps), AB, generators=gens,
+                                       callback=lambda d: path.append(d["x"]), **options)
+            out[name + "_path"] = torch.stack(path)
+        assert torch.allclose(out["ddim_path"], out["ddpm_path"], atol=1e-9), steps
+        assert torch.allclose(out["ddim"], out["ddpm"], atol=1e-9), steps
+
+
 def _sampler(key):
     options = STOCHASTIC[key][0]
     return SAMPLERS[key.split("_eta")[0]], options

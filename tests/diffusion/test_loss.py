@@ -1,0 +1,66 @@
+"""The training loss and its min-SNR-gamma weights (Hang et al. 2023, arxiv 2303.09556).
+
+Min-SNR-gamma is defined in x0 space: the loss is min(SNR_t, gamma) ||x0_hat - x0||^2 whatever the
+network predicts. So the test converts every parametrisation's output to x0_hat with the one
+converter and checks that identity; it does not restate the per-target weight formulas.
+"""
+
+import pytest
+import torch
+
+from fromnoise.diffusion import PREDICTIONS, diffusion_loss, get_schedule, min_snr_weight, q_sample, snr, target, to_eps_x0
+
+AB = get_schedule("cosine", 1000)
+
+
+def _batch(b=64):
+    x0 = torch.rand(b, 1, 4, 4) * 2 - 1
+    noise = torch.randn(b, 1, 4, 4)
+    t = torch.linspace(0, 999, b).round().long()  # from SNR ~ 4e4 down to ~ 1e-9
+    return x0, noise, t, q_sample(x0, t, noise, AB)
+
+
+def _x0_mse(x0_hat, x0):
+    return (x0_hat - x0).pow(2).flatten(1).mean(1)
+
+
+@pytest.mark.parametrize("prediction", PREDICTIONS)
+@pytest.mark.parametrize("gamma", [1.0, 5.0])
+def test_min_snr_loss_is_the_clipped_snr_times_the_x0_error(prediction, gamma):
+    """For any network output, the weighted loss equals min(SNR, gamma) * mse(x0_hat, x0)."""
+    x0, noise, t, x_t = _batch()
+    out = target(prediction, x0, noise, t, AB) + 0.3 * torch.randn_like(x0)  # an imperfect network
+    _, x0_hat = to_eps_x0(prediction, out, x_t, t, AB)
+    loss = diffusion_loss(out, target(prediction, x0, noise, t, AB), t, AB, prediction, min_snr_gamma=gamma)
+    want = snr(AB, t).clamp(max=gamma).float() * _x0_mse(x0_hat, x0)
+    assert loss.shape == (64,)
+    assert torch.allclose(loss, want, rtol=2e-3, atol=1e-7), (loss - want).abs().max()
+
+
+def test_min_snr_loss_is_the_same_whatever_the_parametrisation():
+    """One prediction of x0, expressed as the eps, x0 and v outputs that mean it, costs the same."""
+    x0, noise, t, x_t = _batch()
+    x0_hat = x0 + 0.2 * torch.randn_like(x0)
+    a, s = AB[t].sqrt().float().view(-1, 1, 1, 1), (1 - AB[t]).sqrt().float().view(-1, 1, 1, 1)
+    eps_hat = (x_t - a * x0_hat) / s
+    outputs = {"eps": eps_hat, "x0": x0_hat, "v": a * eps_hat - s * x0_hat}
+    losses = {p: diffusion_loss(o, target(p, x0, noise, t, AB), t, AB, p, min_snr_gamma=5.0) for p, o in outputs.items()}
+    assert torch.allclose(losses["eps"], losses["x0"], rtol=2e-3, atol=1e-7)
+    assert torch.allclose(losses["v"], losses["x0"], rtol=2e-3, atol=1e-7)
+
+
+def test_min_snr_weights_at_the_two_ends():
+    """Where SNR <= gamma (noisy t) the eps weight is 1 (the usual eps loss) and the x0 weight is SNR;
+    where SNR >> gamma the eps weight is gamma / SNR, so the easy steps stop dominating."""
+    s = torch.tensor([0.01, 1.0, 5.0, 50.0, 5000.0], dtype=torch.float64)
+    assert torch.allclose(min_snr_weight("eps", s, 5.0), torch.tensor([1.0, 1.0, 1.0, 0.1, 0.001], dtype=torch.float64))
+    assert torch.allclose(min_snr_weight("x0", s, 5.0), torch.tensor([0.01, 1.0, 5.0, 5.0, 5.0], dtype=torch.float64))
+    assert torch.allclose(min_snr_weight("v", s, 5.0), s.clamp(max=5.0) / (s + 1))
+
+
+def test_without_gamma_the_loss_is_the_plain_mse_per_sample():
+    x0, noise, t, _ = _batch(8)
+    out = torch.randn_like(x0)
+    want = (out - noise).pow(2).flatten(1).mean(1)
+    for gamma in (None, 0):
+        assert torch.allclose(diffusion_loss(out, noise, t, AB, "eps", min_snr_gamma=gamma), want)
