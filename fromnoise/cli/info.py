@@ -3,8 +3,36 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
+
+
+def check_weights(ckpt: Path, denoiser) -> None:
+    """Check every weights file of a checkpoint against the architecture its config describes.
+
+    Reads only the safetensors headers (names and shapes, no tensor data), so ``info`` stays fast;
+    a truncated or corrupt file, or weights of another architecture, is a UserError naming the file.
+    """
+    from safetensors import safe_open
+
+    from ..errors import UserError
+
+    own = {k: tuple(v.shape) for k, v in denoiser.state_dict().items()}
+    for name in ("model.safetensors", "ema.safetensors"):
+        file = ckpt / name
+        if not file.exists():
+            continue
+        try:
+            with safe_open(str(file), "pt") as weights:
+                shapes = {k: tuple(weights.get_slice(k).get_shape()) for k in weights.keys()}
+        except Exception as err:  # noqa: BLE001 - safetensors raises its own error types for corrupt files
+            raise UserError(f"cannot read the weights '{file}' ({err}); the file is truncated or corrupt, "
+                            "use another checkpoint of the run") from None
+        if shapes != own:
+            wrong = sorted(set(own) ^ set(shapes)) or [k for k in own if own[k] != shapes[k]]
+            raise UserError(f"the weights in '{file}' do not fit the architecture in its config.json "
+                            f"(e.g. {wrong[0]!r}); the config and the weights come from different models")
 
 
 @click.command("info", context_settings={"show_default": True})
@@ -22,6 +50,7 @@ def info(checkpoint, as_json):
             k: v for k, v in state.items() if k != "optimizer"}}, indent=2, default=str))
         return
     denoiser = build_denoiser(config)
+    check_weights(ckpt, denoiser)
     model, diff, data = config["model"], config["diffusion"], config.get("data", {})
     training = config.get("training", {})
     size = sum(p.stat().st_size for p in ckpt.iterdir()) / 1e6

@@ -73,6 +73,11 @@ def cli():
       fromnoise train --dataset fashion-mnist --preset fashion --minutes 10 --out runs/fashion
       fromnoise sample runs/fashion --num-images 64 --show-intermediate
     """
+    # File names need not be UTF-8 (POSIX names are bytes): print such bytes as \xe9 escapes
+    # instead of failing with UnicodeEncodeError (stderr already does so; stdout does not).
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
 
 
 if __name__ == "__main__":

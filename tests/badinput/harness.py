@@ -125,7 +125,7 @@ def judge(command: str, case: str, outcome: Outcome, *, bad: bool, folder: bool,
         if bad and folder and not outcome.skipped:
             problems.append("exit 0 without a 'skipped N' count for a bad file")
         if bad and not folder:
-            problems.append("exit 0 on a file that is not an image")
+            problems.append("exit 0 on input it should refuse")
         if not bad and outcome.skipped:
             problems.append("skipped a real (if unusual) image")
     RESULTS[command][case] = not problems
