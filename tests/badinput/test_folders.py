@@ -46,6 +46,7 @@ class QuickTrainer:
     def __init__(self, config, data, opts, *args, **kwargs):
         assert len(data) >= 3 and data.images.shape[1:] == (data.channels, 8, 8)
         self.denoiser, self.step, self.out = torch.nn.Linear(1, 1), 0, Path(opts.out)
+        self.main, self.world = True, 1  # one process, the main one
 
     def run(self):
         return self.out
