@@ -97,16 +97,18 @@ class _FixedDraws:
 
 def _run(tmp_path, monkeypatch, batch_size, grad_accum, steps=2, grad_clip=1e9):
     """Train ``steps`` optimizer steps; returns the gradient seen at each real optimizer step (after
-    clipping), the image indices of each step, the final weights and the EMA weights."""
+    clipping), the image indices of each step, whether the gradients were clear before each
+    micro-batch, the final weights and the EMA weights."""
     data = squares(16, 8)
     draws = _FixedDraws(len(data), 1000, (1, 8, 8))
     monkeypatch.setattr(trainer_module, "torch", draws)
-    seen = []
+    seen, cleared = [], []
 
     class Recording(Trainer):
         def train_step(self, x0, info):
             draws.indices = info["indices"].cpu()
             seen.append(draws.indices)
+            cleared.append(all(p.grad is None or not p.grad.any() for p in self.denoiser.parameters()))
             return super().train_step(x0, info)
 
         def pictures(self):  # sample grids and the loss plot are not under test (and slow)
@@ -124,7 +126,7 @@ def _run(tmp_path, monkeypatch, batch_size, grad_accum, steps=2, grad_clip=1e9):
     per_step = [torch.cat(seen[i * grad_accum:(i + 1) * grad_accum]).sort().values for i in range(steps)]
     weights = [p.detach().clone() for p in tr.denoiser.parameters()]
     ema = [p.detach().clone() for p in tr.ema.model.parameters()]
-    return grads, per_step, weights, ema
+    return grads, per_step, cleared, weights, ema
 
 
 def _close(a, b, rtol=1e-4, atol=1e-6):
@@ -137,9 +139,13 @@ def test_two_micro_batches_equal_one_big_batch(tmp_path, monkeypatch, grad_clip)
     images, the same gradient at each real step (so it is averaged, not summed, clipped once when
     complete, and cleared between steps), one optimizer step per 2 micro-batches, and the same
     weights and EMA after."""
-    g_acc, seen_acc, w_acc, ema_acc = _run(tmp_path, monkeypatch, batch_size=8, grad_accum=2, grad_clip=grad_clip)
-    g_one, seen_one, w_one, ema_one = _run(tmp_path, monkeypatch, batch_size=16, grad_accum=1, grad_clip=grad_clip)
+    g_acc, seen_acc, clear_acc, w_acc, ema_acc = _run(tmp_path, monkeypatch, batch_size=8, grad_accum=2,
+                                                      grad_clip=grad_clip)
+    g_one, seen_one, clear_one, w_one, ema_one = _run(tmp_path, monkeypatch, batch_size=16, grad_accum=1,
+                                                      grad_clip=grad_clip)
     assert len(g_acc) == len(g_one) == 2  # the optimizer stepped twice in both runs
+    # gradients are clear before the first micro-batch of each step and kept within a step
+    assert clear_acc == [True, False, True, False] and clear_one == [True, True]
     for a, b in zip(seen_acc, seen_one):
         assert torch.equal(a, b)
     for step in range(2):
