@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 from .corpus import CASES_BY_NAME, good_folder
 from .test_checkpoints import _ckpt, trained  # noqa: F401 (a fixture)

@@ -8,15 +8,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 from fromnoise.cli.main import cli
+from tests.cli_runner import run
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist")
-
-
-def run(*args, ok=True):
-    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    if ok:
-        assert result.exit_code == 0, result.output
-    return result
 
 
 @pytest.fixture(scope="module")

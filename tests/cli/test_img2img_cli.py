@@ -1,20 +1,11 @@
 """``fromnoise sample`` image-to-image end to end: --inpaint/--mask, --init/--strength, --invert, --interpolate."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
-from fromnoise.cli.main import cli
-
-
-def run(*args, ok=True):
-    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    if ok:
-        assert result.exit_code == 0, result.output
-    return result
+from tests.cli_runner import run
 
 
 @pytest.fixture(scope="module")

