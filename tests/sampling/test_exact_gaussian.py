@@ -34,7 +34,7 @@ S = torch.tensor([0.05, 0.3, 1.0, 2.0], dtype=torch.float64).view(1, 1, 1, 4)
 # each deterministic (probability-flow ODE) solver and its order
 ODE_ORDER = {"ddim": 1, "euler": 1, "dpmpp_2m": 2, "heun": 2}
 # each stochastic sampler: (options, its usual step count on the default schedule, the order at
-# which its variance error must shrink: measured 1.0, 1.0, 1.0, 1.8)
+# which its variance error must shrink, less 0.2: measured 0.93, 0.93, 0.97, 1.69)
 STOCHASTIC = {"ddpm": ({}, 1000, 1), "ddim_eta1": ({"eta": 1.0}, 1000, 1),
               "ddim_eta0.5": ({"eta": 0.5}, 1000, 1), "dpmpp_2m_sde": ({}, 200, 1.5)}
 
@@ -114,8 +114,8 @@ def _ode_errors(name, steps_list, u=1 / 8):
 @pytest.mark.parametrize("name", list(ODE_ORDER))
 def test_ode_solver_error_shrinks_at_its_order(name):
     """DDIM and Euler are first order, DPM-Solver++(2M) and Heun second order: doubling the steps
-    divides the error by about 2^order (measured at u = 1/8: DDIM/Euler 1.99, DPM-Solver++(2M)
-    1.85, Heun 2.1 over 32..256 steps)."""
+    divides the error by about 2^order (fitted at u = 1/8 over 32..256 steps: DDIM and Euler 0.99,
+    DPM-Solver++(2M) 1.89, Heun 2.06)."""
     steps = [32, 64, 128, 256]
     mid, end = _ode_errors(name, steps)
     order = ODE_ORDER[name]
@@ -208,7 +208,8 @@ def exact_moments(monkeypatch):
 def test_stochastic_sampler_marginal_converges_at_its_order(key, exact_moments):
     """The exact output distribution (Gaussian: its mean and variance) tends to the data's N(mu, s^2):
     the mean is exact at any step count, and the variance error shrinks at least at first order as
-    the steps double (measured: DDPM and DDIM eta > 0 1.0, SDE-DPM-Solver++(2M) 1.8)."""
+    the steps double (fitted over 128..1024 steps: DDPM and DDIM eta > 0 0.93-0.97,
+    SDE-DPM-Solver++(2M) 1.69; at 1024 steps the error is 1.1%, 0.6% and 0.07%)."""
     mu, s = MU[..., 1:], S[..., 1:]  # the stiff pixel reaches the asymptotic rate only beyond 1000 steps
     steps = [128, 256, 512, 1024]
     errors = []
@@ -218,7 +219,7 @@ def test_stochastic_sampler_marginal_converges_at_its_order(key, exact_moments):
         errors.append((var / s.flatten() ** 2 - 1).abs().max().item())
     order = STOCHASTIC[key][2]
     assert fitted_order(steps, errors) > order - 0.2, errors
-    assert errors[-1] < 0.012, errors
+    assert errors[-1] < 0.015, errors
 
 
 @pytest.mark.parametrize("key", list(STOCHASTIC))
