@@ -110,21 +110,37 @@ def same_weights(a: dict, b: dict) -> tuple[bool, float]:
     return equal, worst
 
 
+def _resumes(run: Path) -> int:
+    """How many times the run's log says it resumed (the trainer notes it after repairing and truncating)."""
+    log = run / "log.txt"
+    if not log.exists():
+        return 0
+    text = log.read_text(errors="replace")
+    return text.count("resumed from") + text.count("started a new run")
+
+
 def _wait_for_moment(proc, run: Path, target: int, in_write: bool, extra: float, deadline: float) -> bool:
     """Poll until the moment to kill: this run logged ``target`` (then ``extra`` seconds more), or, with
-    ``in_write``, a checkpoint write is in progress. True when the process ended first."""
+    ``in_write``, a checkpoint write is in progress. True when the process ended first.
+
+    A resumed invocation first repairs the checkpoints and drops the metrics after its checkpoint;
+    nothing is read before it has said so in log.txt, so only this invocation's steps count."""
     root = run / "checkpoints"
+    resumes = _resumes(run)
+    while _resumes(run) == resumes:
+        if proc.poll() is not None:
+            return True
+        if time.time() > deadline:
+            return False
+        time.sleep(0.002)
 
     def writing() -> bool:
         return root.is_dir() and any(p.name.endswith(".tmp") for p in root.iterdir())
 
-    stale = in_write and writing()  # the killed run's unfinished write, until this run recovers it
     while time.time() < deadline:
         if proc.poll() is not None:
             return True
-        if stale:
-            stale = writing()
-        elif in_write:
+        if in_write:
             if writing():
                 return False
         elif last_logged_step(run) >= target:
@@ -155,10 +171,7 @@ def run_harness(work: Path, kills: int = 20, steps: int = 60, save_every: int = 
         # Every third kill lands inside a checkpoint write (the moment a step_*.tmp appears); the
         # others at a random step of this invocation, a random fraction of a step later.
         in_write = k % 3 == 2
-        lo = max(start_step, last_logged_step(run)) + 1  # only this invocation's steps can reach it
-        if lo > steps - 1:  # nothing left to aim at but the final checkpoint's write
-            in_write = True
-        target = rng.randint(min(lo, steps - 1), steps - 1)
+        target = rng.randint(min(start_step + 1, steps - 1), steps - 1)
         extra = rng.uniform(0.0, 0.05)
         finished = _wait_for_moment(proc, run, target, in_write, extra, deadline=time.time() + max_wait)
         delay = time.time() - t_kill
@@ -214,8 +227,8 @@ def run_harness(work: Path, kills: int = 20, steps: int = 60, save_every: int = 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kills", type=int, default=25)
-    ap.add_argument("--steps", type=int, default=60)
-    ap.add_argument("--save-every", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--save-every", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", default=str(ROOT / "bench" / "cache" / "kill"))
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "kill.json"))
