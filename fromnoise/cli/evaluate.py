@@ -7,6 +7,10 @@ Two modes, as in EDM's ``fid.py ref`` / ``fid.py calc``:
 
 Every figure is reported beside N, sampler, steps, NFE, guidance and seed, as a
 table, a JSON file and a plot of FID/KID against network evaluations.
+
+Under ``accelerate launch --num_processes N -m fromnoise evaluate ...`` the generated images are
+split across the processes and gathered in order (image i still depends only on seed + i), each
+process on its own GPU; the main process builds the reference statistics first, scores, and writes.
 """
 
 from __future__ import annotations
@@ -114,6 +118,10 @@ def evaluate(checkpoint, reference, dataset, split, image_size, channels, num_re
     from .options import pick_device
 
     dev = pick_device(device)
+    if _world() > 1:  # under accelerate launch: this process's own device (cuda:LOCAL_RANK or the CPU)
+        from accelerate import PartialState
+
+        dev = str(PartialState(cpu=dev == "cpu").device)
     net = InceptionFeatures(inception, device=dev)  # fails early, with the install hint, if missing
     if reference:
         from ..data import load_dataset
@@ -132,6 +140,12 @@ def evaluate(checkpoint, reference, dataset, split, image_size, channels, num_re
               guidance, seed, allow_small_fid, out, batch_size, dev)
 
 
+def _world() -> int:
+    import os
+
+    return int(os.environ.get("WORLD_SIZE", 1))
+
+
 def _evaluate(checkpoint, net, dataset, split, num_ref, num_samples, samplers, steps_list, guidance, seed,
               allow_small, out, batch_size, device) -> None:
     import fromnoise
@@ -141,6 +155,14 @@ def _evaluate(checkpoint, net, dataset, split, num_ref, num_samples, samplers, s
     from ..evaluation.reference import compare, reference_stats
     from ..io import write_json
     from ..sampling import SAMPLERS, nfe
+    from ..sampling.generate import generate_across_processes
+
+    main = True
+    if _world() > 1:
+        from accelerate import PartialState
+
+        state = PartialState()
+        main = state.is_main_process
 
     unknown = [s for s in samplers if s not in SAMPLERS]
     if unknown or not samplers or not steps_list or min(steps_list) < 1:
@@ -150,24 +172,29 @@ def _evaluate(checkpoint, net, dataset, split, num_ref, num_samples, samplers, s
     dataset = dataset or recorded_source(denoiser.config)
     if not dataset:
         raise UserError("this checkpoint does not record its data set; pass --dataset NAME_OR_FOLDER")
-    ref = reference_stats(dataset, size, channels, split=split, n=num_ref, inception=net, batch_size=batch_size)
+    if main:  # the main process builds (and caches) the statistics; the others only need the images
+        ref = reference_stats(dataset, size, channels, split=split, n=num_ref, inception=net, batch_size=batch_size)
     # a conditional model is scored on the conditions of real images (EDM: labels at the data's
     # frequencies), never on its null condition; guidance then applies
     condition, drawn = draw_conditions(denoiser, num_samples, seed=seed, dataset=dataset)
     if guidance != 1.0 and condition is None:
         raise UserError(f"--guidance {guidance} needs a conditional model; this checkpoint is unconditional")
-    if condition is not None:
+    if condition is not None and main:
         click.echo(f"conditions: {_describe(drawn)}")
     rows = []
     for sampler in samplers:
         for steps in steps_list:
-            images = fromnoise.generate(denoiser, num_samples, sampler=sampler, steps=steps, seed=seed,
-                                        guidance=guidance, condition=condition, batch_size=batch_size,
-                                        progress=True)
+            images = generate_across_processes(denoiser, num_samples, sampler=sampler, steps=steps, seed=seed,
+                                               guidance=guidance, condition=condition, batch_size=batch_size,
+                                               progress=main)
+            if not main:
+                continue
             scores = compare(unit_to_uint8(images), ref, inception=net, allow_small=allow_small,
                              seed=seed, batch_size=batch_size)
             rows.append({"sampler": sampler, "steps": steps, "nfe": nfe(sampler, steps), "guidance": guidance,
                          "seed": seed, "dataset": dataset, "split": split, **scores})
+    if not main:
+        return
     click.echo(_table(rows))
     if any(r.get("note") for r in rows):
         click.echo(rows[0].get("note") or next(r["note"] for r in rows if r.get("note")))

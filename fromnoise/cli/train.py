@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from ..config import CONDITIONS, ConditioningConfig, DataConfig, DiffusionConfig, TrainingConfig
@@ -74,6 +76,9 @@ T, D, C = TrainingConfig, DiffusionConfig, ConditioningConfig
 @click.option("--eval-samples", type=click.IntRange(16, 100000), default=T.eval_samples, help="Images per in-training KID.")
 @click.option("--seed", type=int, default=T.seed, help="Random seed.")
 @click.option("--compile/--no-compile", "compile_", default=T.compile, help="torch.compile the network.")
+@click.option("--processes", type=click.IntRange(1, 1024), default=1,
+              help="Data-parallel training in this many local processes (CPU: gloo; CUDA: one GPU each); "
+                   "--batch-size is then the global batch. Several machines: accelerate launch -m fromnoise train.")
 @click.option("--progress/--no-progress", default=T.progress, help="Show a progress bar.")
 @click.pass_context
 def train(ctx, **params):
@@ -85,10 +90,14 @@ def train(ctx, **params):
       fromnoise train --dataset ./my_photos --image-size 32 --preset cpu32 --epochs 50
       fromnoise train --dataset ./flowers --condition text --image-size 32     # flowers/daisy_1.jpg ...
       fromnoise train --epochs 20 --batch_size 128 --lr 2e-4 --output_dir outputs   # reference 001's flags
+      fromnoise train --dataset cifar10 --processes 4 --batch-size 256 --minutes 60  # 4 GPUs, 64 images each
+      accelerate launch --num_processes 8 -m fromnoise train --dataset cifar10 --minutes 60
     """
     from .train_run import configs_from_options, run_training
 
     params = apply_config_file(ctx, params.pop("config"), params)
     out = run_training(**configs_from_options(params))
+    if int(os.environ.get("RANK", 0)) != 0:  # under accelerate launch: one closing line, from the main process
+        return
     done(f"done: checkpoints in {out / 'checkpoints'}, samples in {out / 'samples'}, loss plot {out / 'loss.png'}\n"
          f"next: fromnoise sample {out} --num-images 64 --show-intermediate")

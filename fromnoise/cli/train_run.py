@@ -7,6 +7,7 @@ in a second, not after decoding 60,000 images.
 
 from __future__ import annotations
 
+import os
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -39,6 +40,7 @@ def configs_from_options(params: dict) -> dict:
                                       token_dropout=p.pop("token_dropout"), text_encoder=p.pop("text_encoder"),
                                       allow_download=bool(p.pop("allow_download")), mask=p.pop("mask"))
     preset = p.pop("preset")
+    processes = int(p.pop("processes", None) or 1)
     p["compile"] = p.pop("compile_")
     p["out"] = p.get("out") or default_out(data.source)
     auto = {k for k in AUTO_FIELDS if p.get(k) is None}
@@ -48,12 +50,12 @@ def configs_from_options(params: dict) -> dict:
         raise TypeError(f"options without a config field: {unknown}")
     training = TrainingConfig(**{k: v for k, v in p.items() if v is not None or k not in auto})
     return {"data": data, "training": training, "preset": preset, "diffusion": diffusion,
-            "conditioning": conditioning, "auto": frozenset(auto)}
+            "conditioning": conditioning, "auto": frozenset(auto), "processes": processes}
 
 
 def run_training(data: DataConfig, training: TrainingConfig, *, preset: str | None = None,
                  diffusion: DiffusionConfig | None = None, conditioning: ConditioningConfig | None = None,
-                 auto: frozenset[str] = frozenset()) -> Path:
+                 auto: frozenset[str] = frozenset(), processes: int = 1) -> Path:
     """Load the data, build the model a preset describes, train it; returns the run directory.
 
     Args:
@@ -63,11 +65,13 @@ def run_training(data: DataConfig, training: TrainingConfig, *, preset: str | No
         preset: network preset (None: fashion for 28x28 grayscale data, cpu32 otherwise).
         diffusion: schedule, T, prediction (None fields: the preset's suggestions).
         conditioning: what to condition on.
+        processes: data-parallel training in this many local processes (``fromnoise.training.launch``),
+            started after the data is loaded (it reaches them through shared memory); 1 under
+            ``accelerate launch``, which starts the processes itself.
     """
     from ..build import make_config
     from ..data import canonical_source, load_dataset
-    from ..models import count_parameters, get_preset
-    from ..training import Trainer
+    from ..models import get_preset
     from ..training.conditions import setup_conditioning
 
     diffusion = (diffusion or DiffusionConfig()).validate(complete=False)
@@ -75,6 +79,9 @@ def run_training(data: DataConfig, training: TrainingConfig, *, preset: str | No
     # everything that can be checked without the images is checked before they are loaded
     if training.steps is None and training.epochs is None and training.minutes is None:
         raise UserError("say how long to train: --steps N, --epochs N or --minutes N")
+    if processes > 1 and int(os.environ.get("WORLD_SIZE", 1)) > 1:
+        raise UserError(f"--processes {processes} inside a launcher that already started {os.environ['WORLD_SIZE']} "
+                        "processes; give one or the other (accelerate launch --num_processes N, or --processes N)")
     if preset is not None:
         get_preset(preset)  # an unknown name is a UserError listing the presets
     if conditioning.kind == "text":
@@ -102,17 +109,35 @@ def run_training(data: DataConfig, training: TrainingConfig, *, preset: str | No
     suggested = {"batch_size": spec.defaults.get("batch_size", TrainingConfig.batch_size),
                  "lr": spec.defaults.get("lr", TrainingConfig.lr), "hflip": named in (None, "cifar10")}
     training = replace(training, out=str(out), **{k: suggested[k] for k in auto})
+    if training.batch_size % processes:
+        raise UserError(f"the batch size {training.batch_size} does not split into {processes} processes; "
+                        f"--batch-size is the global batch, so give a multiple of {processes}")
     hooks = []
     if training.eval_every:
         from ..evaluation.in_training import make_kid_hook
 
         hooks.append(make_kid_hook(named or data.source, every=training.eval_every, n=training.eval_samples))
+    if processes > 1:
+        from ..training.launch import launch
+
+        launch(_train, (config, images, training, tables, hooks, preset), processes)
+        return out
+    return _train(config, images, training, tables, hooks, preset)
+
+
+def _train(config: dict, images, training: TrainingConfig, tables: dict, hooks: list, preset: str) -> Path:
+    """Build the Trainer and run it (in each process of a data-parallel run)."""
+    from ..models import count_parameters
+    from ..training import Trainer
+
     trainer = Trainer(config, images, training, tables, hooks=hooks)
-    click.echo(f"training {preset} ({count_parameters(trainer.denoiser) / 1e6:.2f}M parameters) on "
-               f"{images.description.get('source')} ({len(images)} images, {images.channels}x{images.image_size}x"
-               f"{images.image_size}), {config['diffusion']['prediction']}-prediction, "
-               f"{config['diffusion']['schedule']} schedule -> {out}"
-               + (f" (resuming at step {trainer.step})" if trainer.step else ""), err=True)
+    if trainer.main:
+        world = f", {trainer.world} processes of {training.batch_size // trainer.world}" if trainer.world > 1 else ""
+        click.echo(f"training {preset} ({count_parameters(trainer.denoiser) / 1e6:.2f}M parameters) on "
+                   f"{images.description.get('source')} ({len(images)} images, {images.channels}x{images.image_size}x"
+                   f"{images.image_size}), {config['diffusion']['prediction']}-prediction, "
+                   f"{config['diffusion']['schedule']} schedule -> {training.out}{world}"
+                   + (f" (resuming at step {trainer.step})" if trainer.step else ""), err=True)
     return trainer.run()
 
 

@@ -7,6 +7,13 @@ cut into equal batches (a batch may straddle two epochs, so every batch is
 full and every image is seen exactly once per epoch). All randomness is a
 pure function of ``(seed, epoch, position)``, which makes the state three
 integers: a resumed run continues with exactly the batches it would have had.
+
+Data-parallel training (``rank``, ``world``): every process walks the same global
+stream of batches of B images and keeps its own slice of each, images
+``rank * B / world`` to ``(rank + 1) * B / world`` of the global batch (as PyTorch's
+``DistributedSampler`` shards an epoch, but per batch, so the global batch is the
+same whatever the process count). The state stays ``(seed, epoch, position)`` in
+global terms, so a run saved by 2 processes resumes on 1, or on 4.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ def _generator(*entropy: int) -> torch.Generator:
 class TensorBatches:
     """Infinite, seedable iterator of ``(x, info)`` training batches from an ImageData.
 
-    ``x`` is float32 ``(B, C, H, W)`` in [-1, 1] on ``device``; ``info`` has
+    ``x`` is float32 ``(b, C, H, W)`` (b = B / world, B with one process) in [-1, 1] on ``device``; ``info`` has
     ``"indices"`` (B,) int64 (rows of ``data.images``) always, ``"labels"``
     (B,) int64 when the data has labels, ``"captions"`` (list of B str) when
     it has captions. Tensors in ``info`` are on ``device`` too.
@@ -44,13 +51,19 @@ class TensorBatches:
             (3-channel data only).
         seed: fixes the epoch orders and the augmentations.
         device: where batches are built and returned.
+        rank, world: this process's index and the number of processes; B is the
+            global batch and each process gets B / world images of it (B must divide).
     """
 
     def __init__(self, data: ImageData, batch_size: int, *, hflip: bool = False,
                  color_jitter: float = 0.0, seed: int = 0,
-                 device: str | torch.device = "cpu") -> None:
+                 device: str | torch.device = "cpu", rank: int = 0, world: int = 1) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if world < 1 or not 0 <= rank < world:
+            raise ValueError(f"rank {rank} does not fit a world of {world} processes")
+        if batch_size % world:
+            raise ValueError(f"the global batch {batch_size} does not split into {world} equal parts")
         if not 0.0 <= color_jitter <= 1.0:
             raise ValueError(f"color_jitter must be in [0, 1], got {color_jitter}")
         if len(data) == 0:
@@ -64,8 +77,11 @@ class TensorBatches:
         self.hflip = hflip
         self.color_jitter = float(color_jitter)
         self.seed = int(seed)
+        self.rank, self.world = int(rank), int(world)
         self.device = torch.device(device)
-        self.images = data.images.to(self.device)  # uint8 (N, C, H, W)
+        # uint8 (N, C, H, W), copied to the device once (through pinned memory to a GPU): no per-batch transfers
+        images = data.images.pin_memory() if self.device.type == "cuda" else data.images
+        self.images = images.to(self.device, non_blocking=True)
         self.labels = data.labels.to(self.device) if data.labels is not None else None
         self.epoch = 0  # completed passes over the data
         self.position = 0  # index into the current epoch's permutation
@@ -95,19 +111,27 @@ class TensorBatches:
                 self.epoch, self.position = self.epoch + 1, 0
         return torch.cat(parts)
 
-    def _augment(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """Colour jitter and horizontal flips on float ``(B, C, H, W)`` in [0, 1]."""
-        b = x.shape[0]
+    @property
+    def local_batch_size(self) -> int:
+        """Images per batch in this process: B / world."""
+        return self.batch_size // self.world
+
+    def _augment(self, x: torch.Tensor, gen: torch.Generator, part: slice) -> torch.Tensor:
+        """Colour jitter and horizontal flips on float ``(b, C, H, W)`` in [0, 1], the ``part`` of the global batch.
+
+        The random factors are drawn for the whole global batch B and sliced, so an image's
+        augmentation does not depend on how many processes share the batch."""
+        b_global, b = self.batch_size, x.shape[0]
         if self.color_jitter > 0:
             s = self.color_jitter
             # One factor per image and per property, drawn on the CPU generator.
-            factors = (1 - s + 2 * s * torch.rand(b, 3, generator=gen)).tolist()
+            factors = (1 - s + 2 * s * torch.rand(b_global, 3, generator=gen))[part].tolist()
             x = torch.stack([
                 TF.adjust_saturation(TF.adjust_contrast(TF.adjust_brightness(img, fb), fc), fs)
                 for img, (fb, fc, fs) in zip(x, factors)
             ])
         if self.hflip:
-            flip = (torch.rand(b, generator=gen) < 0.5).to(x.device).view(b, 1, 1, 1)
+            flip = (torch.rand(b_global, generator=gen)[part] < 0.5).to(x.device).view(b, 1, 1, 1)
             x = torch.where(flip, x.flip(-1), x)
         return x
 
@@ -116,10 +140,12 @@ class TensorBatches:
         # The augmentation generator depends on where the batch starts, not on
         # how many batches this object has produced, so resuming reproduces it.
         gen = _generator(self.seed, self.epoch, self.position, 1)
-        idx = self._next_indices()
+        b = self.local_batch_size
+        part = slice(self.rank * b, (self.rank + 1) * b)
+        idx = self._next_indices()[part]  # every process advances by the global batch, keeps its slice
         dev_idx = idx.to(self.device)
         x = self.images.index_select(0, dev_idx).to(torch.float32).div_(255.0)
-        x = self._augment(x, gen).mul_(2.0).sub_(1.0)  # [0, 1] -> [-1, 1]
+        x = self._augment(x, gen, part).mul_(2.0).sub_(1.0)  # [0, 1] -> [-1, 1]
         info: dict = {"indices": dev_idx}
         if self.labels is not None:
             info["labels"] = self.labels.index_select(0, dev_idx)

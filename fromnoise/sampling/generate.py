@@ -16,6 +16,15 @@ def _slice(cond: dict | None, lo: int, hi: int) -> dict | None:
     return {k: v[lo:hi] for k, v in cond.items()}
 
 
+def network_dtype(device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of the network during sampling on ``device``: bf16 on a CUDA GPU that has it,
+    fp16 on an older one, None (float32) on the CPU, where bf16 is many times slower. The sampler's own
+    arithmetic (the updates of x, the schedule) stays float32 either way."""
+    if torch.device(device).type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
 def _check_condition(denoiser, condition, guidance, n):
     if guidance != 1.0 and not denoiser.conditional:
         raise UserError(f"guidance {guidance} needs a conditional model; this checkpoint is unconditional "
@@ -79,6 +88,7 @@ def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: in
     alpha_bar = denoiser.alpha_bar.cpu()
     ts = edit.grid(denoiser.num_timesteps, steps) if edit is not None else timestep_grid(denoiser.num_timesteps, steps)
     fn = SAMPLERS[sampler]
+    amp = network_dtype(device)
     options = {"eta": eta} if sampler == "ddim" else {}
     out = []
     bar = tqdm(total=n, desc=f"{sampler} x{steps}", unit="img", disable=not progress)
@@ -92,7 +102,9 @@ def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: in
 
         def denoise(x_t, t, cond=cond):
             t_vec = torch.full((x_t.shape[0],), t, dtype=torch.long, device=x_t.device)
-            eps, x0 = denoiser.predict(x_t, t_vec, cond, guidance)
+            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                eps, x0 = denoiser.predict(x_t, t_vec, cond, guidance)
+            eps, x0 = eps.to(x_t.dtype), x0.to(x_t.dtype)  # the sampler's arithmetic in its own precision
             if clip_x0:
                 x0 = x0.clamp(-1, 1)
                 ab = float(alpha_bar[t])
@@ -115,3 +127,36 @@ def nfe(sampler: str, steps: int) -> int:
     """Network evaluations of one sampling run (Heun's last step is first order)."""
     per = NFE_PER_STEP.get(sampler, 1)
     return steps * per - (per - 1)
+
+
+def generate_across_processes(denoiser, n: int = 16, *, seed: int = 0, condition: dict | None = None,
+                              noise: torch.Tensor | None = None, callback=None, **kwargs) -> torch.Tensor:
+    """:func:`generate` with the ``n`` images split across the processes of an ``accelerate launch``
+    (contiguous blocks, process 0 first) and gathered in order: image i still depends only on
+    ``seed + i``, so the result is the one-process result. Returns all ``n`` images on every process.
+
+    One process (no launcher): exactly :func:`generate`. Image-to-image inputs are not split.
+    """
+    from accelerate import PartialState
+
+    state = PartialState()
+    world, rank = state.num_processes, state.process_index
+    if world == 1:
+        return generate(denoiser, n, seed=seed, condition=condition, noise=noise, callback=callback, **kwargs)
+    if kwargs.get("init") is not None or kwargs.get("mask") is not None:
+        raise UserError("image-to-image (--init, --inpaint) is not split across processes; run it on one process")
+    if n < 1:
+        raise UserError(f"the number of images must be at least 1, got {n}")
+    per = -(-n // world)
+    lo, hi = min(n, rank * per), min(n, (rank + 1) * per)
+    if hi > lo:
+        cb = None if callback is None else (lambda d: callback({**d, "offset": d["offset"] + lo}))
+        mine = generate(denoiser, hi - lo, seed=seed + lo, condition=_slice(condition, lo, hi),
+                        noise=None if noise is None else noise[lo:hi], callback=cb, **kwargs)
+    else:  # more processes than images: this one has none
+        mine = torch.zeros(0, *denoiser.image_shape)
+    padded = torch.zeros(per, *mine.shape[1:], dtype=mine.dtype)
+    padded[: len(mine)] = mine
+    parts = [torch.empty_like(padded, device=state.device) for _ in range(world)]
+    torch.distributed.all_gather(parts, padded.to(state.device))
+    return torch.cat([part[: max(0, min(n, (r + 1) * per) - min(n, r * per))].cpu() for r, part in enumerate(parts)])

@@ -11,6 +11,8 @@ Layout of a run directory::
 
         rng.safetensors        the random number generators' states (torch CPU/CUDA, numpy);
                                Python's ``random`` state is JSON in trainer.json
+        rng_rank1.safetensors  ... of process 1, 2, ... in a data-parallel run (rng.safetensors is
+                               process 0's); trainer.json says the ``world_size`` that saved them
 
 A checkpoint is written into ``step_X.tmp``, every file is flushed to disk, and the
 directory is renamed when complete (``fromnoise.io.replace_dir``), so a process
@@ -104,9 +106,28 @@ def set_rng_state(tensors: dict[str, torch.Tensor], scalars: dict) -> None:
         random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
 
 
+def rng_file(rank: int) -> str:
+    """The file holding process ``rank``'s generator states: rng.safetensors for process 0."""
+    return "rng.safetensors" if rank == 0 else f"rng_rank{rank}.safetensors"
+
+
+def read_rng_state(ckpt: Path, state: dict, rank: int) -> tuple[dict[str, torch.Tensor], dict] | None:
+    """Process ``rank``'s saved generator states (for :func:`set_rng_state`), or None when absent."""
+    scalars = state.get("rng") if rank == 0 else state.get("rng_ranks", {}).get(str(rank))
+    file = Path(ckpt) / rng_file(rank)
+    if scalars is None or not file.exists():
+        return None
+    return load_file(str(file)), scalars
+
+
 def save_checkpoint(run_dir: Path, step: int, *, model, ema=None, optimizer=None, config: dict,
-                    trainer_state: dict | None = None, keep: int = 3, rng: bool = True) -> Path:
+                    trainer_state: dict | None = None, keep: int = 3, rng: bool = True,
+                    rng_ranks: list | None = None) -> Path:
     """Write checkpoint ``step`` crash-safely under ``run_dir/checkpoints`` and keep the newest ``keep``.
+
+    ``rng_ranks``: in a data-parallel run, every process's :func:`rng_state` (gathered by the
+    caller, process 0 first), written as rng.safetensors, rng_rank1.safetensors, ...; without
+    it, this process's own state is saved as process 0's.
 
     Raises UserError when the disk is full (or another OS error stops the write): the
     unfinished copy is removed and every earlier checkpoint is left as it was.
@@ -128,9 +149,14 @@ def save_checkpoint(run_dir: Path, step: int, *, model, ema=None, optimizer=None
             save_file(tensors, str(tmp / "optimizer.safetensors"))
             state["optimizer"] = scalars
         if rng:
-            tensors, scalars = rng_state()
-            save_file(tensors, str(tmp / "rng.safetensors"))
-            state["rng"] = scalars
+            ranks = rng_ranks or [rng_state()]
+            for rank, (tensors, scalars) in enumerate(ranks):
+                save_file(tensors, str(tmp / rng_file(rank)))
+                if rank == 0:
+                    state["rng"] = scalars
+                else:
+                    state.setdefault("rng_ranks", {})[str(rank)] = scalars
+            state["world_size"] = len(ranks)
         write_json(tmp / "config.json", config)
         write_json(tmp / "trainer.json", state)
         replace_dir(tmp, final)

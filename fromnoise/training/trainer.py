@@ -9,6 +9,19 @@ weights, bit for bit, on the CPU. SIGINT and SIGTERM save a checkpoint and stop 
 a non-finite loss in any micro-batch stops training before the optimizer step, naming the
 last good checkpoint. fp32 on the CPU; bf16 autocast only on CUDA (bf16 on these CPUs is
 50-390x slower).
+
+Data parallel (``accelerate launch -m fromnoise train``, ``fromnoise train --processes N``):
+``batch_size`` is the global batch B; each of the N processes trains on its B / N slice of
+every global batch (``TensorBatches``), with its own timesteps, noise and dropout (seeded from
+the run seed and its rank), and accelerate averages the gradients, so one step on N processes
+is one step on one. Everything that writes (checkpoints, logs, tensorboard, pictures, hooks)
+runs on the main process only; the loss logged is the mean over every process; stops (budget,
+signals, a non-finite loss) are agreed by all processes before they act. Each process's
+generator states are saved (rng.safetensors, rng_rank1.safetensors, ...); a resume on another
+process count reseeds every process from (seed, step, rank) and says so in log.txt.
+
+On CUDA: bf16 autocast with fp32 master weights, channels_last, fused AdamW, TF32 matmuls and
+convolutions, the data set copied to the GPU once through pinned memory.
 """
 
 from __future__ import annotations
@@ -19,6 +32,7 @@ import signal
 import threading
 import time
 from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +45,8 @@ from ..config import TrainingConfig, as_config
 from ..data import ImageData, TensorBatches
 from ..diffusion import diffusion_loss, q_sample, target, to_eps_x0
 from ..errors import UserError
-from .checkpoint import (list_checkpoints, load_weights, optimizer_from_tensors, read_checkpoint,
-                         recover_checkpoints, save_checkpoint, set_rng_state)
+from .checkpoint import (list_checkpoints, load_weights, optimizer_from_tensors, read_checkpoint, read_rng_state,
+                         recover_checkpoints, rng_state, save_checkpoint, set_rng_state)
 from .conditions import batch_condition
 from .ema import EMA
 from .logging import RunLogger
@@ -69,6 +83,41 @@ def learning_rate(peak: float, step: int, warmup: int, decay: str, progress: flo
 TrainOptions = TrainingConfig
 
 
+def process_seed(seed: int, rank: int, step: int = 0) -> int:
+    """The seed of process ``rank`` (timesteps, noise, dropout): ``seed + step`` for process 0,
+    numpy's SeedSequence of (seed, step, rank) for the others, so no two processes share a stream."""
+    if rank == 0:
+        return seed + step
+    return int(np.random.SeedSequence([seed % 2**63, step, rank]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch (CPU and CUDA), numpy's global generator and Python's ``random``."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+def optimizer_options(device: torch.device) -> dict:
+    """AdamW's keyword arguments for ``device``: the fused CUDA kernel on a GPU (one launch for all
+    parameters), the default for-each implementation on the CPU."""
+    return {"fused": True} if torch.device(device).type == "cuda" else {}
+
+
+def allow_tf32() -> None:
+    """Let float32 matmuls and convolutions use TF32 tensor cores (CUDA only; a 10-bit mantissa in
+    the products, fp32 accumulation: what PyTorch calls "high" precision)."""
+    torch.set_float32_matmul_precision("high")
+    torch.backends.cudnn.allow_tf32 = True
+
+
+class _Quiet:
+    """The logger of a process that is not the main one: every write is dropped."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
 class Trainer:
     """Trains the Denoiser that ``config`` describes on ``data``.
 
@@ -89,23 +138,39 @@ class Trainer:
         self.data = data
         self.tables = tables or {}
         self.hooks = hooks or []
+        from accelerate.utils import InitProcessGroupKwargs
+
         cuda = torch.cuda.is_available()
+        if cuda:
+            allow_tf32()
+        # a long in-training evaluation on the main process keeps the others waiting at the next step
         self.acc = Accelerator(mixed_precision="bf16" if cuda and torch.cuda.is_bf16_supported() else "no",
-                               gradient_accumulation_steps=options.grad_accum, cpu=not cuda)
-        torch.manual_seed(options.seed)  # a resumed run restores every generator's saved state instead
-        np.random.seed(options.seed % 2**32)
-        random.seed(options.seed)
+                               gradient_accumulation_steps=options.grad_accum, cpu=not cuda,
+                               kwargs_handlers=[InitProcessGroupKwargs(timeout=timedelta(hours=2))])
+        self.rank, self.world, self.main = self.acc.process_index, self.acc.num_processes, self.acc.is_main_process
+        if options.batch_size % self.world:
+            raise UserError(f"the batch size {options.batch_size} does not split into {self.world} processes; "
+                            f"--batch-size is the global batch, so give a multiple of {self.world}")
+        # the same seed on every process: the same initial weights (DDP checks nothing, it broadcasts)
+        seed_everything(options.seed)  # a resumed run restores every generator's saved state instead
         config = as_config(config)  # validated: known keys, ranges (a dict from make_config works too)
         self.config = dict(config.to_dict(), data=data.description, training=asdict(options))
         self.denoiser = build_denoiser(config)
+        self.channels_last = cuda  # NHWC convolutions on tensor cores; on the CPU NCHW is as fast
+        if self.channels_last:
+            self.denoiser.to(memory_format=torch.channels_last)
         self.optimizer = torch.optim.AdamW(self.denoiser.parameters(), lr=options.lr,
-                                           weight_decay=options.weight_decay, betas=(0.9, 0.99))
+                                           weight_decay=options.weight_decay, betas=(0.9, 0.99),
+                                           **optimizer_options(self.acc.device))
         hflip = options.hflip and "mask" not in self.tables  # a flipped image would not match its mask
         self.batches = TensorBatches(data, options.batch_size, hflip=hflip, color_jitter=options.color_jitter,
-                                     seed=options.seed, device=self.acc.device)
+                                     seed=options.seed, device=self.acc.device, rank=self.rank, world=self.world)
         self.step = 0
         self.ema = EMA(self.denoiser, options.ema_decay)
-        self.logger = RunLogger(self.out)
+        if self.rank > 0:  # timesteps, noise and dropout of their own
+            seed_everything(process_seed(options.seed, self.rank))
+        self.logger = RunLogger(self.out) if self.main else _Quiet()  # the one guard on what is written
+        self._collective = True  # False while the main process alone runs the hooks
         self._resume()
         self.model, self.optimizer = self.acc.prepare(self.denoiser, self.optimizer)
         self.ema.model.to(self.acc.device)
@@ -113,9 +178,14 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------- resume
     def _resume(self) -> None:
-        for note in recover_checkpoints(self.out):
-            self.logger.note(f"recovered after a crash: {note}")
+        if self.main:
+            for note in recover_checkpoints(self.out):
+                self.logger.note(f"recovered after a crash: {note}")
+        self.acc.wait_for_everyone()  # the others read what the main process repaired
         if not list_checkpoints(self.out):
+            if self.main:
+                self.logger.truncate(0)  # the metrics of a run killed before its first checkpoint
+                self.logger.note("started a new run at step 0")
             return
         ckpt, saved, state = read_checkpoint(self.out)
         mine = {k: self.config[k] for k in ("model", "diffusion", "image", "conditioning")}
@@ -135,21 +205,39 @@ class Trainer:
         self.ema.updates = int(state.get("ema_updates", self.step))
         if "batches" in state:
             self.batches.load_state_dict(state["batches"])
-        if (ckpt / "rng.safetensors").exists() and "rng" in state:
-            from safetensors.torch import load_file
-
-            set_rng_state(load_file(str(ckpt / "rng.safetensors")), state["rng"])
-        else:  # a checkpoint from before the generators were saved: fresh randomness, not a replay
-            self.logger.note(f"{ckpt.name} holds no random-generator state; reseeding from seed + step")
-            torch.manual_seed(self.opt.seed + self.step)
+        saved_world = int(state.get("world_size", 1))
+        saved_rng = read_rng_state(ckpt, state, self.rank) if saved_world == self.world else None
+        if saved_rng is not None:
+            set_rng_state(*saved_rng)
+        else:  # fresh randomness, not a replay
+            why = ("holds no random-generator state" if "rng" not in state or saved_world == self.world else
+                   f"was saved by {saved_world} process(es) and this run has {self.world}")
+            self.logger.note(f"{ckpt.name} {why}; reseeding every process from seed, step and rank "
+                             "(the run continues, but not as a replay of the same random draws)")
+            seed_everything(process_seed(self.opt.seed, self.rank, self.step))
         self.logger.truncate(self.step)  # steps logged after this checkpoint are trained again
         self.logger.note(f"resumed from {ckpt} at step {self.step}")
 
     def save(self) -> Path:
+        """Write a checkpoint of this step (on the main process; the path on every process).
+
+        Called by every process, it gathers their generator states first; called by the main
+        process alone (a hook), it saves the main process's and resuming reseeds the others."""
         state = {"ema_updates": self.ema.updates, "batches": self.batches.state_dict(),
-                 "images_seen": self.step * self.opt.batch_size * self.opt.grad_accum}
-        return save_checkpoint(self.out, self.step, model=self.acc.unwrap_model(self.model), ema=self.ema.model,
-                               optimizer=self.optimizer, config=self.config, trainer_state=state, keep=self.opt.keep)
+                 "images_seen": self.step * self.opt.batch_size * self.opt.grad_accum, "world_size": self.world}
+        ranks = None
+        if self.world > 1 and self._collective:
+            from accelerate.utils import gather_object
+
+            ranks = gather_object([rng_state()])  # one (tensors, scalars) per process, in rank order
+        path = self.out / "checkpoints" / f"step_{self.step:08d}"
+        if self.main:
+            path = save_checkpoint(self.out, self.step, model=self.acc.unwrap_model(self.model), ema=self.ema.model,
+                                   optimizer=self.optimizer, config=self.config, trainer_state=state,
+                                   keep=self.opt.keep, rng_ranks=ranks)
+        if self._collective:
+            self.acc.wait_for_everyone()
+        return path
 
     # ------------------------------------------------------------------------------------- loop
     def _lr(self, step: int, progress: float = 0.0) -> float:
@@ -167,13 +255,21 @@ class Trainer:
         goals = [g for g in (self.opt.steps, self.opt.epochs and math.ceil(self.opt.epochs * per_epoch)) if g]
         return min(goals) if goals else None
 
+    def draw(self, x0: torch.Tensor, info: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """The timesteps (b,) and the noise (like x0) of a batch, from this process's generator.
+
+        A subclass may replace it (the multi-process tests make them functions of the image index)."""
+        t = torch.randint(0, self.denoiser.num_timesteps, (x0.shape[0],), device=x0.device)
+        return t, torch.randn_like(x0)
+
     def train_step(self, x0: torch.Tensor, info: dict) -> dict:
         """One forward/backward on a batch; returns its loss and pseudo-accuracy (reference 003)."""
         d = self.denoiser
         b = x0.shape[0]
-        t = torch.randint(0, d.num_timesteps, (b,), device=x0.device)
-        noise = torch.randn_like(x0)
+        t, noise = self.draw(x0, info)
         x_t = q_sample(x0, t, noise, d.alpha_bar)
+        if self.channels_last:
+            x_t = x_t.contiguous(memory_format=torch.channels_last)
         cond = batch_condition(self.tables, info["indices"])
         if cond:  # tables stay on the CPU; a batch's rows go where the model is
             cond = {k: v.to(x0.device) for k, v in cond.items()}
@@ -199,19 +295,19 @@ class Trainer:
             return self.out
         start, last_log, seen_since = time.time(), time.time(), 0
         deadline = start + 60 * self.opt.minutes if self.opt.minutes else None
-        bar = tqdm(total=goal, initial=self.step, desc="train", unit="step", disable=not self.opt.progress,
-                   dynamic_ncols=True)
+        bar = tqdm(total=goal, initial=self.step, desc="train", unit="step",
+                   disable=not (self.opt.progress and self.main), dynamic_ncols=True)
         self.model.train()
         batches = iter(self.batches)
         stats: dict = {}
         self._stop_signal = None
         handlers = self._catch_signals()
         try:
-            while (goal is None or self.step < goal) and (deadline is None or time.time() < deadline):
-                if self._stop_signal is not None:
+            while goal is None or self.step < goal:
+                progress, time_up = self._agree(goal, start, deadline)
+                if time_up or self._stop_signal is not None:
                     break
-                last_log, seen_since = self._one_step(batches, goal, start, deadline, last_log, seen_since, bar,
-                                                      stats)
+                last_log, seen_since = self._one_step(batches, progress, last_log, seen_since, bar, stats)
         finally:
             self._restore_signals(handlers)
         if self._stop_signal is not None:
@@ -229,7 +325,24 @@ class Trainer:
         self.pictures()
         self.logger.note(f"saved {path} after {time.time() - start:.0f} s at step {self.step}")
         self.logger.close()
+        self.acc.wait_for_everyone()  # every process returns once the run's files are written
         return self.out
+
+    def _agree(self, goal, start, deadline) -> tuple[float, bool]:
+        """(budget progress, time is up) as the main process sees them, and any stop signal that
+        reached any process: one all-reduce, so every process takes the same lr and stops together."""
+        progress = self._progress(goal, start, deadline)
+        time_up = deadline is not None and time.time() >= deadline
+        if self.world == 1:
+            return progress, time_up
+        signum = int(self._stop_signal) if self._stop_signal is not None else 0
+        flags = torch.tensor([progress if self.main else 0.0, float(time_up), float(signum)], dtype=torch.float64,
+                             device=self.acc.device)
+        torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
+        progress, time_up, signum = float(flags[0]), bool(flags[1]), int(flags[2])
+        if signum and self._stop_signal is None:
+            self._stop_signal = signal.Signals(signum)
+        return progress, time_up
 
     def _catch_signals(self) -> dict:
         """SIGINT / SIGTERM set a flag that the loop reads after the current step (main thread only)."""
@@ -256,21 +369,24 @@ class Trainer:
                         f"{last[-1] if last else 'none (none was saved yet)'}; lower --lr or raise --grad-clip "
                         "and rerun")
 
-    def _one_step(self, batches, goal, start, deadline, last_log, seen_since, bar, stats):
+    def _one_step(self, batches, progress, last_log, seen_since, bar, stats):
         """One optimizer step over ``grad_accum`` micro-batches, each checked for a finite loss."""
-        lr = self._lr(self.step, self._progress(goal, start, deadline))
+        lr = self._lr(self.step, progress)
         for g in self.optimizer.param_groups:
             g["lr"] = lr
         for micro in range(self.opt.grad_accum):
             x0, info = next(batches)
             with self.acc.accumulate(self.model):
                 stats.update(self.train_step(x0, info))
+                if self.world > 1:  # the global figures, and every process sees the same non-finite loss
+                    both = self.acc.reduce(torch.stack([stats["loss"].float(), stats["pseudo_acc"].float()]), "mean")
+                    stats.update(loss=both[0], pseudo_acc=both[1])
                 self._check_finite(float(stats["loss"]), micro)
                 if self.acc.sync_gradients and self.opt.grad_clip:
                     self.acc.clip_grad_norm_(self.model.parameters(), self.opt.grad_clip)
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
-            seen_since += x0.shape[0]
+            seen_since += x0.shape[0] * self.world
         self.ema.update(self.acc.unwrap_model(self.model))
         self.step += 1
         if self.step % self.opt.log_every == 0 or self.step == 1:
@@ -280,8 +396,13 @@ class Trainer:
             self.pictures()
         if self.step % self.opt.save_every == 0:
             self.save()
-        for hook in self.hooks:
-            hook(self, self.step)
+        if self.main and self.hooks:  # hooks write files (best/); the others wait at the next step
+            self._collective = False
+            try:
+                for hook in self.hooks:
+                    hook(self, self.step)
+            finally:
+                self._collective = True
         return last_log, seen_since
 
     def _log(self, stats: dict, last_log: float, seen_since: int, bar) -> tuple[float, int]:
@@ -296,7 +417,10 @@ class Trainer:
 
     @torch.no_grad()
     def pictures(self) -> None:
-        """A sample grid from the EMA weights (one row per class when class-conditional) and the loss plot."""
+        """A sample grid from the EMA weights (one row per class when class-conditional) and the loss plot
+        (main process only)."""
+        if not self.main:
+            return
         from ..sampling import generate
         from ..viz import save_grid
 

@@ -1,0 +1,150 @@
+"""Data-parallel training on 2 CPU processes (gloo): one step on 2 processes is one step on 1, each file is
+written once, and a run saved by 2 processes resumes on 1."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file, save_file
+
+from fromnoise.build import make_config
+from fromnoise.data import TensorBatches
+from fromnoise.training import Trainer, TrainOptions, list_checkpoints, read_checkpoint
+from fromnoise.training.launch import launch
+from fromnoise.training.trainer import process_seed
+from tests.synthetic import squares
+
+B = 8  # the global batch
+
+
+class IndexedNoise(Trainer):
+    """Timesteps and noise as functions of the image's index (not of the process that draws them), and the
+    gradient of the first step kept, so 1 and 2 processes can be compared draw for draw."""
+
+    def draw(self, x0, info):
+        gens = [torch.Generator().manual_seed(1000 + int(i)) for i in info["indices"]]
+        t = torch.tensor([int(torch.randint(0, self.denoiser.num_timesteps, (1,), generator=g)) for g in gens])
+        noise = torch.stack([torch.randn(x0.shape[1:], generator=g) for g in gens])
+        return t, noise
+
+    def train_step(self, x0, info):
+        stats = super().train_step(x0, info)  # after backward: the gradients averaged over the processes
+        if self.step == 0 and self.main:
+            grads = {n: p.grad.detach().clone() for n, p in self.acc.unwrap_model(self.model).named_parameters()
+                     if p.grad is not None}
+            save_file(grads, str(self.out.parent / f"grads_{self.world}.safetensors"))
+        return stats
+
+
+def _options(out, steps, **kw):
+    base = dict(out=str(out), steps=steps, batch_size=B, lr=3e-3, warmup=1, sample_every=10_000, save_every=1,
+                num_samples=2, sample_steps=2, progress=False, log_every=1, grad_clip=1.0)
+    return TrainOptions(**{**base, **kw})
+
+
+def _run(out, steps):
+    """Train (in each process): the micro network, no dropout, no condition, so the draws are all in ``draw``."""
+    cfg = make_config("micro", image_size=8, channels=1, prediction="eps", schedule="linear",
+                      model_overrides={"dropout": 0.0})
+    trainer = IndexedNoise(cfg, squares(16, 8), _options(out, steps))
+    # the process's own generator: different on each process
+    save_file({"draw": torch.rand(8)}, str(trainer.out.parent / f"own_rank{trainer.rank}_of_{trainer.world}.safetensors"))
+    trainer.run()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mp")
+    (root / "one").mkdir(), (root / "two").mkdir()
+    _run(root / "one" / "run", 2)
+    launch(_run, (root / "two" / "run", 2), processes=2)
+    return root
+
+
+def test_one_step_on_two_processes_equals_one_step_on_one(runs):
+    one, two = load_file(str(runs / "one" / "grads_1.safetensors")), load_file(str(runs / "two" / "grads_2.safetensors"))
+    assert one.keys() == two.keys() and len(one) > 10
+    scale = max(float(g.abs().max()) for g in one.values())
+    for name in one:  # the mean over B images, whichever process held them (a sum would be 2x)
+        torch.testing.assert_close(two[name], one[name], atol=1e-5 * scale, rtol=1e-4, msg=name)
+    wa = load_file(str(list_checkpoints(runs / "one" / "run")[-1] / "model.safetensors"))
+    wb = load_file(str(list_checkpoints(runs / "two" / "run")[-1] / "model.safetensors"))
+    for name in wa:  # two AdamW steps later the weights agree too
+        torch.testing.assert_close(wb[name], wa[name], atol=1e-5, rtol=1e-4, msg=name)
+    loss = [[json.loads(line)["loss"] for line in (runs / d / "run" / "metrics.jsonl").read_text().splitlines()]
+            for d in ("one", "two")]
+    assert loss[1] == pytest.approx(loss[0], rel=1e-5)  # the logged loss is the global mean
+
+
+def test_each_process_draws_its_own_randomness(runs):
+    r0 = load_file(str(runs / "two" / "own_rank0_of_2.safetensors"))["draw"]
+    r1 = load_file(str(runs / "two" / "own_rank1_of_2.safetensors"))["draw"]
+    single = load_file(str(runs / "one" / "own_rank0_of_1.safetensors"))["draw"]
+    assert not torch.equal(r0, r1)
+    assert torch.equal(r0, single)  # process 0 keeps the run seed's stream
+    assert len({process_seed(0, r) for r in range(8)}) == 8
+
+
+def test_two_processes_write_each_file_once(runs):
+    run = runs / "two" / "run"
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2]
+    log = (run / "log.txt").read_text()
+    assert log.count("saved ") == 1 and log.count("step 2: samples") == 1
+    assert len(list((run / "tensorboard").glob("events.*"))) == 1
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["latest.png", "step_00000002.png"]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_00000001", "step_00000002"]
+    ckpt, _, state = read_checkpoint(run)
+    assert {"rng.safetensors", "rng_rank1.safetensors"} <= {p.name for p in ckpt.iterdir()}
+    assert state["world_size"] == 2 and set(state["rng_ranks"]) == {"1"}
+    # each process's generator state, not one copied twice
+    assert not torch.equal(load_file(str(ckpt / "rng.safetensors"))["torch_cpu"],
+                           load_file(str(ckpt / "rng_rank1.safetensors"))["torch_cpu"])
+    assert state["images_seen"] == 2 * B
+
+
+def test_shards_of_a_global_batch_are_the_single_process_batch():
+    """Every process walks the same global stream and keeps its slice; augmentation included."""
+    data = squares(11, 8)
+    kw = dict(hflip=True, seed=5)
+    full = TensorBatches(data, 6, **kw)
+    halves = [TensorBatches(data, 6, rank=r, world=2, **kw) for r in range(2)]
+    for _ in range(4):  # crosses an epoch boundary
+        x, info = full.next_batch()
+        parts = [h.next_batch() for h in halves]
+        assert torch.equal(torch.cat([p[0] for p in parts]), x)
+        assert torch.equal(torch.cat([p[1]["indices"] for p in parts]), info["indices"])
+        assert all(h.state_dict() == full.state_dict() for h in halves)  # the state is global
+    with pytest.raises(ValueError, match="equal parts"):
+        TensorBatches(data, 5, world=2)
+
+
+def test_cli_processes_2_then_resume_on_1(tmp_path):
+    """fromnoise train --processes 2, then the same command on 1 process continues the step count."""
+    from click.testing import CliRunner
+
+    from fromnoise.cli.main import cli
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    data = squares(8, 8)
+    for i, img in enumerate(data.images):
+        Image.fromarray(img[0].numpy()).save(folder / f"img_{i}.png")
+    args = ["train", "--dataset", str(folder), "--preset", "micro", "--image-size", "8", "--channels", "1",
+            "--batch-size", "4", "--out", str(tmp_path / "run"), "--sample-every", "1000", "--num-samples", "2",
+            "--no-progress", "--log-every", "1", "--save-every", "1000"]
+    first = CliRunner().invoke(cli, [*args, "--steps", "2", "--processes", "2"])
+    assert first.exit_code == 0, first.output
+    assert read_checkpoint(tmp_path / "run")[2]["world_size"] == 2
+    second = CliRunner().invoke(cli, [*args, "--steps", "3"])
+    assert second.exit_code == 0, second.output
+    _, _, state = read_checkpoint(tmp_path / "run")
+    assert state["step"] == 3 and state["world_size"] == 1
+    assert "saved by 2 process(es) and this run has 1; reseeding" in (tmp_path / "run" / "log.txt").read_text()
+    steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3]
+    odd = CliRunner().invoke(cli, [*args, "--steps", "4", "--processes", "2", "--batch-size", "3"])
+    assert odd.exit_code != 0 and "does not split into 2 processes" in odd.output
