@@ -16,6 +16,8 @@ import click
 # name -> (module, attribute, one-line help shown in `fromnoise --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("fromnoise.cli.train", "train", "Train a diffusion model on a dataset or an image folder."),
+    "train-autoencoder": ("fromnoise.cli.train_autoencoder", "train_autoencoder",
+                          "Train the autoencoder of latent diffusion from scratch on an image folder."),
     "sample": ("fromnoise.cli.sample", "sample", "Generate images from a checkpoint (grid, PNGs, denoising GIF)."),
     "visualize": ("fromnoise.cli.visualize", "visualize", "Show the forward noising process on dataset images."),
     "info": ("fromnoise.cli.info", "info", "Describe a checkpoint: config, size, steps, data."),

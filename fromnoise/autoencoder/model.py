@@ -1,0 +1,364 @@
+"""A KL-regularised convolutional autoencoder, trained from scratch, for latent diffusion.
+
+Rombach et al. 2022, "High-Resolution Image Synthesis with Latent Diffusion Models"
+(arxiv 2112.10752), section 3.1 and appendix G: an encoder maps an image (C, H, W) in [-1, 1]
+to a diagonal Gaussian posterior over latents (4, H/f, W/f); a decoder maps a latent back to
+pixels. The shape follows CompVis/latent-diffusion ``ldm/modules/diffusionmodules/model.py``
+(ResBlocks with GroupNorm and SiLU, strided-conv downsampling, nearest + conv upsampling),
+without the mid-block attention: the network stays fully convolutional, so tiled encoding and
+decoding (:meth:`Autoencoder.encode` / :meth:`Autoencoder.decode` with ``tile``) agree with the
+untiled result up to the blending at tile seams, and memory stays flat at any image side.
+
+    config = AutoencoderConfig(image_size=256, channels=4, factor=8)
+    ae = Autoencoder(config)
+    posterior = ae.encode(x)                 # x: (B, 4, 256, 256) in [-1, 1]
+    z = posterior.sample(generator)          # (B, 4, 32, 32)
+    x_hat = ae.decode(z)                     # (B, 4, 256, 256)
+
+Checkpoints are the house's (``fromnoise.training.checkpoint``): ``model.safetensors`` holds the
+autoencoder's weights, ``config.json`` has ``{"kind": "autoencoder", "autoencoder": {...}}``;
+:func:`load_autoencoder` validates the config before it allocates anything.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import _check_keys, _Field, _where
+from ..errors import UserError
+
+KIND = "autoencoder"  # config.json's "kind" for an autoencoder run
+FACTORS = (4, 8)
+
+
+# ------------------------------------------------------------------------------------ config
+def default_widths(factor: int) -> tuple[int, ...]:
+    """Channel widths per level when none are given: one level per halving, plus the full-size one."""
+    return (16, 64, 128) if factor == 4 else (16, 32, 64, 128)
+
+
+@dataclass
+class AutoencoderConfig:
+    """What autoencoder to build; validated on construction (a UserError naming the field).
+
+    ``widths`` has one entry per resolution level: ``log2(factor) + 1`` of them (3 for factor 4,
+    4 for factor 8); the image is halved between consecutive levels. ``None`` takes
+    :func:`default_widths`. Each width must be divisible by ``groups`` (GroupNorm).
+    """
+
+    image_size: int = 256            # side of the square images it was trained on
+    channels: int = 3                # image channels: 1, 3 or 4 (RGB + alpha = object mask)
+    factor: int = 8                  # spatial downsampling factor: 4 or 8
+    latent_channels: int = 4         # LDM's 4 latent channels
+    widths: tuple[int, ...] | None = None  # per-level widths (None: default_widths(factor))
+    num_res_blocks: int = 1          # ResBlocks per level (the decoder has one more, as in LDM)
+    groups: int = 8                  # GroupNorm groups
+
+    _RULES = {
+        "image_size": _Field("int", 8, 4096), "channels": _Field("choice", choices=(1, 3, 4)),
+        "factor": _Field("choice", choices=FACTORS), "latent_channels": _Field("int", 1, 64),
+        "widths": _Field("ints", 1, 4096, none=True, length=(1, 8)), "num_res_blocks": _Field("int", 1, 8),
+        "groups": _Field("int", 1, 256),
+    }
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            rule = self._RULES[f.name]
+            if rule.kind == "choice":  # integer choices: _Field's "choice" checks strings
+                if isinstance(value, bool) or value not in rule.choices:
+                    raise UserError(f"autoencoder.{f.name} = {value!r} is not one of "
+                                    f"{', '.join(map(str, rule.choices))}")
+            else:
+                setattr(self, f.name, rule.check(f"autoencoder.{f.name}", value))
+        self.widths = tuple(self.widths) if self.widths is not None else default_widths(self.factor)
+        levels = int(math.log2(self.factor)) + 1
+        if len(self.widths) != levels:
+            raise UserError(f"autoencoder.widths has {len(self.widths)} entries but factor {self.factor} needs "
+                            f"{levels} (one per level: log2(factor) + 1); give e.g. "
+                            f"{','.join(map(str, default_widths(self.factor)))}")
+        bad = [w for w in self.widths if w % self.groups]
+        if bad:
+            raise UserError(f"autoencoder.widths {bad[0]} is not divisible by autoencoder.groups = {self.groups}; "
+                            "use multiples of the group count")
+        if self.image_size % self.factor:
+            raise UserError(f"autoencoder.image_size = {self.image_size} is not divisible by the factor "
+                            f"{self.factor}; use a multiple of {self.factor}")
+
+    @property
+    def latent_size(self) -> int:
+        """Side of the latent grid: image_size / factor."""
+        return self.image_size // self.factor
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["widths"] = list(self.widths)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "") -> "AutoencoderConfig":
+        """A validated config from JSON (unknown keys and bad values are a UserError naming the field)."""
+        try:
+            _check_keys("autoencoder", d, [f.name for f in fields(cls)])
+            return cls(**d)
+        except UserError as err:
+            raise _where(where, err) from None
+
+
+# ------------------------------------------------------------------------------ the posterior
+class DiagonalGaussian:
+    """q(z | x) = N(mean, diag(exp(logvar))), as LDM's ``DiagonalGaussianDistribution``.
+
+    ``parameters`` is (B, 2 * latent_channels, h, w): the mean, then the log-variance (clamped to
+    [-30, 20] as in LDM, so exp() stays finite).
+    """
+
+    def __init__(self, parameters: torch.Tensor):
+        self.mean, logvar = torch.chunk(parameters, 2, dim=1)
+        self.logvar = logvar.clamp(-30.0, 20.0)
+        self.std = torch.exp(0.5 * self.logvar)
+        self.var = torch.exp(self.logvar)
+
+    def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z = mean + std * eps, eps ~ N(0, I) drawn from ``generator`` (the global one when None)."""
+        eps = torch.randn(self.mean.shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype)
+        return self.mean + self.std * eps
+
+    def mode(self) -> torch.Tensor:
+        """The most likely latent: the mean."""
+        return self.mean
+
+    def kl(self) -> torch.Tensor:
+        """KL(q || N(0, I)) per sample, (B,): 0.5 * sum(mean^2 + var - 1 - logvar) over the latent."""
+        return 0.5 * (self.mean.pow(2) + self.var - 1.0 - self.logvar).sum(dim=(1, 2, 3))
+
+
+# ---------------------------------------------------------------------------------- blocks
+class ResBlock(nn.Module):
+    """GroupNorm -> SiLU -> conv3x3, twice, plus a (1x1 when the width changes) skip (He et al. 2016)."""
+
+    def __init__(self, cin: int, cout: int, groups: int):
+        super().__init__()
+        self.norm1, self.conv1 = nn.GroupNorm(groups, cin), nn.Conv2d(cin, cout, 3, padding=1)
+        self.norm2, self.conv2 = nn.GroupNorm(groups, cout), nn.Conv2d(cout, cout, 3, padding=1)
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = self.conv2(F.silu(self.norm2(h)))
+        return self.skip(x) + h
+
+
+class Encoder(nn.Module):
+    """(B, C, H, W) -> (B, 2 * latent_channels, H/f, W/f): the posterior's mean and log-variance."""
+
+    def __init__(self, c: AutoencoderConfig):
+        super().__init__()
+        w = c.widths
+        self.conv_in = nn.Conv2d(c.channels, w[0], 3, padding=1)
+        blocks: list[nn.Module] = []
+        cin = w[0]
+        for i, width in enumerate(w):
+            for _ in range(c.num_res_blocks):
+                blocks.append(ResBlock(cin, width, c.groups))
+                cin = width
+            if i < len(w) - 1:  # halve the side between levels
+                blocks.append(nn.Conv2d(cin, cin, 3, stride=2, padding=1))
+        blocks += [ResBlock(cin, cin, c.groups), ResBlock(cin, cin, c.groups)]  # the middle
+        self.blocks = nn.Sequential(*blocks)
+        self.norm_out = nn.GroupNorm(c.groups, cin)
+        self.conv_out = nn.Conv2d(cin, 2 * c.latent_channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv_out(F.silu(self.norm_out(self.blocks(self.conv_in(x)))))
+
+
+class Decoder(nn.Module):
+    """(B, latent_channels, h, w) -> (B, C, h*f, w*f), the image in [-1, 1] (not clamped)."""
+
+    def __init__(self, c: AutoencoderConfig):
+        super().__init__()
+        w = tuple(reversed(c.widths))
+        cin = w[0]
+        self.conv_in = nn.Conv2d(c.latent_channels, cin, 3, padding=1)
+        blocks: list[nn.Module] = [ResBlock(cin, cin, c.groups), ResBlock(cin, cin, c.groups)]  # the middle
+        for i, width in enumerate(w):
+            for _ in range(c.num_res_blocks + 1):
+                blocks.append(ResBlock(cin, width, c.groups))
+                cin = width
+            if i < len(w) - 1:  # double the side: nearest neighbour, then a conv (no checkerboard)
+                blocks += [nn.Upsample(scale_factor=2.0, mode="nearest"), nn.Conv2d(cin, cin, 3, padding=1)]
+        self.blocks = nn.Sequential(*blocks)
+        self.norm_out = nn.GroupNorm(c.groups, cin)
+        self.conv_out = nn.Conv2d(cin, c.channels, 3, padding=1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.conv_out(F.silu(self.norm_out(self.blocks(self.conv_in(z)))))
+
+
+# ------------------------------------------------------------------------------------ tiling
+def _ramp(n: int, overlap: int, first: bool, last: bool) -> torch.Tensor:
+    """1-D blending weights of a tile of ``n`` outputs: rising over ``overlap`` where a neighbour precedes,
+    falling where one follows, 1 elsewhere (always > 0, so the normalised sum is defined)."""
+    i = torch.arange(n, dtype=torch.float32) + 0.5
+    w = torch.ones(n)
+    if overlap > 0:
+        if not first:
+            w = torch.minimum(w, i / overlap)
+        if not last:
+            w = torch.minimum(w, (n - i) / overlap)
+    return w
+
+
+def _starts(size: int, tile: int, stride: int) -> list[int]:
+    if size <= tile:
+        return [0]
+    starts = list(range(0, size - tile, stride)) + [size - tile]
+    return sorted(set(starts))
+
+
+def tiled(fn, x: torch.Tensor, tile: int, overlap: int, scale: float, out_channels: int) -> torch.Tensor:
+    """``fn`` applied tile by tile over ``x``'s last two axes, the outputs blended where they overlap.
+
+    Tiles of ``tile`` x ``tile`` input pixels step by ``tile - overlap``; ``fn`` maps a tile to
+    ``scale`` times its side (1/8 for an encoder, 8 for a decoder). Overlapping outputs are
+    averaged with linear ramps (as diffusers' ``AutoencoderKL.tiled_decode`` blends), so seams do not show
+    and only one tile's activations are alive at a time.
+    """
+    b, _, h, w = x.shape
+    if overlap >= tile:
+        raise UserError(f"the tile overlap {overlap} must be smaller than the tile {tile}")
+    oh, ow = round(h * scale), round(w * scale)
+    out = torch.zeros(b, out_channels, oh, ow, dtype=x.dtype, device=x.device)
+    weight = torch.zeros(1, 1, oh, ow, dtype=x.dtype, device=x.device)
+    ys, xs = _starts(h, tile, tile - overlap), _starts(w, tile, tile - overlap)
+    o = round(overlap * scale)
+    for iy, y0 in enumerate(ys):
+        for ix, x0 in enumerate(xs):
+            piece = fn(x[:, :, y0:y0 + tile, x0:x0 + tile])
+            ph, pw = piece.shape[-2:]
+            wy = _ramp(ph, o, iy == 0, iy == len(ys) - 1)
+            wx = _ramp(pw, o, ix == 0, ix == len(xs) - 1)
+            wt = (wy[:, None] * wx[None, :]).to(x.device, x.dtype)
+            Y0, X0 = round(y0 * scale), round(x0 * scale)
+            out[:, :, Y0:Y0 + ph, X0:X0 + pw] += piece * wt
+            weight[:, :, Y0:Y0 + ph, X0:X0 + pw] += wt
+    return out / weight
+
+
+# ------------------------------------------------------------------------------- the model
+class Autoencoder(nn.Module):
+    """Encoder + decoder with LDM's 1x1 ``quant_conv`` / ``post_quant_conv`` around the latent."""
+
+    def __init__(self, config: AutoencoderConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config)
+        self.decoder = Decoder(config)
+        self.quant_conv = nn.Conv2d(2 * config.latent_channels, 2 * config.latent_channels, 1)
+        self.post_quant_conv = nn.Conv2d(config.latent_channels, config.latent_channels, 1)
+
+    @property
+    def factor(self) -> int:
+        return self.config.factor
+
+    def check_input(self, x: torch.Tensor, what: str = "the images") -> None:
+        """A UserError when ``x`` has other channels than the autoencoder, or a side it cannot divide."""
+        c = self.config
+        if x.ndim != 4 or x.shape[1] != c.channels:
+            raise UserError(f"{what} have shape {tuple(x.shape)} but this autoencoder takes (B, {c.channels}, H, W) "
+                            f"images; use data with {c.channels} channel(s) or train an autoencoder on yours")
+        if x.shape[-1] % c.factor or x.shape[-2] % c.factor:
+            raise UserError(f"{what} are {x.shape[-2]}x{x.shape[-1]}, not divisible by the autoencoder's factor "
+                            f"{c.factor}; resize them to a multiple of {c.factor}")
+
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.quant_conv(self.encoder(x))
+
+    def _decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.post_quant_conv(z))
+
+    def encode(self, x: torch.Tensor, tile: int | None = None, overlap: int | None = None,
+               batch_size: int | None = None) -> DiagonalGaussian:
+        """The posterior q(z | x) of images (B, C, H, W) in [-1, 1].
+
+        ``tile``: encode in tiles of this many pixels (a multiple of the factor; overlap default
+        tile / 4), blending the posterior's parameters at the seams; ``batch_size``: this many
+        images at a time. Both bound memory; neither changes the maths beyond the seam blending.
+        """
+        self.check_input(x)
+        f = self.factor
+        if tile is not None and tile % f:
+            raise UserError(f"the encoding tile {tile} is not a multiple of the factor {f}")
+        parts = []
+        for chunk in (x.split(batch_size) if batch_size else (x,)):
+            if tile is None or (chunk.shape[-1] <= tile and chunk.shape[-2] <= tile):
+                parts.append(self._encode(chunk))
+            else:
+                ov = overlap if overlap is not None else tile // 4 // f * f
+                parts.append(tiled(self._encode, chunk, tile, ov, 1 / f, 2 * self.config.latent_channels))
+        return DiagonalGaussian(torch.cat(parts))
+
+    def decode(self, z: torch.Tensor, tile: int | None = None, overlap: int | None = None,
+               batch_size: int | None = None) -> torch.Tensor:
+        """Images (B, C, h*f, w*f) from latents (B, latent_channels, h, w).
+
+        ``tile``: decode in tiles of this many latent pixels (overlap default tile / 4), blended with
+        linear ramps at the seams; ``batch_size``: this many latents at a time.
+        """
+        c = self.config
+        if z.ndim != 4 or z.shape[1] != c.latent_channels:
+            raise UserError(f"latents of shape {tuple(z.shape)} do not fit this autoencoder, which decodes "
+                            f"(B, {c.latent_channels}, h, w)")
+        parts = []
+        for chunk in (z.split(batch_size) if batch_size else (z,)):
+            if tile is None or (chunk.shape[-1] <= tile and chunk.shape[-2] <= tile):
+                parts.append(self._decode(chunk))
+            else:
+                ov = overlap if overlap is not None else max(1, tile // 4)
+                parts.append(tiled(self._decode, chunk, tile, ov, self.factor, c.channels))
+        return torch.cat(parts)
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None,
+                sample: bool = True) -> tuple[torch.Tensor, DiagonalGaussian]:
+        """(reconstruction, posterior): decode a sample of q(z | x) (its mode when ``sample`` is False)."""
+        posterior = self.encode(x)
+        z = posterior.sample(generator) if sample else posterior.mode()
+        return self._decode(z), posterior
+
+
+# ------------------------------------------------------------------------------ checkpoints
+def autoencoder_config(config: dict, where: str = "the checkpoint") -> AutoencoderConfig:
+    """The validated AutoencoderConfig of a checkpoint's config.json; a UserError when it is not an autoencoder."""
+    if not isinstance(config, dict) or config.get("kind") != KIND or "autoencoder" not in config:
+        raise UserError(f"{where} is not an autoencoder run (its config.json lacks \"kind\": \"autoencoder\"); "
+                        "pass the --out directory of 'fromnoise train-autoencoder'")
+    return AutoencoderConfig.from_dict(config["autoencoder"], where=f"{where}: config.json")
+
+
+def load_autoencoder(path: str | Path, device: str | torch.device = "cpu") -> Autoencoder:
+    """The autoencoder of a run directory or checkpoint (config validated before weights are allocated), in eval mode."""
+    from ..training.checkpoint import load_weights, read_checkpoint
+
+    ckpt, config, _ = read_checkpoint(path)
+    ae = Autoencoder(autoencoder_config(config, where=f"'{ckpt}'"))
+    load_weights(ae, ckpt / "model.safetensors")
+    return ae.to(device).eval()
+
+
+def weights_digest(module: nn.Module) -> str:
+    """sha256 of a module's weights (names, shapes, dtypes, bytes): keys caches of what it computes."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, t in sorted(module.state_dict().items()):
+        t = t.detach().contiguous().cpu()
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()

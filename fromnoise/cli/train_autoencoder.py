@@ -1,0 +1,83 @@
+"""``fromnoise train-autoencoder``: train the autoencoder of latent diffusion on a folder of images."""
+
+from __future__ import annotations
+
+import click
+
+from ..autoencoder.model import AutoencoderConfig
+from ..autoencoder.train import AutoencoderTrainingConfig
+from ..errors import UserError
+from .options import done
+
+# Every default below is read from the dataclasses, the one place they live.
+A, T = AutoencoderConfig, AutoencoderTrainingConfig
+
+
+def _widths(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(int(w) for w in text.split(","))
+    except ValueError:
+        raise UserError(f"--widths '{text}' is not a comma-separated list of integers; give e.g. 16,32,64,128") from None
+
+
+@click.command("train-autoencoder", context_settings={"show_default": True})
+@click.argument("data")
+@click.option("--factor", type=click.Choice(["4", "8"]), default=str(A.factor),
+              help="Spatial downsampling: 256x256 images become 64x64 (4) or 32x32 (8) latents.")
+@click.option("--image-size", "--image_size", type=click.IntRange(8, 4096), default=None,
+              help="Resize and centre-crop images to this side (default: the data's own size); a multiple of --factor.")
+@click.option("--channels", type=click.Choice(["1", "3", "4"]), default=None,
+              help="Image channels; 4 keeps a PNG's alpha (the object mask) beside its colour composited on white "
+                   "(default: inferred).")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Use only the first N images.")
+@click.option("--widths", default=None,
+              help="Channel widths per level, comma-separated: log2(factor)+1 of them "
+                   "(default: 16,64,128 for factor 4, 16,32,64,128 for factor 8).")
+@click.option("--latent-channels", type=click.IntRange(1, 64), default=A.latent_channels, help="Latent channels.")
+@click.option("--res-blocks", type=click.IntRange(1, 8), default=A.num_res_blocks, help="ResBlocks per level.")
+@click.option("--steps", type=click.IntRange(1), default=None, help="Stop at this many optimizer steps in total.")
+@click.option("--minutes", type=click.FloatRange(0, min_open=True), default=None,
+              help="Stop after this much wall time in this run (a checkpoint and a grid are written at the end).")
+@click.option("--batch-size", "--batch_size", "batch_size", type=click.IntRange(1, 4096), default=T.batch_size,
+              help="Images per batch.")
+@click.option("--lr", type=click.FloatRange(0, 1, min_open=True), default=T.lr, help="Peak learning rate (AdamW).")
+@click.option("--warmup", type=click.IntRange(0), default=T.warmup, help="Linear learning-rate warm-up steps.")
+@click.option("--kl-weight", type=click.FloatRange(0, 1), default=T.kl_weight, help="Weight of the KL term (LDM: 1e-6).")
+@click.option("--ssim-weight", type=click.FloatRange(0, 100), default=T.ssim_weight, help="Weight of 1 - SSIM beside L1.")
+@click.option("--disc-start", type=click.IntRange(0), default=None,
+              help="Switch the PatchGAN discriminator on at this step (default: off).")
+@click.option("--disc-weight", type=click.FloatRange(0, 100), default=T.disc_weight,
+              help="Weight of the adversarial term (times the adaptive weight).")
+@click.option("--hflip/--no-hflip", default=T.hflip, help="Random horizontal flips.")
+@click.option("--out", "--output-dir", "out", default=T.out, help="Run directory. Rerunning with the same --out resumes.")
+@click.option("--sample-every", type=click.IntRange(1), default=T.sample_every,
+              help="Steps between reconstruction grids and loss plots.")
+@click.option("--save-every", type=click.IntRange(1), default=T.save_every, help="Steps between checkpoints.")
+@click.option("--log-every", type=click.IntRange(1), default=T.log_every, help="Steps between lines in metrics.jsonl.")
+@click.option("--keep", type=click.IntRange(1), default=T.keep, help="Checkpoints kept.")
+@click.option("--seed", type=int, default=T.seed, help="Random seed.")
+@click.option("--progress/--no-progress", default=T.progress, help="Show a progress bar.")
+def train_autoencoder(data, factor, image_size, channels, limit, widths, latent_channels, res_blocks, **options):
+    """Train a KL autoencoder from scratch on DATA (a folder of images or a named data set).
+
+    Its latents are what 'fromnoise train --autoencoder' trains a diffusion model on. OUT gets
+    checkpoints, samples/ (originals on top, reconstructions below), loss.png and metrics.jsonl.
+
+    \b
+    Examples:
+      fromnoise train-autoencoder ./clipart --channels 4 --image-size 256 --factor 8 --minutes 30 --out runs/ae8
+      fromnoise train-autoencoder ./photos --image-size 128 --factor 4 --steps 2000 --out runs/ae4
+      fromnoise train-autoencoder ./clipart --channels 4 --image-size 256 --disc-start 5000 --minutes 120
+    """
+    from ..autoencoder.train import AutoencoderTrainer
+    from ..data import load_dataset
+
+    images = load_dataset(data, image_size=image_size, channels=int(channels) if channels else None, limit=limit)
+    config = AutoencoderConfig(image_size=images.image_size, channels=images.channels, factor=int(factor),
+                               latent_channels=latent_channels, widths=_widths(widths), num_res_blocks=res_blocks)
+    out = AutoencoderTrainer(config, images, AutoencoderTrainingConfig(**options)).run()
+    done(f"done: checkpoints in {out / 'checkpoints'}, reconstructions in {out / 'samples'}, "
+         f"loss plot {out / 'loss.png'}\n"
+         f"next: fromnoise train {data} --autoencoder {out}   (latent diffusion)")
