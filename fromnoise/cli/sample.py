@@ -79,6 +79,7 @@ def sample(checkpoint, checkpoint_opt, num_images, sampler, steps, eta, seed, gu
     import fromnoise
     from ..conditioning.request import build_condition
     from ..errors import UserError
+    from ..sampling.img2img_request import EditRequest
     from ..viz import save_gif, save_grid, save_images
 
     ckpt = checkpoint or checkpoint_opt
@@ -87,11 +88,14 @@ def sample(checkpoint, checkpoint_opt, num_images, sampler, steps, eta, seed, gu
     denoiser = fromnoise.load(ckpt, ema=ema, device=pick_device(device))
     if "text" in denoiser.encoders:  # a checkpoint never grants downloads; only this flag does
         denoiser.encoders["text"].allow_download = allow_download
-    edit = _edit_inputs(denoiser, init_path, inpaint_path, mask, strength, invert)
-    if interpolate and edit:
+    edit_request = EditRequest(init=init_path, inpaint=inpaint_path, mask=mask, strength=strength, invert=invert,
+                               resample=resample, jump_length=jump_length, feather=feather)
+    with _notes():
+        edit = edit_request.generate_kwargs(denoiser)
+    if interpolate and edit_request.image:
         raise UserError("--interpolate starts from noise; it cannot take --init or --inpaint")
     request = {"classes": list(classes), "prompts": list(prompts), "features": features, "like": like,
-               "set": list(set_), "mask": None if inpaint_path else mask}
+               "set": list(set_), "mask": edit_request.condition_mask}
     if interpolate:
         return _interpolate(denoiser, request, interpolate, seed, seed_to, out, sampler=sampler, steps=steps,
                             guidance=guidance, eta=eta, batch_size=batch_size)
@@ -116,8 +120,7 @@ def sample(checkpoint, checkpoint_opt, num_images, sampler, steps, eta, seed, gu
     with _notes():
         images = fromnoise.generate(denoiser, total, sampler=sampler, steps=steps, seed=seed, guidance=guidance,
                                     condition=condition, callback=callback, batch_size=batch_size, eta=eta,
-                                    progress=True, resample=resample, jump_length=jump_length, feather=feather,
-                                    **edit)
+                                    progress=True, **edit)
     if keep_frames:
         picks = torch.linspace(0, len(keep_frames) - 1, min(frames, len(keep_frames))).round().long().tolist()
         keep_frames = [keep_frames[i] for i in picks]
@@ -144,72 +147,6 @@ def save_grid_frame(batch):
 
 
 # ------------------------------------------------------------------------------ image-to-image
-def _edit_inputs(denoiser, init_path, inpaint_path, mask, strength, invert) -> dict:
-    """generate()'s image-to-image keywords from the options (images read as the model's channels)."""
-    from ..errors import UserError
-
-    if init_path and inpaint_path:
-        raise UserError("give --init (a variation of the whole image) or --inpaint (regenerate the --mask region), "
-                        "not both")
-    if inpaint_path and not mask:
-        raise UserError("--inpaint needs --mask: a PNG of the image's size, white where to regenerate")
-    if mask and not inpaint_path and "mask" not in denoiser.encoders:
-        raise UserError("this model is not mask-conditioned, so --mask alone means nothing to it; to inpaint, "
-                        "give --inpaint IMAGE --mask MASK (white = regenerate)")
-    path = init_path or inpaint_path
-    if not path:
-        if strength is not None or invert:
-            raise UserError("--strength and --invert need an input image: --init IMAGE or --inpaint IMAGE")
-        return {}
-    edit = {"init": read_image(path, denoiser.image_shape[0]), "strength": strength, "invert": invert}
-    if inpaint_path:
-        edit["mask"] = read_mask(mask)
-    return edit
-
-
-def read_image(path, channels: int):
-    """An image file as a (channels, H, W) float tensor in [0, 1] at its own size (generate() fits the size).
-    Other channels are converted as the data loader converts them (alpha composited on white), and said."""
-    import numpy as np
-    import torch
-    from PIL import Image, ImageOps
-
-    from ..data.transforms import to_channels_pil
-    from ..errors import UserError
-
-    try:
-        with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img)
-            mode = img.mode
-            img = to_channels_pil(img, channels)
-            arr = np.asarray(img, dtype=np.uint8)
-    except (OSError, ValueError) as err:
-        raise UserError(f"cannot read the image '{path}': {err}; give a PNG/JPEG/WebP file") from None
-    want = {1: "L", 3: "RGB", 4: "RGBA"}[channels]
-    if mode != want:
-        click.echo(f"note: '{path}' is {mode}; converted to {want}, as the model was trained", err=True)
-    arr = arr[:, :, None] if arr.ndim == 2 else arr
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float() / 255
-
-
-def read_mask(path):
-    """A mask PNG as an (H, W) float tensor in [0, 1]: its alpha channel when it has one, else its grey levels."""
-    import numpy as np
-    import torch
-    from PIL import Image
-
-    from ..errors import UserError
-
-    try:
-        with Image.open(path) as img:
-            img.load()
-            has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
-            arr = np.asarray(img.convert("RGBA").getchannel("A") if has_alpha else img.convert("L"), dtype=np.uint8)
-    except (OSError, ValueError) as err:
-        raise UserError(f"cannot read the mask '{path}': {err}; give a PNG (white = regenerate)") from None
-    return torch.from_numpy(arr.copy()).float() / 255
-
-
 class _notes:
     """Print generate()'s adaptation warnings (a resize, a thresholded mask) as one 'note:' line each."""
 
@@ -233,18 +170,10 @@ class _notes:
 
 def _interpolate(denoiser, request, frames, seed, seed_to, out, **kwargs):
     """--interpolate: a strip (one row) and a GIF between two seeds or two conditions."""
-    from ..conditioning.request import build_condition
-    from ..errors import UserError
-    from ..sampling.img2img import interpolate
+    from ..sampling.img2img_request import interpolation
     from ..viz import save_gif, save_grid, save_images
 
-    condition, rows = build_condition(denoiser, request, 1)
-    if len(rows) > 2:
-        raise UserError(f"--interpolate goes between two conditions; got {len(rows)} ({' | '.join(rows)})")
-    if kwargs["guidance"] != 1.0 and condition is None:
-        raise UserError("--guidance needs a condition: give --class, --prompt, --features or --like")
-    seeds = (seed, seed + 1 if seed_to is None else seed_to)
-    images = interpolate(denoiser, frames, seeds=seeds, condition=condition, progress=True, **kwargs)
+    images, rows, seeds = interpolation(denoiser, request, frames, seed, seed_to, progress=True, **kwargs)
     out_dir = Path(out) if out else Path(denoiser.checkpoint).parent.parent / "generated"
     out_dir.mkdir(parents=True, exist_ok=True)
     strip = save_grid(images, out_dir / "interpolation.png", nrow=frames)

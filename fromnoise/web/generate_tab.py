@@ -6,6 +6,12 @@ The work is done by the functions of the first half, which the tab's callbacks a
 ``fromnoise.conditioning.request.build_condition``), :func:`command_line` (the equivalent
 ``fromnoise sample`` command) and :func:`run` (``fromnoise.generate`` in a worker thread,
 its per-step callback feeding x0 previews, under the model's lock and a timeout).
+
+Image-to-image (SDEdit variations and edits, DDIM inversion, RePaint inpainting; arxiv 2108.01073,
+2010.02502, 2201.09865) goes through the CLI's own translation,
+:class:`fromnoise.sampling.img2img_request.EditRequest`: the page saves the upload (and the drawn
+or uploaded mask) as PNG files, builds the request the CLI builds from ``--init/--inpaint/--mask``,
+and shows its flags in the command line; :func:`interpolate_run` is ``--interpolate`` between two seeds.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import shlex
 import tempfile
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -29,13 +36,19 @@ from .. import generate
 from ..conditioning.request import build_condition
 from ..errors import UserError
 from ..features import FEATURE_DOCS, FEATURE_NAMES, GROUPS
+from ..image_files import read_image
 from ..sampling import DEFAULT_SAMPLER, SAMPLERS
-from ..viz import grid, to_pil
+from ..sampling.img2img import DETERMINISTIC, Img2ImgWarning
+from ..sampling.img2img_request import EditRequest, interpolation
+from ..viz import grid, save_gif, to_pil
 
 MAX_STEPS = 1000
 MAX_IMAGES = 64
 MAX_GUIDANCE = 50.0
 MASK_FILE = "mask.png"
+INIT_FILE = "init.png"
+INPAINT_MASK_FILE = "inpaint_mask.png"
+MAX_FRAMES = 64
 
 
 def explanation(name: str) -> str:
@@ -58,6 +71,14 @@ class Settings:
     prompt: str = ""
     features: dict[str, float] | None = None  # name -> value in [0, 1]; None: no feature condition
     mask: np.ndarray | None = None            # (size, size) bool object mask; None: no mask
+    # image-to-image (fromnoise sample --init / --inpaint --mask / --strength / --invert / --resample ...)
+    init: str | None = None                   # the input image, a file on the server; None: from noise
+    inpaint: np.ndarray | None = None         # (H, W) bool, white = regenerate (any size: fitted to the init's)
+    strength: float | None = None             # None: generate()'s default (0.6 variation, 1 inpaint/invert)
+    invert: bool = False
+    resample: int = 1
+    jump_length: int = 10
+    feather: float = 1.0
 
 
 def _integer(value, what: str) -> int:
@@ -89,6 +110,28 @@ def check(s: Settings) -> Settings:
         raise UserError(f"guidance must be a number, got {s.guidance!r}") from None
     if not 0 <= s.guidance <= MAX_GUIDANCE:
         raise UserError(f"guidance must be between 0 and {MAX_GUIDANCE:g}, got {s.guidance:g}")
+    if s.strength is not None:
+        try:
+            s.strength = float(s.strength)
+        except (TypeError, ValueError):
+            raise UserError(f"strength must be a number, got {s.strength!r}") from None
+        if not 0 < s.strength <= 1:
+            raise UserError(f"strength must be in (0, 1] (how far the upload is noised; 1 = from pure noise), "
+                            f"got {s.strength:g}")
+    s.resample = _integer(s.resample, "the resample count")
+    if not 1 <= s.resample <= 100:
+        raise UserError(f"the resample count must be between 1 and 100, got {s.resample}")
+    s.jump_length = _integer(s.jump_length, "the jump length")
+    if not 1 <= s.jump_length <= 1000:
+        raise UserError(f"the jump length must be between 1 and 1000, got {s.jump_length}")
+    try:
+        s.feather = float(s.feather)
+    except (TypeError, ValueError):
+        raise UserError(f"feather must be a number of pixels, got {s.feather!r}") from None
+    if not 0 <= s.feather <= 64:
+        raise UserError(f"feather must be between 0 and 64 pixels, got {s.feather:g}")
+    if s.init is None and (s.inpaint is not None or s.strength is not None or s.invert):
+        raise UserError("strength, inversion and inpainting need an input image: upload one under image-to-image")
     if s.features is not None:
         for name, value in s.features.items():
             if name not in FEATURE_DOCS:
@@ -118,10 +161,21 @@ def request_of(s: Settings, mask_path: str | None) -> dict:
 
 
 def command_line(s: Settings, run_dir: str | Path, mask_path: str | None = None, *, seed: int | None = None,
-                 n: int | None = None) -> str:
-    """The ``fromnoise sample`` command that makes the same images (image i has seed + i)."""
-    args = ["fromnoise", "sample", str(run_dir), "-n", str(s.n if n is None else n), "--sampler", s.sampler,
-            "--steps", str(s.steps), "--seed", str(s.seed if seed is None else seed)]
+                 n: int | None = None, edit: EditRequest | None = None, interpolate: tuple[int, int] | None = None
+                 ) -> str:
+    """The ``fromnoise sample`` command that makes the same images (image i has seed + i).
+
+    ``edit``: the image-to-image request, whose flags (with its --mask) replace ``mask_path``;
+    ``interpolate``: (frames, seed_to) for ``--interpolate`` between ``s.seed`` and seed_to.
+    """
+    args = ["fromnoise", "sample", str(run_dir)]
+    if interpolate:
+        args += ["--interpolate", str(interpolate[0])]
+    else:
+        args += ["-n", str(s.n if n is None else n)]
+    args += ["--sampler", s.sampler, "--steps", str(s.steps), "--seed", str(s.seed if seed is None else seed)]
+    if interpolate:
+        args += ["--seed-to", str(interpolate[1])]
     if s.guidance != 1.0:
         args += ["--guidance", f"{s.guidance:g}"]
     if s.class_name:
@@ -130,7 +184,9 @@ def command_line(s: Settings, run_dir: str | Path, mask_path: str | None = None,
         args += ["--prompt", s.prompt]
     for item in feature_overrides(s.features):
         args += ["--set", item]
-    if mask_path:
+    if edit is not None:
+        args += edit.flags()
+    elif mask_path:
         args += ["--mask", str(mask_path)]
     return shlex.join(args)
 
@@ -154,6 +210,31 @@ def mask_from_image(image: np.ndarray | None, size: int) -> np.ndarray | None:
     small = Image.fromarray(grey.clip(0, 255).astype(np.uint8), "L").resize((size, size), Image.BILINEAR)
     mask = np.asarray(small) > 127
     return mask if mask.any() else None
+
+
+def inpaint_region(drawn, upload: str | None = None) -> np.ndarray:
+    """The inpainting region (H, W) bool, white = regenerate: the uploaded mask file when there is one (its alpha
+    channel when it has one, else its grey levels, as ``fromnoise sample --mask`` reads it), else the strokes
+    drawn on the editor's layers (the background, the upload itself, does not count)."""
+    from ..sampling.img2img_request import read_mask
+
+    if upload:
+        region = read_mask(upload).numpy() >= 0.5
+        if not region.any():
+            raise UserError("the uploaded inpainting mask is all black; white marks the region to regenerate")
+        return region
+    layers = (drawn.get("layers") or []) if isinstance(drawn, dict) else ([] if drawn is None else [drawn])
+    region = None
+    for layer in layers:
+        arr = np.asarray(layer)
+        if arr.ndim != 3 or arr.shape[-1] != 4:
+            continue
+        strokes = (arr[..., :3].astype(np.float32).mean(-1) * (arr[..., 3] / 255.0)) > 127
+        region = strokes if region is None else region | strokes
+    if region is None or not region.any():
+        raise UserError("the inpainting mask is empty: draw white over the upload where to regenerate, or upload "
+                        "a mask (white = regenerate)")
+    return region
 
 
 def like_values(model, path: str) -> tuple[dict[str, float] | None, np.ndarray | None]:
@@ -201,17 +282,9 @@ def _save_png(image: torch.Tensor, path: Path, text: dict[str, str]) -> Path:
     return path
 
 
-def run(store, s: Settings, *, timeout: float = 120.0, out_root: str | Path | None = None,
-        preview_every: float = 0.2) -> Iterator[Update]:
-    """Generate for the page: yields status/previews while it waits and runs, then the results.
-
-    One generation at a time per model (its lock; later requests wait their turn), at most
-    ``timeout`` seconds of waiting plus generating, after which the run is stopped (the sampler's
-    callback raises) and a UserError says so.
-    """
-    s = check(s)
-    model = store.get(s.model)
-    out_dir = Path(tempfile.mkdtemp(prefix="gen-", dir=out_root))
+def _save_inputs(model, s: Settings, out_dir: Path) -> tuple[str | None, EditRequest]:
+    """Write the request's images as the files ``fromnoise sample`` would be given; returns the object-mask
+    path (or None) and the image-to-image request over those files (the CLI's own translation)."""
     mask_path = None
     if s.mask is not None:
         if "mask" not in model.kinds:
@@ -219,20 +292,36 @@ def run(store, s: Settings, *, timeout: float = 120.0, out_root: str | Path | No
                             "trained with --condition features --mask")
         mask_path = str(out_dir / MASK_FILE)
         Image.fromarray((np.asarray(s.mask, bool) * 255).astype(np.uint8), "L").save(mask_path)
-    if s.features is not None and "features" not in model.kinds:
-        raise UserError("this model is not conditioned on the visual features; its controls are above")
-    condition, labels = build_condition(model.denoiser, request_of(s, mask_path), s.n)
-    if s.guidance != 1.0 and condition is None:
-        if not model.denoiser.conditional:
-            raise UserError(f"guidance {s.guidance:g} needs a conditional model; this one is unconditional, "
-                            "so set guidance to 1")
-        raise UserError(f"guidance {s.guidance:g} needs a condition: choose a class, write a prompt or use the "
-                        "feature sliders (or set guidance to 1)")
-    total = s.n * max(1, len(labels))
-    if total > MAX_IMAGES:
-        raise UserError(f"{total} images is more than {MAX_IMAGES} per request; ask for fewer")
-    command = command_line(s, model.path, mask_path)
+    if s.init is None:
+        return mask_path, EditRequest(mask=mask_path)
+    if s.inpaint is not None and mask_path:
+        raise UserError("inpainting and an object mask cannot be combined here (on the command line --mask is "
+                        "then the region to regenerate); untick 'condition on this object mask'")
+    init_path = str(out_dir / INIT_FILE)
+    upload = read_image(s.init)  # EXIF-rotated, 8 bits per channel: the PNG keeps every pixel
+    upload.save(init_path)
+    if s.inpaint is None:
+        return None, EditRequest(init=init_path, strength=s.strength, invert=s.invert)
+    region = np.asarray(s.inpaint, bool)
+    if region.shape != (upload.height, upload.width):  # a drawing on the enlarged canvas: back to the image's size
+        region = np.asarray(Image.fromarray(region.astype(np.uint8) * 255, "L").resize(upload.size, Image.NEAREST)) > 127
+    if not region.any():
+        raise UserError("the inpainting mask is empty: draw (or upload) white where to regenerate")
+    inpaint_path = str(out_dir / INPAINT_MASK_FILE)
+    Image.fromarray(region.astype(np.uint8) * 255, "L").save(inpaint_path)
+    return None, EditRequest(inpaint=init_path, mask=inpaint_path, strength=s.strength, invert=s.invert,
+                             resample=s.resample, jump_length=s.jump_length, feather=s.feather)
 
+
+def _notes(caught) -> str:
+    """The image-to-image adaptations (resized, converted, thresholded) as one line for the status."""
+    said = [str(w.message) for w in caught if issubclass(w.category, Img2ImgWarning)]
+    return (" · note: " + "; ".join(dict.fromkeys(said))) if said else ""
+
+
+def _guarded(model, s: Settings, timeout: float, preview_every: float, work, what: str, nrow: int | None = None):
+    """Run ``work(callback)`` in a worker thread under the model's lock: yields waiting lines and x0 previews,
+    returns the images (``images = yield from _guarded(...)``). Past ``timeout`` the sampler is stopped."""
     start = time.monotonic()
     while not model.lock.acquire(timeout=preview_every):
         waited = time.monotonic() - start
@@ -249,14 +338,16 @@ def run(store, s: Settings, *, timeout: float = 120.0, out_root: str | Path | No
             if d["offset"] == 0:
                 latest[0] = (d["i"], ((d["x0"].float().clamp(-1, 1) + 1) / 2).cpu())
 
-        def work():
+        def target():
             try:
-                result["images"] = generate(model.denoiser, total, sampler=s.sampler, steps=s.steps, seed=s.seed,
-                                            guidance=s.guidance, condition=condition, callback=callback)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", Img2ImgWarning)
+                    result["images"] = work(callback)
+                result["notes"] = _notes(caught)
             except BaseException as err:  # handed to the page's thread below
                 result["error"] = err
 
-        worker = threading.Thread(target=work, name="fromnoise-generate", daemon=True)
+        worker = threading.Thread(target=target, name="fromnoise-generate", daemon=True)
         worker.start()
         shown = None
         try:
@@ -270,8 +361,7 @@ def run(store, s: Settings, *, timeout: float = 120.0, out_root: str | Path | No
                 if latest[0] is not None and latest[0] is not shown:
                     shown = latest[0]
                     i, x0 = shown
-                    yield Update(f"step {i + 1} of {s.steps}: the predicted clean images x0",
-                                 preview=display(x0, nrow=s.n if labels else None))
+                    yield Update(f"step {i + 1}{what}: the predicted clean images x0", preview=display(x0, nrow=nrow))
         finally:  # the page went away or failed: stop the sampler before giving the lock back
             cancel.set()
             worker.join()
@@ -280,22 +370,98 @@ def run(store, s: Settings, *, timeout: float = 120.0, out_root: str | Path | No
     if "error" in result:
         err = result["error"]
         raise err if isinstance(err, UserError) else UserError(f"the generation failed: {err}")
-    images = result["images"]
+    return result["images"], result["notes"], time.monotonic() - start
+
+
+def run(store, s: Settings, *, timeout: float = 120.0, out_root: str | Path | None = None,
+        preview_every: float = 0.2) -> Iterator[Update]:
+    """Generate for the page: yields status/previews while it waits and runs, then the results.
+
+    One generation at a time per model (its lock; later requests wait their turn), at most
+    ``timeout`` seconds of waiting plus generating, after which the run is stopped (the sampler's
+    callback raises) and a UserError says so. With ``s.init`` the generation is image-to-image,
+    with the keywords the CLI's :class:`EditRequest` gives for the files the page saved.
+    """
+    s = check(s)
+    model = store.get(s.model)
+    out_dir = Path(tempfile.mkdtemp(prefix="gen-", dir=out_root))
+    mask_path, edit = _save_inputs(model, s, out_dir)
+    if s.features is not None and "features" not in model.kinds:
+        raise UserError("this model is not conditioned on the visual features; its controls are above")
+    condition, labels = build_condition(model.denoiser, request_of(s, mask_path), s.n)
+    if s.guidance != 1.0 and condition is None:
+        if not model.denoiser.conditional:
+            raise UserError(f"guidance {s.guidance:g} needs a conditional model; this one is unconditional, "
+                            "so set guidance to 1")
+        raise UserError(f"guidance {s.guidance:g} needs a condition: choose a class, write a prompt or use the "
+                        "feature sliders (or set guidance to 1)")
+    total = s.n * max(1, len(labels))
+    if total > MAX_IMAGES:
+        raise UserError(f"{total} images is more than {MAX_IMAGES} per request; ask for fewer")
+    command = command_line(s, model.path, edit=edit)
+    kwargs = edit.generate_kwargs(model.denoiser)  # the CLI's reading and checks of its files
+
+    def work(callback):
+        return generate(model.denoiser, total, sampler=s.sampler, steps=s.steps, seed=s.seed, guidance=s.guidance,
+                        condition=condition, callback=callback, **kwargs)
+
+    images, notes, took = yield from _guarded(model, s, timeout, preview_every, work,
+                                              "" if edit.image else f" of {s.steps}", s.n if labels else None)
     files = []
     for j, img in enumerate(images):
         row = labels[j // s.n] if labels else ""
         seed = s.seed + j
-        one = command_line(s, model.path, mask_path, seed=seed, n=1) if not labels or len(labels) == 1 else command
+        one = command_line(s, model.path, seed=seed, n=1, edit=edit) if not labels or len(labels) == 1 else command
         caption = f"seed {seed}" + (f" · {row}" if row else "") + \
-            f" · {s.sampler} {s.steps} steps" + (f" · guidance {s.guidance:g}" if s.guidance != 1 else "")
+            f" · {s.sampler} {s.steps} steps" + (f" · guidance {s.guidance:g}" if s.guidance != 1 else "") + \
+            (f" · {'inpainted' if edit.inpaint else 'from the upload'}" if edit.image else "")
         path = _save_png(img, out_dir / f"seed_{seed}.png", {"fromnoise": one, "Description": caption})
         files.append((str(path), caption))
     grid_path = _save_png(grid(images, nrow=s.n if labels else None), out_dir / "grid.png",
                           {"fromnoise": command})
-    took = time.monotonic() - start
-    yield Update(f"{total} image{'s' if total > 1 else ''} in {took:.1f} s ({s.sampler}, {s.steps} steps, seeds {s.seed}..{s.seed + total - 1})",
+    yield Update(f"{total} image{'s' if total > 1 else ''} in {took:.1f} s ({s.sampler}, {s.steps} steps, seeds "
+                 f"{s.seed}..{s.seed + total - 1}){notes}",
                  preview=display(images, nrow=s.n if labels else None), done=True, files=files,
                  grid_path=str(grid_path), command=command, images=images)
+
+
+def interpolate_run(store, s: Settings, frames: int, seed_to: int, *, timeout: float = 120.0,
+                    out_root: str | Path | None = None, preview_every: float = 0.2) -> Iterator[Update]:
+    """``fromnoise sample --interpolate FRAMES --seed S --seed-to T`` for the page: ``frames`` images between two
+    seeds (slerp of the noise, :func:`fromnoise.sampling.img2img.interpolate`) under the page's condition, as a
+    strip PNG and a GIF (the last Update's ``files``: [(strip, caption), (gif, caption)])."""
+    s = check(s)
+    frames = _integer(frames, "the number of frames")
+    if not 2 <= frames <= MAX_FRAMES:
+        raise UserError(f"the number of frames must be between 2 and {MAX_FRAMES}, got {frames}")
+    seed_to = _integer(seed_to, "the other seed")
+    if not 0 <= seed_to < 2**63:
+        raise UserError(f"the other seed must be a whole number from 0 to 2^63, got {seed_to}")
+    if s.init is not None:
+        raise UserError("an interpolation starts from noise; switch image-to-image off to interpolate")
+    model = store.get(s.model)
+    out_dir = Path(tempfile.mkdtemp(prefix="lerp-", dir=out_root))
+    mask_path, _ = _save_inputs(model, s, out_dir)
+    if s.features is not None and "features" not in model.kinds:
+        raise UserError("this model is not conditioned on the visual features; its controls are above")
+    request = request_of(s, mask_path)
+    command = command_line(s, model.path, mask_path, interpolate=(frames, seed_to))
+
+    def work(callback):
+        images, _, _ = interpolation(model.denoiser, request, frames, s.seed, seed_to, sampler=s.sampler,
+                                     steps=s.steps, guidance=s.guidance, callback=callback)
+        return images
+
+    images, notes, took = yield from _guarded(model, s, timeout, preview_every, work, f" of {s.steps}", frames)
+    if s.sampler not in DETERMINISTIC:
+        notes += (f" · note: {s.sampler} draws fresh noise at every step, differently for every frame, so the "
+                  f"frames flicker; ddim or dpmpp_2m give a smooth interpolation")
+    strip = _save_png(grid(images, nrow=frames), out_dir / "interpolation.png", {"fromnoise": command})
+    gif = save_gif(list(images), out_dir / "interpolation.gif", duration_ms=120, hold_last_ms=600)
+    caption = f"seed {s.seed} -> seed {seed_to}, {frames} frames · {s.sampler} {s.steps} steps"
+    yield Update(f"{frames} frames in {took:.1f} s (seed {s.seed} -> {seed_to}){notes}", preview=display(images, nrow=frames),
+                 done=True, files=[(str(strip), caption), (str(gif), caption)], grid_path=str(strip),
+                 command=command, images=images)
 
 
 def last(updates: Iterator[Update]) -> Update:
@@ -310,13 +476,26 @@ def png_base64(path: str) -> str:
     return base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
 
-def decode_png(data: str) -> np.ndarray:
+def decode_png(data: str, what: str = "mask") -> np.ndarray:
     """A base64 PNG (the API's mask) as an array; UserError when it is not one."""
     try:
         with Image.open(io.BytesIO(base64.b64decode(data))) as img:
             return np.asarray(img.convert("RGBA"))
     except (ValueError, OSError) as err:
-        raise UserError(f"the mask is not a base64-encoded PNG ({err})") from None
+        raise UserError(f"the {what} is not a base64-encoded PNG ({err})") from None
+
+
+def save_upload(data: str, folder: str | Path, what: str) -> str:
+    """A base64 image (the API's init image or inpainting mask) written as a file in ``folder``; its path.
+    The file is then read like any upload (:func:`fromnoise.image_files.read_image`)."""
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except ValueError as err:
+        raise UserError(f"the {what} is not base64-encoded ({err}); send a base64 PNG") from None
+    path = Path(tempfile.mkdtemp(prefix="upload-", dir=folder or None)) / "upload.png"
+    path.write_bytes(raw)
+    read_image(path)  # refuses what is not an image, naming it
+    return str(path)
 
 
 # ------------------------------------------------------------------------------------- page
@@ -361,6 +540,47 @@ def build(ctx, model_box):
                                           canvas_size=(256, 256), height=300, elem_id="mask-editor",
                                           brush=gr.Brush(colors=["#ffffff", "#000000"], default_color="#ffffff"),
                                           format="png")
+            with gr.Accordion("image-to-image: variations, edits, inpainting", open=False, elem_id="i2i"):
+                i2i_mode = gr.Radio(["off", "variation / edit", "inpaint"], value="off", elem_id="i2i-mode",
+                                    label="off: from noise · variation / edit: the upload noised to the strength, "
+                                          "then generated back under the controls above (SDEdit) · inpaint: "
+                                          "regenerate the white of the mask, keep the rest (RePaint)")
+                init_image = gr.Image(label="init image", type="filepath", sources=["upload", "clipboard"],
+                                      height=160, elem_id="init-image", elem_classes="pixelated")
+                with gr.Row():
+                    strength = gr.Slider(0.01, 1, 0.6, step=0.01, elem_id="strength",
+                                         label="strength: how far the upload is noised (1 = from pure noise)")
+                    invert = gr.Checkbox(False, elem_id="invert",
+                                         label="DDIM inversion: start from the upload run backwards instead of "
+                                               "noise (ddim with eta 0, dpmpp_2m, euler, heun)")
+                with gr.Group(visible=False) as inpaint_group:
+                    inpaint_draw = gr.ImageEditor(label="inpainting mask: draw white over the upload where to "
+                                                        "regenerate", type="numpy", image_mode="RGBA",
+                                                  canvas_size=(256, 256), height=300, elem_id="inpaint-editor",
+                                                  brush=gr.Brush(colors=["#ffffff"], default_color="#ffffff"),
+                                                  format="png")
+                    inpaint_file = gr.Image(label="or upload the mask (white = regenerate; used when given)",
+                                            type="filepath", sources=["upload", "clipboard"], height=120,
+                                            elem_id="inpaint-mask")
+                    with gr.Row():
+                        resample = gr.Slider(1, 20, 1, step=1, elem_id="resample",
+                                             label="resample: each stretch denoised this many times (1: plain "
+                                                   "replacement)")
+                        jump_length = gr.Slider(1, 50, 10, step=1, elem_id="jump-length",
+                                                label="jump length (steps per jump back)")
+                        feather = gr.Slider(0, 8, 1, step=0.5, elem_id="feather",
+                                            label="feather (pixels of seam)")
+            with gr.Accordion("interpolate between two seeds", open=False, elem_id="interp"):
+                with gr.Row():
+                    seed_to = gr.Number(1, label="to seed", precision=0, minimum=0, elem_id="seed-to")
+                    frames = gr.Slider(2, MAX_FRAMES, 8, step=1, label="frames", elem_id="interp-frames")
+                interp_go = gr.Button("Interpolate", elem_id="interpolate")
+                interp_strip = gr.Image(label="strip: seed -> to seed (slerp of the noise)", format="png",
+                                        interactive=False, elem_id="interp-strip", elem_classes="pixelated")
+                interp_gif = gr.Image(label="GIF", type="filepath", interactive=False, elem_id="interp-gif",
+                                      elem_classes="pixelated")
+                interp_command = gr.Code(label="the same from the command line", language="shell", lines=1,
+                                         elem_id="interp-command", interactive=False, wrap_lines=True)
         with gr.Column(scale=1):
             status = gr.Markdown("", elem_id="gen-status")
             preview = gr.Image(label="denoising: predicted x0 at each step", format="png", interactive=False,
@@ -410,8 +630,27 @@ def build(ctx, model_box):
 
     like.upload(on_like, [model_box, like], sliders + [mask_box, use_mask], api_visibility="private")
 
-    def on_generate(name, class_name, prompt, use_f, use_m, mask_value, sampler_name, n_steps, g, seed_value,
-                    n, *values):
+    def on_mode(mode):
+        inpainting = mode == "inpaint"
+        return gr.update(visible=inpainting), gr.update(value=1.0 if inpainting else 0.6)
+
+    i2i_mode.change(on_mode, i2i_mode, [inpaint_group, strength], api_visibility="private")
+
+    def on_init(path):
+        """The upload becomes the inpainting canvas's background (enlarged), to draw the mask over it."""
+        if not path:
+            return gr.update(value=None)
+        img = page_errors(read_image, path).convert("RGBA")
+        scale = max(1, 256 // max(img.size))
+        big = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+        return gr.update(value={"background": np.asarray(big), "layers": [], "composite": None})
+
+    init_image.upload(on_init, init_image, inpaint_draw, api_visibility="private")
+
+    def settings_of(name, class_name, prompt, use_f, use_m, mask_value, sampler_name, n_steps, g, seed_value, n,
+                    values, i2i=None):
+        """The page's controls as Settings (i2i: mode, init, strength, invert, drawing, file, resample, jump,
+        feather)."""
         if not name:
             raise gr.Error("choose a model first (none was found: train one in the Train tab)",
                            print_exception=False)
@@ -431,6 +670,21 @@ def build(ctx, model_box):
         s = Settings(name, sampler_name, n_steps, g, seed_value if seed_value is not None else 0, n,
                      class_name if "class" in model.kinds else None,
                      prompt if "text" in model.kinds else "", feats, mask)
+        mode, init, s_strength, s_invert, drawn, mask_file, s_resample, s_jump, s_feather = i2i or ["off"] + [None] * 8
+        if mode in ("variation / edit", "inpaint"):
+            if not init:
+                raise gr.Error(f"{mode}: upload an init image first (or set image-to-image to off)",
+                               print_exception=False)
+            s.init, s.strength, s.invert = init, s_strength, bool(s_invert)
+        if mode == "inpaint":
+            s.inpaint = page_errors(inpaint_region, drawn, mask_file)
+            s.resample, s.jump_length, s.feather = s_resample, s_jump, s_feather
+        return s
+
+    def on_generate(name, class_name, prompt, use_f, use_m, mask_value, sampler_name, n_steps, g, seed_value,
+                    n, mode, init, s_strength, s_invert, drawn, mask_file, s_resample, s_jump, s_feather, *values):
+        s = settings_of(name, class_name, prompt, use_f, use_m, mask_value, sampler_name, n_steps, g, seed_value,
+                        n, values, [mode, init, s_strength, s_invert, drawn, mask_file, s_resample, s_jump, s_feather])
         updates = run(ctx.store, s, timeout=ctx.timeout, out_root=ctx.tmp)
         while True:
             try:
@@ -443,27 +697,82 @@ def build(ctx, model_box):
                 yield u.status, u.preview if u.preview is not None else gr.update(), gr.update(), gr.update(), \
                     gr.update()
 
-    event = go.click(on_generate, [model_box, class_box, prompt_box, use_features, use_mask, mask_box, sampler,
-                                   steps, guidance, seed, count] + sliders,
+    controls = [model_box, class_box, prompt_box, use_features, use_mask, mask_box, sampler, steps, guidance, seed,
+                count]
+    event = go.click(on_generate, controls + [i2i_mode, init_image, strength, invert, inpaint_draw, inpaint_file,
+                                              resample, jump_length, feather] + sliders,
                      [status, preview, gallery, command, files], api_name="generate",
                      concurrency_limit=ctx.concurrency, concurrency_id="generate")
-    stop.click(None, None, None, cancels=[event], api_visibility="private")
 
-    def sample(model: str, n: int = 4, steps: int = 20, sampler: str = DEFAULT_SAMPLER, guidance: float = 1.0,
-               seed: int = 0, class_name: str = "", prompt: str = "", features: dict | None = None,
-               mask_png: str = "") -> dict:
-        """Generate images; returns {"command", "images": [{"seed", "caption", "png"}]} (base64 PNGs).
+    def on_interpolate(name, class_name, prompt, use_f, use_m, mask_value, sampler_name, n_steps, g, seed_value, n,
+                       to_seed, n_frames, *values):
+        s = settings_of(name, class_name, prompt, use_f, use_m, mask_value, sampler_name, n_steps, g, seed_value, n,
+                        values)
+        updates = interpolate_run(ctx.store, s, n_frames, to_seed if to_seed is not None else 0,
+                                  timeout=ctx.timeout, out_root=ctx.tmp)
+        while True:
+            try:
+                u = page_errors(next, updates)
+            except StopIteration:
+                return
+            if u.done:
+                yield u.status, u.preview, u.files[1][0], u.command
+            else:
+                yield u.status, gr.update(), gr.update(), gr.update()
 
-        features: feature name -> value in [0, 1] (the rest stay at 0.5); mask_png: a base64
-        PNG, white = object. The limits and messages are the page's.
-        """
+    interp_event = interp_go.click(on_interpolate, controls + [seed_to, frames] + sliders,
+                                   [status, interp_strip, interp_gif, interp_command], api_name="interpolate_page",
+                                   concurrency_limit=ctx.concurrency, concurrency_id="generate")
+    stop.click(None, None, None, cancels=[event, interp_event], api_visibility="private")
+
+    def settings_api(model, n, steps, sampler, guidance, seed, class_name, prompt, features, mask_png, init_png="",
+                     inpaint_png="", strength=None, invert=False, resample=1, jump_length=10, feather=1.0):
         m = page_errors(ctx.store.get, model)
         mask = page_errors(lambda: mask_from_image(decode_png(mask_png), m.image_size)) if mask_png else None
         s = Settings(model, sampler=sampler, steps=steps, guidance=guidance, seed=seed, n=n,
-                     class_name=class_name or None, prompt=prompt, features=features, mask=mask)
+                     class_name=class_name or None, prompt=prompt, features=features, mask=mask,
+                     strength=strength, invert=bool(invert), resample=resample, jump_length=jump_length,
+                     feather=feather)
+        if init_png:
+            s.init = page_errors(save_upload, init_png, ctx.tmp, "init image")
+        if inpaint_png:
+            s.inpaint = page_errors(inpaint_region, None, save_upload(inpaint_png, ctx.tmp, "inpainting mask"))
+        return s
+
+    def sample(model: str, n: int = 4, steps: int = 20, sampler: str = DEFAULT_SAMPLER, guidance: float = 1.0,
+               seed: int = 0, class_name: str = "", prompt: str = "", features: dict | None = None,
+               mask_png: str = "", init_png: str = "", inpaint_png: str = "", strength: float | None = None,
+               invert: bool = False, resample: int = 1, jump_length: int = 10, feather: float = 1.0) -> dict:
+        """Generate images; returns {"command", "images": [{"seed", "caption", "png"}]} (base64 PNGs).
+
+        features: feature name -> value in [0, 1] (the rest stay at 0.5); mask_png: a base64
+        PNG, white = object. Image-to-image: init_png, a base64 image to vary or edit (``--init``) at
+        ``strength``, or with inpaint_png (white = regenerate) to inpaint (``--inpaint``, with resample,
+        jump_length, feather); invert: DDIM inversion. The limits and messages are the page's.
+        """
+        s = page_errors(settings_api, model, n, steps, sampler, guidance, seed, class_name, prompt, features,
+                        mask_png, init_png, inpaint_png, strength, invert, resample, jump_length, feather)
         u = page_errors(last, run(ctx.store, s, timeout=ctx.timeout, out_root=ctx.tmp))
         return {"command": u.command, "status": u.status,
                 "images": [{"seed": s.seed + j, "caption": c, "png": png_base64(p)}
                            for j, (p, c) in enumerate(u.files)]}
 
     gr.api(sample, api_name="sample", concurrency_limit=ctx.concurrency, concurrency_id="generate")
+
+    def interpolate(model: str, frames: int = 8, seed: int = 0, seed_to: int = 1, steps: int = 20,
+                    sampler: str = DEFAULT_SAMPLER, guidance: float = 1.0, class_name: str = "", prompt: str = "",
+                    features: dict | None = None, mask_png: str = "") -> dict:
+        """Interpolate between two seeds under one condition; returns {"command", "strip", "gif", "frames"}
+        (base64 PNG strip, base64 GIF, base64 PNG per frame)."""
+        s = page_errors(settings_api, model, 1, steps, sampler, guidance, seed, class_name, prompt, features,
+                        mask_png)
+        u = page_errors(last, interpolate_run(ctx.store, s, frames, seed_to, timeout=ctx.timeout, out_root=ctx.tmp))
+        pngs = []
+        for img in u.images:
+            buf = io.BytesIO()
+            to_pil(img).save(buf, format="PNG")
+            pngs.append(base64.b64encode(buf.getvalue()).decode("ascii"))
+        return {"command": u.command, "status": u.status, "strip": png_base64(u.files[0][0]),
+                "gif": png_base64(u.files[1][0]), "frames": pngs}
+
+    gr.api(interpolate, api_name="interpolate", concurrency_limit=ctx.concurrency, concurrency_id="generate")

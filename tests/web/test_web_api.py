@@ -158,3 +158,119 @@ def test_training_only_under_the_data_roots(client, web_root, tmp_path):
         client.predict(str(web_root / "data" / "colours"), "../up", "micro", "none", None, "steps", 2, 1,
                        api_name="/train_start")
     assert client.predict(api_name="/train_status")["running"] is False
+
+
+# ------------------------------------------------------------------------------ image-to-image
+def _b64_png(arr: np.ndarray) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+@pytest.fixture(scope="module")
+def photo():
+    """An 8x8 RGB picture for the class model (8x8 RGB) and an inpainting hole in its middle."""
+    rng = np.random.default_rng(3)
+    img = (rng.random((8, 8, 3)) * 255).astype(np.uint8)
+    hole = np.zeros((8, 8), np.uint8)
+    hole[2:6, 2:6] = 255
+    return img, hole
+
+
+def test_variation_follows_the_strength_and_inpainting_keeps_the_rest(client, runs, photo):
+    img, hole = photo
+    near, far = [client.predict(model="class", n=2, steps=4, class_name="red", init_png=_b64_png(img),
+                                strength=st, api_name="/sample") for st in (0.1, 1.0)]
+    assert "--init" in near["command"] and "--strength 0.1" in near["command"]
+    assert "from the upload" in near["images"][0]["caption"]
+    d_near = np.mean([np.abs(_pixels(i["png"]).astype(int) - img).mean() for i in near["images"]])
+    d_far = np.mean([np.abs(_pixels(i["png"]).astype(int) - img).mean() for i in far["images"]])
+    assert d_near < 0.5 * d_far, (d_near, d_far)  # strength 0.1 stays near the upload, strength 1 does not
+    r = client.predict(model="class", n=2, steps=3, class_name="blue", init_png=_b64_png(img),
+                       inpaint_png=_b64_png(hole), resample=2, jump_length=2, feather=0, api_name="/sample")
+    for flag in ("--inpaint", "--mask", "--resample 2", "--jump-length 2", "--feather 0"):
+        assert flag in r["command"]
+    keep = hole == 0
+    for i in r["images"]:
+        out = _pixels(i["png"]).astype(int)
+        np.testing.assert_array_equal(out[keep], img[keep])  # the known pixels come back exactly
+        assert (out[~keep] != img[~keep]).any()
+
+
+def test_the_page_and_the_cli_make_the_same_inpainting(client, runs, photo, tmp_path):
+    """The shown command with its --inpaint/--mask files (saved by the page), run through the CLI: same pixels."""
+    from fromnoise.cli.main import cli
+
+    img, hole = photo
+    big = np.asarray(Image.fromarray(img).resize((12, 10)))  # another size: resized and centre-cropped, said
+    hole_big = np.asarray(Image.fromarray(hole).resize((12, 10), Image.NEAREST))
+    r = client.predict(model="class", n=2, steps=3, seed=5, class_name="red", guidance=2.0, init_png=_b64_png(big),
+                       inpaint_png=_b64_png(hole_big), strength=0.8, resample=2, jump_length=2,
+                       api_name="/sample")
+    assert "centre-cropped" in r["status"]
+    args = shlex.split(r["command"])[1:]
+    args[1] = str(runs["class"])
+    result = CliRunner().invoke(cli, args + ["--out", str(tmp_path / "cli")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "centre-cropped" in result.output
+    for j, item in enumerate(r["images"]):
+        cli_png = np.asarray(Image.open(tmp_path / "cli" / "images" / f"sample_{j:05d}.png"))
+        np.testing.assert_array_equal(_pixels(item["png"]), cli_png)
+
+
+def test_interpolation_between_two_seeds(client, runs, tmp_path):
+    from fromnoise.cli.main import cli
+
+    r = client.predict(model="class", frames=4, seed=2, seed_to=6, steps=3, class_name="red", sampler="ddim",
+                       api_name="/interpolate")
+    assert "--interpolate 4" in r["command"] and "--seed-to 6" in r["command"]
+    assert Image.open(io.BytesIO(base64.b64decode(r["gif"]))).n_frames == 4
+    frames = [_pixels(f) for f in r["frames"]]
+    strip = _pixels(r["strip"])
+    assert strip.shape[1] > 3 * strip.shape[0]
+    ends = [client.predict(model="class", n=1, steps=3, seed=sd, sampler="ddim", class_name="red",
+                           api_name="/sample") for sd in (2, 6)]  # a deterministic sampler: the ends are the seeds
+    np.testing.assert_array_equal(frames[0], _pixels(ends[0]["images"][0]["png"]))
+    assert np.abs(frames[-1].astype(int) - _pixels(ends[1]["images"][0]["png"])).max() <= 1  # slerp(a, b, 1) ~ b
+    assert np.abs(frames[1].astype(int) - frames[0]).mean() > 0.5  # the middle frames are not an end
+    stochastic = client.predict(model="class", frames=2, steps=2, api_name="/interpolate")  # dpmpp_2m_sde
+    assert "fresh noise" in stochastic["status"]
+    args = shlex.split(r["command"])[1:]
+    args[1] = str(runs["class"])
+    result = CliRunner().invoke(cli, args + ["--out", str(tmp_path / "cli")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    for j, f in enumerate(frames):
+        np.testing.assert_array_equal(f, np.asarray(Image.open(tmp_path / "cli" / "interpolation" / f"sample_{j:05d}.png")))
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"strength": 0.0, "init": True}, r"strength must be in \(0, 1\]"),
+    ({"strength": 1.5, "init": True}, r"strength must be in \(0, 1\]"),
+    ({"strength": 0.5}, "need an input image"),
+    ({"init": True, "invert": True, "sampler": "ddpm"}, "deterministic sampler"),
+    ({"init_png": "bm90IGEgcG5n"}, "cannot|not an image|unreadable|decode"),
+    ({"init": True, "inpaint_png": True, "resample": 0}, "resample count"),
+])
+def test_bad_image_to_image_values_come_back_as_our_message(client, photo, kwargs, words):
+    img, hole = photo
+    if kwargs.pop("init", False):
+        kwargs["init_png"] = _b64_png(img)
+    if kwargs.get("inpaint_png") is True:
+        kwargs["inpaint_png"] = _b64_png(hole)
+    with pytest.raises(gradio_client.exceptions.AppError, match=words) as err:
+        client.predict(model="class", n=1, steps=2, api_name="/sample", **kwargs)
+    assert "Traceback" not in str(err.value)
+
+
+def test_inpaint_region_from_a_drawing_or_a_file(tmp_path):
+    from fromnoise.web.generate_tab import inpaint_region
+
+    layer = np.zeros((32, 32, 4), np.uint8)
+    with pytest.raises(UserError, match="empty"):
+        inpaint_region({"background": np.full((32, 32, 4), 255, np.uint8), "layers": [layer]})  # background ignored
+    layer[8:16, 0:32] = (255, 255, 255, 255)
+    region = inpaint_region({"background": None, "layers": [layer]})
+    assert region[8:16].all() and not region[:8].any() and not region[16:].any()
+    file = tmp_path / "m.png"
+    Image.fromarray(np.where(np.arange(8)[None, :] < 4, 255, 0).astype(np.uint8).repeat(8, 0)).save(file)
+    assert inpaint_region({"layers": [layer]}, str(file))[:, :4].all()  # the file wins over the drawing

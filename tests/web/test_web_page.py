@@ -94,6 +94,51 @@ def test_text_model_and_an_error_on_the_page(page):
     set_number(page, "guidance", 1)
 
 
+def test_image_to_image_follows_the_strength_and_inpainting_keeps_the_rest(page, tmp_path):
+    rng = np.random.default_rng(1)
+    photo = (rng.random((8, 8, 3)) * 255).astype(np.uint8)
+    hole = np.zeros((8, 8), np.uint8)
+    hole[2:6, 2:6] = 255
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    Image.fromarray(hole).save(tmp_path / "hole.png")
+    choose(page, "model", "class")
+    choose(page, "class-box", "blue")
+    set_number(page, "steps", 4)
+    set_number(page, "count", 2)
+    page.get_by_text("image-to-image: variations, edits, inpainting").click()
+    page.locator("#i2i-mode").get_by_label("variation / edit").check()
+    page.locator("#init-image input[type=file]").set_input_files(str(tmp_path / "photo.png"))
+    page.locator("#init-image img").first.wait_for()
+    distance = {}
+    for strength in (0.1, 1.0):
+        set_number(page, "strength", strength)
+        pixels, _ = generate(page)
+        assert f"--strength {strength:g}" in page.locator("#command").inner_text()
+        distance[strength] = np.abs(pixels.astype(int) - photo).mean()
+    assert distance[0.1] < 0.5 * distance[1.0], distance  # a low strength stays near the upload
+    assert "--init" in page.locator("#command").inner_text()
+    page.locator("#i2i-mode").get_by_label("inpaint").check()
+    page.locator("#inpaint-mask input[type=file]").set_input_files(str(tmp_path / "hole.png"))
+    page.locator("#inpaint-mask img").first.wait_for()
+    set_number(page, "resample", 2)
+    set_number(page, "jump-length", 2)
+    pixels, _ = generate(page)
+    keep = hole == 0
+    np.testing.assert_array_equal(pixels[keep], photo[keep])  # the known pixels come back exactly
+    assert (pixels[~keep] != photo[~keep]).any()
+    command = page.locator("#command").inner_text()
+    assert "--inpaint" in command and "--resample 2" in command and "--jump-length 2" in command
+    page.locator("#i2i-mode").get_by_label("off").check()
+    # interpolation between two seeds: a strip and a GIF
+    page.get_by_text("interpolate between two seeds").click()
+    set_number(page, "seed-to", 3)
+    set_number(page, "interp-frames", 4)
+    page.locator("#interpolate").click()
+    page.locator("#interp-gif img").first.wait_for()
+    assert page.locator("#interp-gif img").first.get_attribute("src").endswith(".gif")
+    assert "--interpolate 4" in page.locator("#interp-command").inner_text()
+
+
 def test_feature_model_slider_changes_the_image(page, shots, folders):
     choose(page, "model", "features")
     page.wait_for_selector("#feature-temperature", state="visible")
