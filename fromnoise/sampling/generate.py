@@ -139,7 +139,7 @@ def generate_across_processes(denoiser, n: int = 16, *, seed: int = 0, condition
     """
     from accelerate import PartialState
 
-    state = PartialState()
+    state = PartialState(cpu=not torch.cuda.is_available())  # the launcher's state, if one is set up already
     world, rank = state.num_processes, state.process_index
     if world == 1:
         return generate(denoiser, n, seed=seed, condition=condition, noise=noise, callback=callback, **kwargs)

@@ -156,7 +156,7 @@ def save_checkpoint(run_dir: Path, step: int, *, model, ema=None, optimizer=None
                     state["rng"] = scalars
                 else:
                     state.setdefault("rng_ranks", {})[str(rank)] = scalars
-            state["world_size"] = len(ranks)
+            state.setdefault("world_size", len(ranks))  # the trainer says, when a hook saved alone
         write_json(tmp / "config.json", config)
         write_json(tmp / "trainer.json", state)
         replace_dir(tmp, final)

@@ -27,6 +27,7 @@ import os
 import signal
 import socket
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -52,12 +53,11 @@ class _Worker:
         from accelerate.state import AcceleratorState, GradientState
 
         os.environ.update(RANK=str(index), LOCAL_RANK=str(index), WORLD_SIZE=str(self.processes),
-                          LOCAL_WORLD_SIZE=str(self.processes), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(self.port),
-                          FORK_LAUNCHED="1")
+                          LOCAL_WORLD_SIZE=str(self.processes), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(self.port))
         os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")  # local processes talk over the loopback
         if not torch.cuda.is_available():
             os.environ["ACCELERATE_USE_CPU"] = "true"
-        # in case a one-process accelerate state came along (a fork): this process joins the world of N
+        # in case a one-process accelerate state came along: this process joins the world of N
         AcceleratorState._reset_state(reset_partial_state=True)
         GradientState._reset_state()
         try:
@@ -101,7 +101,8 @@ def launch(function, args: tuple = (), processes: int = 2) -> None:
                 if proc.is_alive():
                     os.kill(proc.pid, signum)
 
-        old = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+        old = ({sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+               if threading.current_thread() is threading.main_thread() else {})  # handlers: main thread only
         try:
             _wait(context)
         except Exception:

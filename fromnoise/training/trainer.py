@@ -210,7 +210,7 @@ class Trainer:
         if saved_rng is not None:
             set_rng_state(*saved_rng)
         else:  # fresh randomness, not a replay
-            why = ("holds no random-generator state" if "rng" not in state or saved_world == self.world else
+            why = ("holds no random-generator state for this process" if saved_world == self.world else
                    f"was saved by {saved_world} process(es) and this run has {self.world}")
             self.logger.note(f"{ckpt.name} {why}; reseeding every process from seed, step and rank "
                              "(the run continues, but not as a replay of the same random draws)")
