@@ -40,7 +40,7 @@ FACTORS = (4, 8)
 # ------------------------------------------------------------------------------------ config
 def default_widths(factor: int) -> tuple[int, ...]:
     """Channel widths per level when none are given: one level per halving, plus the full-size one."""
-    return (16, 64, 128) if factor == 4 else (16, 32, 64, 128)
+    return (16, 32, 64) if factor == 4 else (16, 32, 64, 64)
 
 
 @dataclass

@@ -34,7 +34,7 @@ def _widths(text: str | None) -> tuple[int, ...] | None:
 @click.option("--limit", type=click.IntRange(1), default=None, help="Use only the first N images.")
 @click.option("--widths", default=None,
               help="Channel widths per level, comma-separated: log2(factor)+1 of them "
-                   "(default: 16,64,128 for factor 4, 16,32,64,128 for factor 8).")
+                   "(default: 16,32,64 for factor 4, 16,32,64,64 for factor 8).")
 @click.option("--latent-channels", type=click.IntRange(1, 64), default=A.latent_channels, help="Latent channels.")
 @click.option("--res-blocks", type=click.IntRange(1, 8), default=A.num_res_blocks, help="ResBlocks per level.")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Stop at this many optimizer steps in total.")

@@ -1,0 +1,121 @@
+"""Reconstruction of held-out clip art at 256x256 by autoencoders trained from scratch (issue 13).
+
+For each factor (4, 8): train ``fromnoise.autoencoder`` for ``--minutes`` on the training split of
+Debian's clip art (RGBA composited on white, alpha = the object mask; ``bench/clipart_dataset.py``),
+then encode and decode the held-out split (posterior mode) and measure, per image, PSNR and SSIM
+of the colour (``skimage.metrics``, data range 1) and PSNR of the mask; report the means. Also the
+seconds per image to encode and to decode, and the latents' scale (``latent_scale``).
+
+Goals (issue 13): PSNR >= 30 dB at factor 4 and >= 27 dB at factor 8.
+
+    python bench/bench_autoencoder.py --minutes 60                       # the real run
+    python bench/bench_autoencoder.py --minutes 1 --train 64 --heldout 16 --smoke   # does it work?
+
+Runs go to bench/cache/autoencoder/f<factor>_...; rerunning resumes them (add --fresh to restart).
+Results: bench/results/autoencoder.json (``autoencoder_smoke.json`` with --smoke).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.clipart_dataset import make_clipart_folders  # noqa: E402
+from bench.common import write_result  # noqa: E402
+from fromnoise.autoencoder import AutoencoderConfig, composite_alpha, latent_scale, load_autoencoder  # noqa: E402
+from fromnoise.autoencoder.train import AutoencoderTrainer, AutoencoderTrainingConfig  # noqa: E402
+from fromnoise.data import load_dataset, to_float  # noqa: E402
+
+CACHE = Path(__file__).parent / "cache" / "autoencoder"
+GOALS = {4: 30.0, 8: 27.0}
+
+
+@torch.no_grad()
+def reconstruction_metrics(ae, data, batch_size: int = 4) -> dict:
+    """Mean PSNR / SSIM of the colour, PSNR of the mask (4 channels), seconds per image to encode / decode."""
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    x_all = composite_alpha(data).images
+    psnr, ssim, mask_psnr, latents = [], [], [], []
+    t_enc = t_dec = 0.0
+    for chunk in x_all.split(batch_size):
+        x = to_float(chunk)
+        t0 = time.perf_counter()
+        z = ae.encode(x).mode()
+        t1 = time.perf_counter()
+        rec = ae.decode(z).clamp(-1, 1)
+        t2 = time.perf_counter()
+        t_enc, t_dec = t_enc + t1 - t0, t_dec + t2 - t1
+        latents.append(z)
+        a = ((x + 1) / 2).double().numpy()
+        b = ((rec + 1) / 2).double().numpy()
+        for i in range(len(a)):
+            psnr.append(peak_signal_noise_ratio(a[i, :3], b[i, :3], data_range=1.0))
+            ssim.append(structural_similarity(a[i, :3], b[i, :3], channel_axis=0, data_range=1.0))
+            if a.shape[1] == 4:
+                mask_psnr.append(peak_signal_noise_ratio(a[i, 3], b[i, 3], data_range=1.0))
+    n = len(x_all)
+    return {"psnr_rgb": float(np.mean(psnr)), "ssim_rgb": float(np.mean(ssim)),
+            "psnr_mask": float(np.mean(mask_psnr)) if mask_psnr else None,
+            "encode_s_per_image": t_enc / n, "decode_s_per_image": t_dec / n,
+            "latent_scale": latent_scale(torch.cat(latents)), "n_heldout": n}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=60.0, help="training minutes per factor")
+    ap.add_argument("--factors", type=int, nargs="+", default=[4, 8])
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--train", type=int, default=2000, help="training images (evenly spread over the topics)")
+    ap.add_argument("--heldout", type=int, default=200, help="held-out images")
+    ap.add_argument("--batch-size", type=int, default=AutoencoderTrainingConfig.batch_size)
+    ap.add_argument("--lr", type=float, default=AutoencoderTrainingConfig.lr)
+    ap.add_argument("--disc-start", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--fresh", action="store_true", help="delete earlier runs first")
+    ap.add_argument("--smoke", action="store_true", help="label the result as a smoke run (autoencoder_smoke.json)")
+    a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+
+    t0 = time.time()
+    train_dir, held_dir = make_clipart_folders(CACHE / f"clipart{a.size}_{a.train}_{a.heldout}", a.size,
+                                               a.train, a.heldout)
+    train = load_dataset(train_dir, channels=4, labels_from="none")
+    held = load_dataset(held_dir, channels=4, labels_from="none")
+    print(f"clip art: {len(train)} training, {len(held)} held-out images at {a.size}x{a.size} "
+          f"({time.time() - t0:.0f} s to prepare)")
+
+    results = {}
+    for factor in a.factors:
+        out = CACHE / f"f{factor}_{a.size}_{a.train}"
+        if a.fresh:
+            shutil.rmtree(out, ignore_errors=True)
+        config = AutoencoderConfig(image_size=a.size, channels=4, factor=factor)
+        options = AutoencoderTrainingConfig(out=str(out), minutes=a.minutes, batch_size=a.batch_size, lr=a.lr,
+                                            disc_start=a.disc_start, sample_every=200, save_every=200)
+        t1 = time.time()
+        trainer = AutoencoderTrainer(config, train, options)
+        trainer.run()
+        ae = load_autoencoder(out)
+        metrics = reconstruction_metrics(ae, held)
+        results[f"factor_{factor}"] = {
+            "config": config.to_dict(), "steps": trainer.step, "train_minutes_this_run": (time.time() - t1) / 60,
+            "images_seen": trainer.step * a.batch_size, "goal_psnr_rgb": GOALS.get(factor),
+            "parameters": sum(p.numel() for p in ae.parameters()), **metrics, "run": str(out)}
+        print(f"factor {factor}: {trainer.step} steps, PSNR {metrics['psnr_rgb']:.2f} dB "
+              f"(goal {GOALS.get(factor)}), SSIM {metrics['ssim_rgb']:.3f}, mask PSNR {metrics['psnr_mask']:.2f} dB")
+    write_result("autoencoder_smoke" if a.smoke else "autoencoder",
+                 {"smoke_only": a.smoke, "args": vars(a), "results": results})
+
+
+if __name__ == "__main__":
+    main()
