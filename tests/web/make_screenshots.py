@@ -6,17 +6,21 @@
 
 Serves the run on loopback, drives Debian's chromium with playwright as the browser tests do
 (tests/web/conftest.py), and writes web_generate.png (a class chosen, images generated) and
-web_learn.png (forward process, reverse animation, attention, embeddings), each reduced to an
+web_learn.png (forward process, reverse animation, attention, embeddings), and for tutorial 08
+web_img2img.png (a held-out image inpainted on the page), each reduced to an
 adaptive palette when it would exceed 300 KB.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import socket
 import sys
+import tempfile
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -36,6 +40,17 @@ def small(path: Path) -> int:
         if path.stat().st_size < LIMIT:
             break
     return path.stat().st_size
+
+
+def held_out(folder: Path, index: int = 0) -> tuple[Path, Path]:
+    """Fashion-MNIST test image ``index`` (Debian's copy; an ankle boot for 0) and a mask of its right half."""
+    with gzip.open("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz") as f:
+        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
+    hole = np.zeros((28, 28), np.uint8)
+    hole[:, 14:] = 255
+    Image.fromarray(images[index]).save(folder / "photo.png")
+    Image.fromarray(hole).save(folder / "hole.png")
+    return folder / "photo.png", folder / "hole.png"
 
 
 def main():
@@ -70,6 +85,22 @@ def main():
         set_number(page, "count", 16)
         generate(page)
         page.screenshot(path=str(out / "web_generate.png"))
+        # image-to-image: a held-out Fashion-MNIST image, its right half regenerated (RePaint)
+        photo, hole = held_out(Path(tempfile.mkdtemp(prefix="shots-")))
+        page.get_by_text("image-to-image: variations, edits, inpainting").click()
+        page.locator("#i2i-mode").get_by_label("inpaint").check()
+        page.locator("#init-image input[type=file]").set_input_files(str(photo))
+        page.locator("#init-image img").first.wait_for()
+        page.locator("#inpaint-mask input[type=file]").set_input_files(str(hole))
+        page.locator("#inpaint-mask img").first.wait_for()
+        set_number(page, "resample", 3)
+        set_number(page, "jump-length", 5)
+        generate(page)
+        page.locator("#i2i").scroll_into_view_if_needed()
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(out / "web_img2img.png"), full_page=True)
+        page.locator("#i2i-mode").get_by_label("off").check()
+        page.evaluate("window.scrollTo(0, 0)")
         tab(page, "Learn")
         page.locator("#forward-image img").first.wait_for()
         set_number(page, "timestep", 400)
@@ -84,7 +115,7 @@ def main():
         page.screenshot(path=str(out / "web_learn.png"), full_page=True)
         browser.close()
     demo.close()
-    for name in ("web_generate.png", "web_learn.png"):
+    for name in ("web_generate.png", "web_img2img.png", "web_learn.png"):
         print(f"{out / name}: {small(out / name)} bytes")
 
 

@@ -1,7 +1,7 @@
 """The page in a real headless browser: Debian's chromium driven by playwright (never a downloaded browser).
 
-Screenshots go to $FROMNOISE_WEB_SHOTS (default: the test's temporary folder); the README's two
-come from ``FROMNOISE_WEB_SHOTS=docs/images pytest tests/web/test_web_page.py``.
+Screenshots go to $FROMNOISE_WEB_SHOTS (default: the test's temporary folder); the README's two,
+of a real Fashion-MNIST model, come from ``tests/web/make_screenshots.py``.
 """
 
 from __future__ import annotations
@@ -106,29 +106,31 @@ def test_image_to_image_follows_the_strength_and_inpainting_keeps_the_rest(page,
     set_number(page, "steps", 4)
     set_number(page, "count", 2)
     page.get_by_text("image-to-image: variations, edits, inpainting").click()
-    page.locator("#i2i-mode").get_by_label("variation / edit").check()
-    page.locator("#init-image input[type=file]").set_input_files(str(tmp_path / "photo.png"))
-    page.locator("#init-image img").first.wait_for()
-    distance = {}
-    for strength in (0.1, 1.0):
-        set_number(page, "strength", strength)
+    try:
+        page.locator("#i2i-mode").get_by_label("variation / edit").check()
+        page.locator("#init-image input[type=file]").set_input_files(str(tmp_path / "photo.png"))
+        page.locator("#init-image img").first.wait_for()
+        distance = {}
+        for strength in (0.1, 1.0):
+            set_number(page, "strength", strength)
+            pixels, _ = generate(page)
+            assert f"--strength {strength:g}" in page.locator("#command").inner_text()
+            distance[strength] = np.abs(pixels.astype(int) - photo).mean()
+        assert distance[0.1] < 0.5 * distance[1.0], distance  # a low strength stays near the upload
+        assert "--init" in page.locator("#command").inner_text()
+        page.locator("#i2i-mode").get_by_label("inpaint").check()
+        page.locator("#inpaint-mask input[type=file]").set_input_files(str(tmp_path / "hole.png"))
+        page.locator("#inpaint-mask img").first.wait_for()
+        set_number(page, "resample", 2)
+        set_number(page, "jump-length", 2)
         pixels, _ = generate(page)
-        assert f"--strength {strength:g}" in page.locator("#command").inner_text()
-        distance[strength] = np.abs(pixels.astype(int) - photo).mean()
-    assert distance[0.1] < 0.5 * distance[1.0], distance  # a low strength stays near the upload
-    assert "--init" in page.locator("#command").inner_text()
-    page.locator("#i2i-mode").get_by_label("inpaint").check()
-    page.locator("#inpaint-mask input[type=file]").set_input_files(str(tmp_path / "hole.png"))
-    page.locator("#inpaint-mask img").first.wait_for()
-    set_number(page, "resample", 2)
-    set_number(page, "jump-length", 2)
-    pixels, _ = generate(page)
-    keep = hole == 0
-    np.testing.assert_array_equal(pixels[keep], photo[keep])  # the known pixels come back exactly
-    assert (pixels[~keep] != photo[~keep]).any()
-    command = page.locator("#command").inner_text()
-    assert "--inpaint" in command and "--resample 2" in command and "--jump-length 2" in command
-    page.locator("#i2i-mode").get_by_label("off").check()
+        keep = hole == 0
+        np.testing.assert_array_equal(pixels[keep], photo[keep])  # the known pixels come back exactly
+        assert (pixels[~keep] != photo[~keep]).any()
+        command = page.locator("#command").inner_text()
+        assert "--inpaint" in command and "--resample 2" in command and "--jump-length 2" in command
+    finally:  # the later tests generate from noise
+        page.locator("#i2i-mode").get_by_label("off").check()
     # interpolation between two seeds: a strip and a GIF
     page.get_by_text("interpolate between two seeds").click()
     set_number(page, "seed-to", 3)
