@@ -183,7 +183,7 @@ def test_training_round_trips_the_folder_and_writes_its_files(folder, tmp_path):
     out = tmp_path / "ae"
     torch.manual_seed(0)  # the trainer's seed: these are the weights it starts from
     before = _recon_error(Autoencoder(tiny()).eval(), data)
-    _train(folder, out, 30)
+    _train(folder, out, 15)  # measured: the error falls to ~0.34x of the untrained one
     after = _recon_error(load_autoencoder(out), data)
     assert after < 0.6 * before, (before, after)
     for name in ("loss.png", "samples/latest.png", "metrics.jsonl", "log.txt"):
