@@ -28,11 +28,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.clipart_dataset import make_clipart_folders  # noqa: E402
-from bench.common import write_result  # noqa: E402
-from fromnoise.autoencoder import AutoencoderConfig, composite_alpha, latent_scale, load_autoencoder  # noqa: E402
-from fromnoise.autoencoder.train import AutoencoderTrainer, AutoencoderTrainingConfig  # noqa: E402
-from fromnoise.data import load_dataset, to_float  # noqa: E402
+from bench.clipart_dataset import make_clipart_folders
+from bench.common import write_result
+from fromnoise.autoencoder import AutoencoderConfig, composite_alpha, latent_scale, load_autoencoder
+from fromnoise.autoencoder.train import AutoencoderTrainer, AutoencoderTrainingConfig
+from fromnoise.data import load_dataset, to_float
 
 CACHE = Path(__file__).parent / "cache" / "autoencoder"
 GOALS = {4: 30.0, 8: 27.0}

@@ -8,5 +8,15 @@
 from .latents import cached_latents, check_data, composite_alpha, encode_dataset, latent_scale
 from .model import Autoencoder, AutoencoderConfig, DiagonalGaussian, autoencoder_config, load_autoencoder
 
-__all__ = ["Autoencoder", "AutoencoderConfig", "DiagonalGaussian", "autoencoder_config", "load_autoencoder",
-           "cached_latents", "check_data", "composite_alpha", "encode_dataset", "latent_scale"]
+__all__ = [
+           "Autoencoder",
+           "AutoencoderConfig",
+           "DiagonalGaussian",
+           "autoencoder_config",
+           "cached_latents",
+           "check_data",
+           "composite_alpha",
+           "encode_dataset",
+           "latent_scale",
+           "load_autoencoder",
+]

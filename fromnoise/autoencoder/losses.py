@@ -102,7 +102,7 @@ class PatchDiscriminator(nn.Module):
 def patch_layers(image_size: int, most: int = 3) -> int:
     """PatchGAN layers that fit an image side: each halves it, and the two last 4x4 convs take 1 pixel
     each, so ``image_size / 2**layers >= 3`` (3 layers, pix2pix's 70x70 patches, from 24 pixels up)."""
-    return max(1, min(most, int(math.floor(math.log2(image_size / 3)))))
+    return max(1, min(most, math.floor(math.log2(image_size / 3))))
 
 
 def hinge_d_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:

@@ -102,7 +102,7 @@ class AutoencoderConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict, where: str = "") -> "AutoencoderConfig":
+    def from_dict(cls, d: dict, where: str = "") -> AutoencoderConfig:
         """A validated config from JSON (unknown keys and bad values are a UserError naming the field)."""
         try:
             _check_keys("autoencoder", d, [f.name for f in fields(cls)])

@@ -33,9 +33,17 @@ from ..config import _check_keys, _Field, _where
 from ..data import ImageData, TensorBatches
 from ..errors import UserError
 from ..io import atomic_write
-from ..training.checkpoint import (list_checkpoints, load_weights, optimizer_from_tensors, optimizer_to_tensors,
-                                   read_checkpoint, read_rng_state, recover_checkpoints, save_checkpoint,
-                                   set_rng_state)
+from ..training.checkpoint import (
+    list_checkpoints,
+    load_weights,
+    optimizer_from_tensors,
+    optimizer_to_tensors,
+    read_checkpoint,
+    read_rng_state,
+    recover_checkpoints,
+    save_checkpoint,
+    set_rng_state,
+)
 from ..training.logging import RunLogger
 from ..training.trainer import TrainingInterrupted, learning_rate, optimizer_options, seed_everything
 from .latents import check_data, composite_alpha
@@ -89,7 +97,7 @@ class AutoencoderTrainingConfig:
             raise UserError(f"{err}; fix that training option") from None
 
     @classmethod
-    def from_dict(cls, d: dict, where: str = "") -> "AutoencoderTrainingConfig":
+    def from_dict(cls, d: dict, where: str = "") -> AutoencoderTrainingConfig:
         try:
             _check_keys("training", d, [f.name for f in fields(cls)])
             return cls(**d)
