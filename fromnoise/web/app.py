@@ -40,6 +40,7 @@ from .models import ModelStore  # noqa: E402
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 CSS = """
 #preview img, #gallery img, #forward-image img, .pixelated img { image-rendering: pixelated; }
+#init-image img, #inpaint-mask img, #interp-gif img { min-height: 112px; object-fit: contain; }
 """
 
 

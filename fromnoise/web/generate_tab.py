@@ -399,7 +399,10 @@ def run(store, s: Settings, *, timeout: float = 120.0, out_root: str | Path | No
     if total > MAX_IMAGES:
         raise UserError(f"{total} images is more than {MAX_IMAGES} per request; ask for fewer")
     command = command_line(s, model.path, edit=edit)
-    kwargs = edit.generate_kwargs(model.denoiser)  # the CLI's reading and checks of its files
+    with warnings.catch_warnings(record=True) as caught:  # the CLI's reading and checks of its files
+        warnings.simplefilter("always", Img2ImgWarning)
+        kwargs = edit.generate_kwargs(model.denoiser)
+    read_notes = _notes(caught)
 
     def work(callback):
         return generate(model.denoiser, total, sampler=s.sampler, steps=s.steps, seed=s.seed, guidance=s.guidance,
@@ -420,7 +423,7 @@ def run(store, s: Settings, *, timeout: float = 120.0, out_root: str | Path | No
     grid_path = _save_png(grid(images, nrow=s.n if labels else None), out_dir / "grid.png",
                           {"fromnoise": command})
     yield Update(f"{total} image{'s' if total > 1 else ''} in {took:.1f} s ({s.sampler}, {s.steps} steps, seeds "
-                 f"{s.seed}..{s.seed + total - 1}){notes}",
+                 f"{s.seed}..{s.seed + total - 1}){read_notes}{notes}",
                  preview=display(images, nrow=s.n if labels else None), done=True, files=files,
                  grid_path=str(grid_path), command=command, images=images)
 
@@ -560,7 +563,7 @@ def build(ctx, model_box):
                                                   brush=gr.Brush(colors=["#ffffff"], default_color="#ffffff"),
                                                   format="png")
                     inpaint_file = gr.Image(label="or upload the mask (white = regenerate; used when given)",
-                                            type="filepath", sources=["upload", "clipboard"], height=120,
+                                            type="filepath", sources=["upload", "clipboard"], height=170,
                                             elem_id="inpaint-mask")
                     with gr.Row():
                         resample = gr.Slider(1, 20, 1, step=1, elem_id="resample",

@@ -183,6 +183,8 @@ def test_variation_follows_the_strength_and_inpainting_keeps_the_rest(client, ru
                                 strength=st, api_name="/sample") for st in (0.1, 1.0)]
     assert "--init" in near["command"] and "--strength 0.1" in near["command"]
     assert "from the upload" in near["images"][0]["caption"]
+    grey = client.predict(model="class", n=1, steps=2, init_png=_b64_png(img[..., 0]), api_name="/sample")
+    assert "converted to RGB" in grey["status"]  # the CLI's note, on the page
     d_near = np.mean([np.abs(_pixels(i["png"]).astype(int) - img).mean() for i in near["images"]])
     d_far = np.mean([np.abs(_pixels(i["png"]).astype(int) - img).mean() for i in far["images"]])
     assert d_near < 0.5 * d_far, (d_near, d_far)  # strength 0.1 stays near the upload, strength 1 does not
