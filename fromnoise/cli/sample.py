@@ -77,6 +77,7 @@ def sample(checkpoint, checkpoint_opt, num_images, sampler, steps, eta, seed, gu
     import torch
 
     import fromnoise
+
     from ..conditioning.request import build_condition
     from ..errors import UserError
     from ..sampling.img2img_request import EditRequest

@@ -23,9 +23,9 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -344,7 +344,7 @@ def _guarded(model, s: Settings, timeout: float, preview_every: float, work, wha
                     warnings.simplefilter("always", Img2ImgWarning)
                     result["images"] = work(callback)
                 result["notes"] = _notes(caught)
-            except BaseException as err:  # handed to the page's thread below
+            except BaseException as err:  # noqa: BLE001 - handed to the page's thread below
                 result["error"] = err
 
         worker = threading.Thread(target=target, name="fromnoise-generate", daemon=True)

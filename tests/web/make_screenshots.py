@@ -25,8 +25,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
-from tests.web.test_web_page import choose, generate, set_number, tab  # noqa: E402
+from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.web.test_web_page import choose, generate, set_number, tab
 
 LIMIT = 300_000
 
