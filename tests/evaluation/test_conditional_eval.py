@@ -1,6 +1,7 @@
 """Evaluation of conditional models: real conditions at the data's frequencies, guidance applied,
 what was drawn recorded; generate() refuses guidance without a condition."""
 
+import importlib
 import json
 from collections import Counter
 
@@ -67,14 +68,16 @@ def test_rows_from_training_tables():
 def test_evaluate_uses_conditions_and_guidance(class_run, tmp_path, monkeypatch):
     """evaluate passes real conditions and --guidance to generate(), and eval.json says what was drawn."""
     root, out = class_run
+    gen = importlib.import_module("fromnoise.sampling.generate")  # the module (the package exports the function)
+
     seen = {}
-    real = fromnoise.generate
+    real = gen.generate
 
     def spy(denoiser, n, **kw):
         seen.update(kw, n=n)
         return real(denoiser, n, **kw)
 
-    monkeypatch.setattr(fromnoise, "generate", spy)
+    monkeypatch.setattr(gen, "generate", spy)  # evaluate reaches it through generate_across_processes
     monkeypatch.setenv("FROMNOISE_FID_CACHE", str(tmp_path / "fid-cache"))
     result = run("evaluate", out, "--dataset", root, "-n", 8, "--steps", 2, "--guidance", 3, "--out", tmp_path / "ev",
                  "--batch-size", 8)
