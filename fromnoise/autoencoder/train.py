@@ -19,8 +19,6 @@ fresh on resume (log.txt says so).
 from __future__ import annotations
 
 import math
-import signal
-import threading
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -45,6 +43,7 @@ from ..training.checkpoint import (
     set_rng_state,
 )
 from ..training.logging import RunLogger
+from ..training.signals import catch_stop_signals, restore_signals
 from ..training.trainer import TrainingInterrupted, learning_rate, optimizer_options, seed_everything
 from .latents import check_data, composite_alpha
 from .losses import PatchDiscriminator, adaptive_weight, hinge_d_loss, patch_layers, reconstruction_loss
@@ -316,15 +315,8 @@ class AutoencoderTrainer:
     # ---------------------------------------------------------------------------------- signals
     def _catch_signals(self) -> dict:
         """SIGINT / SIGTERM set a flag read after the current step (main thread only)."""
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-
-        def stop(signum, _frame):
-            self._stop_signal = signal.Signals(signum)
-
-        return {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        return catch_stop_signals(lambda sig: setattr(self, "_stop_signal", sig))
 
     @staticmethod
     def _restore_signals(handlers: dict) -> None:
-        for sig, old in handlers.items():
-            signal.signal(sig, old)
+        restore_signals(handlers)

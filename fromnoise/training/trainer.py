@@ -29,7 +29,6 @@ from __future__ import annotations
 import math
 import random
 import signal
-import threading
 import time
 from dataclasses import asdict
 from datetime import timedelta
@@ -50,6 +49,7 @@ from .checkpoint import (list_checkpoints, load_weights, optimizer_from_tensors,
 from .conditions import batch_condition
 from .ema import EMA
 from .logging import RunLogger
+from .signals import catch_stop_signals, restore_signals
 
 
 LR_DECAYS = ("none", "cosine")
@@ -346,18 +346,11 @@ class Trainer:
 
     def _catch_signals(self) -> dict:
         """SIGINT / SIGTERM set a flag that the loop reads after the current step (main thread only)."""
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-
-        def stop(signum, _frame):
-            self._stop_signal = signal.Signals(signum)
-
-        return {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        return catch_stop_signals(lambda sig: setattr(self, "_stop_signal", sig))
 
     @staticmethod
     def _restore_signals(handlers: dict) -> None:
-        for sig, old in handlers.items():
-            signal.signal(sig, old)
+        restore_signals(handlers)
 
     def _check_finite(self, loss: float, micro: int) -> None:
         if math.isfinite(loss):

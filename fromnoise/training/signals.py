@@ -1,0 +1,27 @@
+"""SIGINT / SIGTERM as a request to stop after the current step (the trainers save, then stop)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Callable
+
+
+def catch_stop_signals(on_signal: Callable[[signal.Signals], None]) -> dict:
+    """Route SIGINT and SIGTERM to ``on_signal(sig)``; returns the previous handlers.
+
+    Only the main thread may set handlers; elsewhere nothing changes and ``{}`` is returned.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def stop(signum, _frame):
+        on_signal(signal.Signals(signum))
+
+    return {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def restore_signals(handlers: dict) -> None:
+    """Put back the handlers :func:`catch_stop_signals` replaced."""
+    for sig, old in handlers.items():
+        signal.signal(sig, old)
