@@ -88,7 +88,6 @@ def test_visualize(folder, tmp_path):
     assert (tmp_path / "fwd_schedule.png").exists()
 
 
-@pytest.mark.skipif(not FMNIST.exists(), reason="Debian's dataset-fashion-mnist is not installed")
 def test_fashion_mnist_subset(tmp_path):
     out = tmp_path / "fm"
     run("train", "--dataset", "fashion-mnist", "--limit", 64, "--preset", "micro", "--steps", 3,

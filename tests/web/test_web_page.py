@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-pytest.importorskip("playwright")
+import playwright  # noqa: F401,E402  (the dev extra, which make test installs)
 
 
 @pytest.fixture(scope="module")
