@@ -404,6 +404,16 @@ def validate_data_description(d: dict, where: str = "") -> dict:
 
 
 # --------------------------------------------------------------------------------- training
+def check_dataclass_fields(obj, where: str) -> None:
+    """Check (and normalise) every field of a dataclass against its class's ``_RULES``; an int given for
+    a float field becomes a float. Raises UserError naming ``where.field``."""
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if isinstance(value, int) and not isinstance(value, bool) and obj._RULES[f.name].kind == "float":
+            value = float(value)
+        setattr(obj, f.name, obj._RULES[f.name].check(f"{where}.{f.name}", value))
+
+
 @dataclass
 class TrainingConfig:
     """How to train: budget, optimisation, augmentation, pictures, checkpoints.
@@ -459,11 +469,7 @@ class TrainingConfig:
 
     def __post_init__(self):
         try:
-            for f in fields(self):
-                value = getattr(self, f.name)
-                if isinstance(value, int) and not isinstance(value, bool) and self._RULES[f.name].kind == "float":
-                    value = float(value)
-                setattr(self, f.name, self._RULES[f.name].check(f"training.{f.name}", value))
+            check_dataclass_fields(self, "training")
             from .sampling.samplers import DEFAULT_SAMPLER, SAMPLERS
 
             self.sampler = self.sampler or DEFAULT_SAMPLER

@@ -27,7 +27,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from ..config import _check_keys, _Field, _where
+from ..config import _check_keys, _Field, _where, check_dataclass_fields
 from ..data import ImageData, TensorBatches
 from ..errors import UserError
 from ..io import atomic_write
@@ -87,11 +87,7 @@ class AutoencoderTrainingConfig:
 
     def __post_init__(self):
         try:
-            for f in fields(self):
-                value = getattr(self, f.name)
-                if isinstance(value, int) and not isinstance(value, bool) and self._RULES[f.name].kind == "float":
-                    value = float(value)
-                setattr(self, f.name, self._RULES[f.name].check(f"autoencoder training.{f.name}", value))
+            check_dataclass_fields(self, "autoencoder training")
         except UserError as err:
             raise UserError(f"{err}; fix that training option") from None
 
