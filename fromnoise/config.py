@@ -425,7 +425,8 @@ class TrainingConfig:
     out: str = "runs/fashion"          # run directory: checkpoints, samples, logs
     steps: int | None = None           # stop after this many optimizer steps in total
     epochs: float | None = None        # ... or this many passes over the data
-    minutes: float | None = None       # ... or after this much wall time in this invocation
+    minutes: float | None = None       # ... or after this much time in this invocation (see clock)
+    clock: str = "wall"                # minutes of "wall" time, or of this process's "cpu" time (benchmarks)
     batch_size: int = 64
     lr: float = 2e-4                   # peak learning rate (DDPM's; the presets suggest their own)
     warmup: int = 100                  # linear lr warm-up steps
@@ -435,6 +436,7 @@ class TrainingConfig:
     grad_accum: int = 1                # batches per optimizer step
     ema_decay: float = 0.999
     min_snr_gamma: float | None = None  # arxiv 2303.09556; None: plain MSE on the target
+    t_sampling: str = "uniform"        # training noise levels: uniform t, or EDM's "lognormal" sigma (2206.00364)
     condition_dropout: float = 0.1     # classifier-free guidance training (Ho & Salimans 2022)
     hflip: bool = False                # random horizontal flips (fromnoise train: on for folders and CIFAR-10)
     color_jitter: float = 0.0
@@ -454,7 +456,8 @@ class TrainingConfig:
     _RULES = {
         "out": _Field("str"), "steps": _Field("int", 1, None, none=True),
         "epochs": _Field("float", 0, None, none=True, lo_open=True),
-        "minutes": _Field("float", 0, None, none=True, lo_open=True),
+        "minutes": _Field("float", 0, None, none=True, lo_open=True), "clock": _Field("choice", choices=("wall", "cpu")),
+        "t_sampling": _Field("choice", choices=("uniform", "lognormal")),
         "batch_size": _Field("int", 1, 65536), "lr": _Field("float", 0, 1, lo_open=True),
         "warmup": _Field("int", 0, None), "lr_decay": _Field("choice", choices=("none", "cosine")),
         "weight_decay": _Field("float", 0, None), "grad_clip": _Field("float", 0, None),

@@ -27,7 +27,9 @@ T, D, C = TrainingConfig, DiffusionConfig, ConditioningConfig
 @click.option("--steps", type=click.IntRange(1), default=None, help="Stop at this many optimizer steps in total.")
 @click.option("--epochs", type=click.FloatRange(0, min_open=True), default=None, help="Stop after this many passes.")
 @click.option("--minutes", type=click.FloatRange(0, min_open=True), default=None,
-              help="Stop after this much wall time in this run (checkpoint + samples are written at the end).")
+              help="Stop after this much time in this run (checkpoint + samples are written at the end).")
+@click.option("--clock", type=click.Choice(["wall", "cpu"]), default=T.clock,
+              help="What --minutes counts: wall time, or this process's CPU time (a fair budget on a shared machine).")
 @click.option("--batch-size", "--batch_size", "batch_size", type=click.IntRange(1, 4096), default=None,
               help="Images per batch (default: the preset's).")
 @click.option("--lr", type=click.FloatRange(0, 1, min_open=True), default=None, help="Peak learning rate (default: the preset's).")
@@ -41,6 +43,9 @@ T, D, C = TrainingConfig, DiffusionConfig, ConditioningConfig
               help="What the network predicts (default: the preset's).")
 @click.option("--min-snr-gamma", type=click.FloatRange(0, min_open=True), default=None,
               help="Min-SNR-gamma loss weighting (arxiv 2303.09556), e.g. 5.")
+@click.option("--t-sampling", type=click.Choice(["uniform", "lognormal"]), default=T.t_sampling,
+              help="Training noise levels: uniform timesteps, or EDM's log-normal sigma, ln sigma ~ N(-1.2, 1.2^2) "
+                   "(Karras et al. 2022, arxiv 2206.00364).")
 @click.option("--ema-decay", type=click.FloatRange(0, 1), default=T.ema_decay, help="EMA decay of the sampling weights.")
 @click.option("--grad-clip", type=click.FloatRange(0), default=T.grad_clip, help="Max gradient norm (0: off).")
 @click.option("--grad-accum", type=click.IntRange(1, 1024), default=T.grad_accum, help="Batches per optimizer step.")

@@ -21,6 +21,26 @@ def min_snr_weight(prediction: Prediction, snr_t: torch.Tensor, gamma: float) ->
     return clipped
 
 
+def lognormal_timesteps(n: int, alpha_bar: torch.Tensor, p_mean: float = -1.2, p_std: float = 1.2,
+                        device: torch.device | str | None = None) -> torch.Tensor:
+    """EDM's training noise levels (Karras et al. 2022, arxiv 2206.00364, section 5), on a discrete schedule.
+
+    EDM draws ln(sigma) ~ N(p_mean, p_std^2), which spends the training steps on the middle noise
+    levels where the loss can still fall, instead of uniformly over t (most of a cosine schedule's
+    steps are nearly pure noise or nearly clean). Here sigma_t = sqrt((1 - alpha_bar_t) / alpha_bar_t)
+    is the variance-exploding noise level of x_t / sqrt(alpha_bar_t), and each draw goes to the
+    timestep whose ln(sigma_t) is nearest; draws beyond the schedule's ends go to its first or last
+    step. Uses the global torch generator (so a resumed run draws the same levels). Returns (n,) int64.
+    """
+    ab = alpha_bar.detach().double().cpu()
+    log_sigma = 0.5 * (torch.log1p(-ab) - torch.log(ab))  # increasing in t (inf where alpha_bar = 0)
+    draws = (p_mean + p_std * torch.randn(n, device=device)).double().cpu()
+    right = torch.searchsorted(log_sigma, draws).clamp(1, len(ab) - 1)
+    left = right - 1
+    t = torch.where(draws - log_sigma[left] < log_sigma[right] - draws, left, right)
+    return t.to(device if device is not None else "cpu")
+
+
 def diffusion_loss(output: torch.Tensor, target: torch.Tensor, t: torch.Tensor, alpha_bar: torch.Tensor,
                    prediction: Prediction, min_snr_gamma: float | None = None) -> torch.Tensor:
     """Per-sample mean squared error (B,), optionally min-SNR-gamma weighted."""

@@ -42,7 +42,7 @@ from ..build import build_denoiser
 from ..conditioning import dropout_mask
 from ..config import TrainingConfig, as_config
 from ..data import ImageData, TensorBatches
-from ..diffusion import diffusion_loss, q_sample, target, to_eps_x0
+from ..diffusion import diffusion_loss, lognormal_timesteps, q_sample, target, to_eps_x0
 from ..errors import UserError
 from .checkpoint import (list_checkpoints, load_weights, optimizer_from_tensors, read_checkpoint, read_rng_state,
                          recover_checkpoints, rng_state, save_checkpoint, set_rng_state)
@@ -247,8 +247,13 @@ class Trainer:
         """How far through its budget this invocation is, 0..1: the further of steps and wall time."""
         done = [self.step / goal] if goal else []
         if deadline is not None:
-            done.append((time.time() - start) / (deadline - start))
+            done.append((self._now() - start) / (deadline - start))
         return min(1.0, max(done, default=0.0))
+
+    def _now(self) -> float:
+        """The budget's clock in seconds: wall time, or this process's CPU time (``clock="cpu"``: a
+        benchmark's budget that other jobs on a shared machine do not eat into)."""
+        return time.process_time() if self.opt.clock == "cpu" else time.time()
 
     def _target_steps(self) -> int | None:
         per_epoch = math.ceil(len(self.data) / (self.opt.batch_size * self.opt.grad_accum))
@@ -259,7 +264,10 @@ class Trainer:
         """The timesteps (b,) and the noise (like x0) of a batch, from this process's generator.
 
         A subclass may replace it (the multi-process tests make them functions of the image index)."""
-        t = torch.randint(0, self.denoiser.num_timesteps, (x0.shape[0],), device=x0.device)
+        if self.opt.t_sampling == "lognormal":
+            t = lognormal_timesteps(x0.shape[0], self.denoiser.alpha_bar, device=x0.device)
+        else:
+            t = torch.randint(0, self.denoiser.num_timesteps, (x0.shape[0],), device=x0.device)
         return t, torch.randn_like(x0)
 
     def train_step(self, x0: torch.Tensor, info: dict) -> dict:
@@ -293,7 +301,7 @@ class Trainer:
         if goal is not None and self.step >= goal:
             self.logger.note(f"already at step {self.step} >= {goal}; nothing to train")
             return self.out
-        start, last_log, seen_since = time.time(), time.time(), 0
+        start, last_log, seen_since = self._now(), time.time(), 0
         deadline = start + 60 * self.opt.minutes if self.opt.minutes else None
         bar = tqdm(total=goal, initial=self.step, desc="train", unit="step",
                    disable=not (self.opt.progress and self.main), dynamic_ncols=True)
@@ -323,7 +331,7 @@ class Trainer:
         bar.close()
         path = self.save()
         self.pictures()
-        self.logger.note(f"saved {path} after {time.time() - start:.0f} s at step {self.step}")
+        self.logger.note(f"saved {path} after {self._now() - start:.0f} s ({self.opt.clock}) at step {self.step}")
         self.logger.close()
         self.acc.wait_for_everyone()  # every process returns once the run's files are written
         return self.out
@@ -332,7 +340,7 @@ class Trainer:
         """(budget progress, time is up) as the main process sees them, and any stop signal that
         reached any process: one all-reduce, so every process takes the same lr and stops together."""
         progress = self._progress(goal, start, deadline)
-        time_up = deadline is not None and time.time() >= deadline
+        time_up = deadline is not None and self._now() >= deadline
         if self.world == 1:
             return progress, time_up
         signum = int(self._stop_signal) if self._stop_signal is not None else 0

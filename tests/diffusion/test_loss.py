@@ -64,3 +64,29 @@ def test_without_gamma_the_loss_is_the_plain_mse_per_sample():
     want = (out - noise).pow(2).flatten(1).mean(1)
     for gamma in (None, 0):
         assert torch.allclose(diffusion_loss(out, noise, t, AB, "eps", min_snr_gamma=gamma), want)
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "linear"])
+def test_lognormal_timesteps_have_edm_moments_of_log_sigma(schedule):
+    """ln sigma_t of the drawn timesteps is N(-1.2, 1.2^2) (EDM's P_mean, P_std), up to the grid."""
+    from fromnoise.diffusion import lognormal_timesteps
+
+    ab = get_schedule(schedule, 1000)
+    torch.manual_seed(0)
+    t = lognormal_timesteps(200_000, ab)
+    assert t.dtype == torch.int64 and t.min() >= 0 and t.max() <= 999
+    log_sigma = 0.5 * (torch.log1p(-ab[t].double()) - torch.log(ab[t].double()))
+    # the schedule's sigma range covers ln sigma in about [-4.7, 5] (cosine) : the tails are kept
+    assert abs(log_sigma.mean().item() - (-1.2)) < 0.03, log_sigma.mean()
+    assert abs(log_sigma.std().item() - 1.2) < 0.03, log_sigma.std()
+
+
+def test_lognormal_timesteps_go_to_the_nearest_level_and_clip_at_the_ends(monkeypatch):
+    from fromnoise.diffusion import lognormal_timesteps
+
+    ab = get_schedule("cosine", 1000)
+    log_sigma = 0.5 * (torch.log1p(-ab.double()) - torch.log(ab.double()))
+    wanted = torch.tensor([-50.0, log_sigma[10].item() + 1e-6, 0.6 * log_sigma[500].item() + 0.4 * log_sigma[501].item(),
+                           50.0])
+    monkeypatch.setattr(torch, "randn", lambda n, device=None: (wanted[:n] + 1.2) / 1.2)
+    assert lognormal_timesteps(4, ab).tolist() == [0, 10, 500, 999]

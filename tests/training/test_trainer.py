@@ -119,3 +119,38 @@ def test_cosine_decay_spans_the_step_budget(tmp_path):
     lrs = [json.loads(line)["lr"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert len(lrs) == 20 and lrs[0] == pytest.approx(3e-3)  # step k trains at progress k / 20
     assert all(a > b for a, b in zip(lrs, lrs[1:])) and lrs[-1] < 0.01 * 3e-3
+
+
+def test_cpu_clock_budget_counts_process_time_not_wall_time(tmp_path, monkeypatch):
+    """clock="cpu": --minutes is this process's CPU time (a fake clock that advances 20 s a read stops
+    a 1-minute run within a few steps, while the wall clock barely moves)."""
+    import fromnoise.training.trainer as trainer_module
+
+    fake = {"now": 0.0}
+
+    def process_time():
+        fake["now"] += 20.0
+        return fake["now"]
+
+    monkeypatch.setattr(trainer_module.time, "process_time", process_time)
+    tr = Trainer(make_config("micro", image_size=8, channels=1), tiny_data(),
+                 options(tmp_path, minutes=1, clock="cpu"))
+    tr.run()
+    assert 1 <= tr.step <= 3, tr.step
+    wall = Trainer(make_config("micro", image_size=8, channels=1), tiny_data(),
+                   options(tmp_path / "wall", minutes=1 / 600, clock="wall"))
+    wall.run()  # 0.1 s of wall time: the fake CPU clock is not consulted
+    assert wall.step >= 1
+
+
+def test_lognormal_t_sampling_trains_and_draws_mid_levels(tmp_path):
+    cfg = make_config("micro", image_size=8, channels=1)
+    tr = Trainer(cfg, tiny_data(), options(tmp_path, steps=3, t_sampling="lognormal"))
+    torch.manual_seed(0)
+    t, _ = tr.draw(torch.zeros(4096, 1, 8, 8), {})
+    uniform = torch.randint(0, tr.denoiser.num_timesteps, (4096,))
+    # ln sigma ~ N(-1.2, 1.2^2): far fewer draws in the last 30% of a cosine schedule (near-pure noise)
+    late = tr.denoiser.num_timesteps * 0.7
+    assert (t > late).float().mean() < 0.5 * (uniform > late).float().mean()
+    tr.run()
+    assert tr.step == 3
