@@ -1,0 +1,163 @@
+"""The training recipe, one ingredient at a time: KID after the same one-core CPU budget (issue 17).
+
+Each contender is the ``fashion`` preset on Fashion-MNIST with the recipe of the row above plus
+one change. Every contender trains in its own process with one torch thread, all at the same
+time, for ``--minutes`` of its own CPU time (``fromnoise train --clock cpu``), so other jobs on
+the shared machine do not eat into one contender's budget more than another's. Then each draws
+``--samples`` images at 20 NFE (DPM-Solver++(2M), seed 0) and the parent scores KID and FID
+against the Fashion-MNIST test images (bench_zero_point's reference: train vs test is KID 0.000,
+FID 12.4 at N = 2,000).
+
+    python bench/bench_ablation.py                       # all rows, 15 CPU-minutes each
+    python bench/bench_ablation.py --minutes 5 --rows today,cosine --tag 5min
+
+Rows (cumulative, in this order; ``--rows`` picks any subset, each still with every change above it):
+
+| row | adds | paper |
+|---|---|---|
+| today | lr 2e-3 constant after 100 warm-up steps, uniform t, plain v-MSE | the preset before issue 17 |
+| cosine | learning rate decayed to 0 over the budget (cosine) | Loshchilov & Hutter, arxiv 1608.03983 |
+| lognormal | EDM's log-normal noise levels, ln sigma ~ N(-1.2, 1.2^2) | Karras et al., arxiv 2206.00364 |
+| minsnr | min-SNR-5 loss weighting | Hang et al., arxiv 2303.09556 |
+| compile | torch.compile of the network (its compile time counts in the budget) | |
+
+Results: ``bench/results/ablation[_TAG].json`` and a section in ``bench/results/report.md``
+(``bench/run_all.py --report``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+from bench_quality import cached_features  # noqa: E402
+from bench_zero_point import score, test_reference  # noqa: E402
+from common import write_result  # noqa: E402
+
+WORK = HERE / "cache" / "ablation"
+
+# (row, the change it adds to the rows above, as TrainOptions fields)
+ROWS: list[tuple[str, dict]] = [
+    ("today", {"lr": 2e-3, "lr_decay": "none", "min_snr_gamma": None, "t_sampling": "uniform", "compile": False}),
+    ("cosine", {"lr_decay": "cosine"}),
+    ("lognormal", {"t_sampling": "lognormal"}),
+    ("minsnr", {"min_snr_gamma": 5.0}),
+    ("compile", {"compile": True}),
+]
+
+
+def recipe(row: str) -> dict:
+    """The TrainOptions overrides of ``row``: every change up to and including it."""
+    names = [r for r, _ in ROWS]
+    if row not in names:
+        raise SystemExit(f"unknown row {row!r}; choose from {', '.join(names)}")
+    out: dict = {}
+    for name, change in ROWS[:names.index(row) + 1]:
+        out.update(change)
+    return out
+
+
+def worker(row: str, minutes: float, samples: int, work: Path) -> None:
+    """Train one row for ``minutes`` of CPU time (one thread), then sample ``samples`` images."""
+    from fromnoise.build import make_config
+    from fromnoise.data import load_dataset, unit_to_uint8
+    from fromnoise.sampling import generate
+    from fromnoise.training import Trainer, TrainOptions
+
+    torch.set_num_threads(1)
+    out = work / row
+    shutil.rmtree(out, ignore_errors=True)  # a fresh run, never a resumed one
+    out.mkdir(parents=True)
+    data = load_dataset("fashion-mnist", image_size=28, channels=1, train=True)
+    load_start, wall0, cpu0 = os.getloadavg(), time.time(), time.process_time()
+    opts = TrainOptions(out=str(out / "run"), minutes=minutes, clock="cpu", batch_size=64, progress=False,
+                        sample_every=10**9, save_every=10**9, log_every=50, **recipe(row))
+    trainer = Trainer(make_config("fashion"), data, opts)
+    trainer.run()
+    cpu = time.process_time() - cpu0
+    stats = {"row": row, "recipe": recipe(row), "steps": trainer.step, "cpu_seconds": cpu,
+             "wall_seconds": time.time() - wall0, "images_per_cpu_s": trainer.step * 64 / cpu}
+    t1 = time.process_time()
+    images = unit_to_uint8(generate(trainer.ema.model, samples, sampler="dpmpp_2m", steps=20, seed=0))
+    stats.update(sample_cpu_seconds=time.process_time() - t1, load_avg_start=load_start, load_avg_end=os.getloadavg())
+    np.save(out / "samples.npy", images.numpy(), allow_pickle=False)
+    (out / "stats.json").write_text(json.dumps(stats, indent=2, default=str))
+    print(f"{row}: {trainer.step} steps in {cpu:.0f} CPU-s", flush=True)
+
+
+def report(rows: list[dict]) -> str:
+    """The ablation as a markdown table (each row with every change above it)."""
+    lines = ["| row | adds | steps | img/CPU-s | KID | FID |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        adds = ", ".join(f"{k}={v}" for k, v in dict(ROWS)[r["row"]].items()) if r["row"] != "today" else "baseline"
+        lines.append(f"| {r['row']} | {adds} | {r['steps']} | {r['images_per_cpu_s']:.1f} | "
+                     f"{r['kid']:.4f} ± {r['kid_std']:.4f} | {r['fid']:.1f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--minutes", type=float, default=15.0, help="CPU-minutes of training per row (one thread)")
+    ap.add_argument("--samples", type=int, default=2000, help="generated and reference images per KID/FID")
+    ap.add_argument("--rows", default=",".join(r for r, _ in ROWS), help="comma-separated rows to run")
+    ap.add_argument("--tag", default="", help="suffix of the results file (ablation_TAG.json)")
+    ap.add_argument("--work", type=Path, default=WORK, help="folder for runs and samples")
+    ap.add_argument("--score-only", action="store_true", help="score the samples already in --work")
+    ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1), help="torch threads for scoring")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    work = args.work / (args.tag or "default")
+    if args.worker:
+        return worker(args.worker, args.minutes, args.samples, work)
+    rows = args.rows.split(",")
+    for row in rows:
+        recipe(row)  # unknown names fail before anything runs
+    t0, load_before = time.time(), os.getloadavg()
+    if not args.score_only:
+        procs = [(row, subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--worker", row, "--minutes",
+                                         str(args.minutes), "--samples", str(args.samples), "--work", str(args.work),
+                                         "--tag", args.tag], cwd=HERE, env={**os.environ, "OMP_NUM_THREADS": "1"}))
+                 for row in rows]
+        for row, proc in procs:
+            if proc.wait():
+                raise SystemExit(f"row {row} failed with exit code {proc.returncode}")
+    torch.set_num_threads(args.threads)
+    from fromnoise.evaluation import InceptionFeatures
+
+    inception = InceptionFeatures()
+    ref = test_reference(args.samples, inception)
+    results = []
+    for row in rows:
+        stats = json.loads((work / row / "stats.json").read_text())
+        images = torch.from_numpy(np.load(work / row / "samples.npy", allow_pickle=False))[:args.samples]
+        s = score(cached_features(work / row, images, inception), ref)
+        results.append({**stats, "n": len(images), "kid": s["kid"], "kid_std": s["kid_std"], "fid": s["fid"]})
+        print(f"{row:10s} {stats['steps']:6d} steps  KID {s['kid']:.5f} ± {s['kid_std']:.5f}  FID {s['fid']:.2f}",
+              flush=True)
+    from fromnoise.viz import save_grid
+
+    for row in rows:  # the first 64 samples of each row, for the report's before/after pictures
+        grid = torch.from_numpy(np.load(work / row / "samples.npy", allow_pickle=False))[:64].float() / 255
+        save_grid(grid, HERE / "results" / f"ablation{'_' + args.tag if args.tag else ''}_{row}.png", nrow=8)
+    print(report(results))
+    write_result("ablation" + (f"_{args.tag}" if args.tag else ""),
+                 {"cpu_minutes": args.minutes, "n": args.samples, "nfe": 20, "sampler": "dpmpp_2m",
+                  "threads_per_row": 1, "rows": results, "table": report(results), "seconds": time.time() - t0,
+                  "load_avg_before": load_before, "load_avg_after": os.getloadavg()})
+
+
+if __name__ == "__main__":
+    main()
