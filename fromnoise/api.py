@@ -39,6 +39,10 @@ def load(path: str | Path, *, ema: bool = True, device: str | torch.device = "cp
     if not (ema and file.exists()):
         file = ckpt / "model.safetensors"
     load_weights(denoiser, file)
+    if config.latent is not None:  # a latent model decodes with the run's own autoencoder (RUN/autoencoder)
+        from .autoencoder.latent_model import attach_run_autoencoder
+
+        attach_run_autoencoder(denoiser, ckpt)
     denoiser.config = config.to_dict()
     denoiser.step = int(trainer.get("step", 0))
     denoiser.checkpoint = ckpt

@@ -6,6 +6,7 @@
       "diffusion": {"schedule": "cosine", "timesteps": 1000, "prediction": "v"},
       "image": {"channels": 1, "size": 28},
       "conditioning": {"class": {...encoder config...}, ...},   # kind -> kwargs, may be empty
+      "latent": LatentConfig.to_dict(),                 # latent diffusion only (the network sees latents)
     }
 
 :func:`build_denoiser` validates the config, then estimates the network's size on the meta
@@ -20,8 +21,8 @@ from dataclasses import dataclass
 import torch
 
 from .conditioning import build_encoder
-from .config import (BYTES_PER_TRAINED_PARAMETER, MAX_PARAMETERS, Config, DiffusionConfig, ImageConfig, ModelConfig,
-                     as_config)
+from .config import (BYTES_PER_TRAINED_PARAMETER, MAX_PARAMETERS, Config, DiffusionConfig, ImageConfig, LatentConfig,
+                     ModelConfig, as_config)
 from .diffusion import Denoiser, get_schedule
 from .errors import UserError
 from .models import get_preset
@@ -29,16 +30,31 @@ from .models import get_preset
 
 def make_config(preset: str = "fashion", *, image_size: int | None = None, channels: int | None = None,
                 schedule: str | None = None, timesteps: int = DiffusionConfig.timesteps, prediction: str | None = None,
-                conditioning: dict | None = None, model_overrides: dict | None = None) -> dict:
-    """A full, validated config (its JSON form) from a preset name plus overrides (None keeps the preset's default)."""
-    spec = get_preset(preset, image_size=image_size, channels=channels)
+                conditioning: dict | None = None, model_overrides: dict | None = None,
+                latent: LatentConfig | dict | None = None) -> dict:
+    """A full, validated config (its JSON form) from a preset name plus overrides (None keeps the preset's default).
+
+    ``latent``: a latent diffusion model (``fromnoise.config.LatentConfig``); ``image_size`` and ``channels``
+    are then the pixels', and the network is built for the latents (image_size / factor, latent channels).
+    """
+    if isinstance(latent, dict):
+        latent = LatentConfig.from_dict(latent, where="latent")
+    if latent is not None:
+        if image_size is None or channels is None:
+            raise UserError("a latent model needs the pixels' image_size and channels")
+        spec = get_preset(preset, image_size=image_size // latent.factor, channels=latent.latent_channels)
+        image = ImageConfig(int(channels), int(image_size))
+    else:
+        spec = get_preset(preset, image_size=image_size, channels=channels)
+        image = None
     if model_overrides:
         spec.kwargs.update(model_overrides)
     suggested = spec.defaults
     diffusion = DiffusionConfig(schedule or suggested.get("schedule", "linear"), int(timesteps),
                                 prediction or suggested.get("prediction", "eps"))
-    image = ImageConfig(spec.out_channels, int(spec.kwargs["image_size"]))
-    config = Config(model=spec, diffusion=diffusion, image=image, conditioning=dict(conditioning or {}), preset=preset)
+    image = image or ImageConfig(spec.out_channels, int(spec.kwargs["image_size"]))
+    config = Config(model=spec, diffusion=diffusion, image=image, conditioning=dict(conditioning or {}), preset=preset,
+                    latent=latent)
     return config.validate().to_dict()
 
 
@@ -59,8 +75,12 @@ def _assemble(cfg: Config) -> Denoiser:
         raise UserError(f"the network cannot be built from this config ({err!s}); "
                         "was it written by fromnoise?") from None
     alpha_bar = get_schedule(cfg.diffusion.schedule, cfg.diffusion.timesteps)
-    return Denoiser(net, alpha_bar, cfg.diffusion.prediction, encoders,
-                    (cfg.image.channels, cfg.image.size, cfg.image.size))
+    shape = (cfg.image.channels, cfg.image.size, cfg.image.size)
+    if cfg.latent is not None:  # a Denoiser over latents, plus the decoder (attached when loaded)
+        from .autoencoder.latent_model import LatentDenoiser
+
+        return LatentDenoiser(net, alpha_bar, cfg.diffusion.prediction, encoders, shape, cfg.latent)
+    return Denoiser(net, alpha_bar, cfg.diffusion.prediction, encoders, shape)
 
 
 @dataclass

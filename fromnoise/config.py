@@ -14,6 +14,7 @@ above :data:`MAX_PARAMETERS` (``fromnoise.build.check_size``). Only then are wei
       "conditioning": {kind: encoder kwargs},                # validated per kind (ENCODER_FIELDS)
       "data": {...},                                         # facts about the training images (a JSON object)
       "training": TrainingConfig,                            # how it was trained (informational on load)
+      "latent": LatentConfig,                                # latent diffusion only: the autoencoder, scale
     }
 
 The command line takes its defaults from these dataclasses (``default=TrainingConfig.warmup``),
@@ -308,6 +309,51 @@ class ImageConfig:
             raise _where(where, err) from None
 
 
+# ----------------------------------------------------------------------------------- latent
+@dataclass
+class LatentConfig:
+    """A latent diffusion model (Rombach et al. 2022, arxiv 2112.10752): the network denoises the
+    autoencoder's latents, ``scale * mean(q(z | x))`` (LDM's ``scale_by_std``), and sampling decodes
+    ``z / scale`` to pixels. ``image`` stays the generated pixels; the network works at
+    ``image.size / factor`` on ``latent_channels`` channels. The autoencoder's weights live beside the
+    checkpoints (``RUN/autoencoder/``), checked against ``autoencoder_sha256`` when loaded.
+    """
+
+    factor: int = 4                  # the autoencoder's spatial downsampling (4 or 8)
+    latent_channels: int = 4         # channels the network denoises
+    scale: float = 1.0               # 1 / std of the training latents (scale_by_std)
+    autoencoder: dict = field(default_factory=dict)  # the autoencoder's config (fromnoise.autoencoder.AutoencoderConfig)
+    autoencoder_sha256: str = ""     # digest of its weights (fromnoise.autoencoder.model.weights_digest)
+
+    def validate(self) -> "LatentConfig":
+        from .autoencoder.model import AutoencoderConfig
+
+        _Field("int", 1, 64).check("latent.factor", self.factor)
+        _Field("int", 1, 64).check("latent.latent_channels", self.latent_channels)
+        self.scale = _Field("float", 0, 1e6, lo_open=True).check("latent.scale", self.scale)
+        _Field("dict").check("latent.autoencoder", self.autoencoder)
+        digest = _Field("str").check("latent.autoencoder_sha256", self.autoencoder_sha256)
+        if len(digest) != 64 or any(ch not in "0123456789abcdef" for ch in digest):
+            raise UserError(f"latent.autoencoder_sha256 {digest[:80]!r} is not a sha256 hex digest")
+        ae = AutoencoderConfig.from_dict(self.autoencoder, where="latent.autoencoder")
+        if (ae.factor, ae.latent_channels) != (self.factor, self.latent_channels):
+            raise UserError(f"latent.factor / latent.latent_channels = {self.factor} / {self.latent_channels} but "
+                            f"latent.autoencoder has {ae.factor} / {ae.latent_channels}")
+        return self
+
+    def to_dict(self) -> dict:
+        return {"factor": self.factor, "latent_channels": self.latent_channels, "scale": self.scale,
+                "autoencoder": dict(self.autoencoder), "autoencoder_sha256": self.autoencoder_sha256}
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "") -> "LatentConfig":
+        try:
+            _check_keys("latent", d, [f.name for f in fields(cls)], [f.name for f in fields(cls)])
+            return cls(**d).validate()
+        except UserError as err:
+            raise _where(where, err) from None
+
+
 # ----------------------------------------------------------------------------- conditioning
 _DROPOUT = _Field("float", 0, 1)
 # Each encoder kind's keyword arguments (fromnoise.conditioning; a test keeps these in step).
@@ -493,7 +539,7 @@ class TrainingConfig:
 
 
 # ------------------------------------------------------------------------------ the whole
-TOP_KEYS = ("preset", "model", "diffusion", "image", "conditioning", "data", "training")
+TOP_KEYS = ("preset", "model", "diffusion", "image", "conditioning", "data", "training", "latent")
 
 
 @dataclass
@@ -507,6 +553,7 @@ class Config:
     preset: str | None = None
     data: dict | None = None               # the loader's description of the training images
     training: TrainingConfig | None = None
+    latent: LatentConfig | None = None     # a latent diffusion model (None: pixel space)
 
     def validate(self) -> "Config":
         """Checks across sections: image channels vs the network, condition widths vs its embedding."""
@@ -514,7 +561,9 @@ class Config:
         self.diffusion.validate()
         self.image.validate()
         self.conditioning = validate_conditioning(self.conditioning)
-        if self.model.out_channels != self.image.channels:
+        if self.latent is not None:
+            self._validate_latent()
+        elif self.model.out_channels != self.image.channels:
             raise UserError(f"image.channels = {self.image.channels} but the network predicts "
                             f"{self.model.out_channels} channels (model.kwargs)")
         width = self.model.embedding_width
@@ -523,6 +572,22 @@ class Config:
                 raise UserError(f"conditioning.{kind}.emb_dim = {kwargs['emb_dim']} but the network's "
                                 f"embedding is {width} wide")
         return self
+
+    def _validate_latent(self) -> None:
+        """A latent model: the network works on the autoencoder's latents of the images."""
+        lat = self.latent.validate()
+        ae = lat.autoencoder
+        if (ae["channels"], ae["image_size"]) != (self.image.channels, self.image.size):
+            raise UserError(f"image is {self.image.channels}x{self.image.size}x{self.image.size} but the "
+                            f"autoencoder (latent.autoencoder) makes {ae['channels']}x{ae['image_size']}x"
+                            f"{ae['image_size']} images")
+        if self.model.out_channels != lat.latent_channels:
+            raise UserError(f"latent.latent_channels = {lat.latent_channels} but the network predicts "
+                            f"{self.model.out_channels} channels (model.kwargs)")
+        side = self.model.kwargs.get("image_size")
+        if side is not None and side != self.image.size // lat.factor:
+            raise UserError(f"model.kwargs.image_size = {side} but the latents are {self.image.size // lat.factor} "
+                            f"wide (image.size {self.image.size} / latent.factor {lat.factor})")
 
     def to_dict(self) -> dict:
         """The JSON form (what ``config.json`` holds); sections that are None are left out."""
@@ -534,6 +599,8 @@ class Config:
             out["data"] = dict(self.data)
         if self.training is not None:
             out["training"] = self.training.to_dict()
+        if self.latent is not None:
+            out["latent"] = self.latent.to_dict()
         return out
 
     @classmethod
@@ -550,7 +617,8 @@ class Config:
                          image=ImageConfig.from_dict(d["image"]),
                          conditioning=validate_conditioning(d.get("conditioning") or {}), preset=preset,
                          data=validate_data_description(d["data"]) if d.get("data") is not None else None,
-                         training=TrainingConfig.from_dict(d["training"]) if d.get("training") is not None else None)
+                         training=TrainingConfig.from_dict(d["training"]) if d.get("training") is not None else None,
+                         latent=LatentConfig.from_dict(d["latent"]) if d.get("latent") is not None else None)
             return config.validate()
         except UserError as err:
             raise _where(where, err) from None

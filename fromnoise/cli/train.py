@@ -66,6 +66,9 @@ T, D, C = TrainingConfig, DiffusionConfig, ConditioningConfig
                    "(CLIP or sentence-transformers) with model.safetensors; pickled .bin weights are refused.")
 @click.option("--allow-download", is_flag=True, default=C.allow_download,
               help="Let --text-encoder name a Hugging Face hub model and download it (otherwise nothing is fetched).")
+@click.option("--autoencoder", default=None, metavar="AE_RUN",
+              help="Latent diffusion: train on the latents of this 'fromnoise train-autoencoder' run (its image "
+                   "size and channels are the default); the run keeps a copy of it in OUT/autoencoder.")
 @click.option("--mask/--no-mask", default=None, help="Feed the object mask as an extra input channel (--condition features).")
 @click.option("--hflip/--no-hflip", default=None, help="Random horizontal flips (default: on for folders and CIFAR-10).")
 @click.option("--color-jitter", type=click.FloatRange(0, 1), default=T.color_jitter, help="Colour jitter strength (RGB only).")
@@ -96,6 +99,7 @@ def train(ctx, **params):
       fromnoise train --dataset ./flowers --condition text --image-size 32     # flowers/daisy_1.jpg ...
       fromnoise train --epochs 20 --batch_size 128 --lr 2e-4 --output_dir outputs   # reference 001's flags
       fromnoise train --dataset cifar10 --processes 4 --batch-size 256 --minutes 60  # 4 GPUs, 64 images each
+      fromnoise train ./clipart --autoencoder runs/ae4 --preset youandme-latent --condition features --minutes 60
       accelerate launch --num_processes 8 -m fromnoise train --dataset cifar10 --minutes 60
     """
     from .train_run import configs_from_options, run_training

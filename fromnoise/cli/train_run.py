@@ -40,6 +40,7 @@ def configs_from_options(params: dict) -> dict:
                                       token_dropout=p.pop("token_dropout"), text_encoder=p.pop("text_encoder"),
                                       allow_download=bool(p.pop("allow_download")), mask=p.pop("mask"))
     preset = p.pop("preset")
+    autoencoder = p.pop("autoencoder", None)
     processes = int(p.pop("processes", None) or 1)
     p["compile"] = p.pop("compile_")
     p["out"] = p.get("out") or default_out(data.source)
@@ -50,12 +51,12 @@ def configs_from_options(params: dict) -> dict:
         raise TypeError(f"options without a config field: {unknown}")
     training = TrainingConfig(**{k: v for k, v in p.items() if v is not None or k not in auto})
     return {"data": data, "training": training, "preset": preset, "diffusion": diffusion,
-            "conditioning": conditioning, "auto": frozenset(auto), "processes": processes}
+            "conditioning": conditioning, "auto": frozenset(auto), "processes": processes, "autoencoder": autoencoder}
 
 
 def run_training(data: DataConfig, training: TrainingConfig, *, preset: str | None = None,
                  diffusion: DiffusionConfig | None = None, conditioning: ConditioningConfig | None = None,
-                 auto: frozenset[str] = frozenset(), processes: int = 1) -> Path:
+                 auto: frozenset[str] = frozenset(), processes: int = 1, autoencoder: str | None = None) -> Path:
     """Load the data, build the model a preset describes, train it; returns the run directory.
 
     Args:
@@ -68,6 +69,9 @@ def run_training(data: DataConfig, training: TrainingConfig, *, preset: str | No
         processes: data-parallel training in this many local processes (``fromnoise.training.launch``),
             started after the data is loaded (it reaches them through shared memory); 1 under
             ``accelerate launch``, which starts the processes itself.
+        autoencoder: a ``fromnoise train-autoencoder`` run: train a latent diffusion model on its latents
+            (the data is loaded at its image size and channels unless told otherwise; the default
+            preset is then youandme-latent).
     """
     from ..build import make_config
     from ..data import canonical_source, load_dataset
@@ -89,11 +93,24 @@ def run_training(data: DataConfig, training: TrainingConfig, *, preset: str | No
 
         resolve_model(conditioning.text_encoder, conditioning.allow_download)
     named = canonical_source(data.source)
+    ae = None
+    if autoencoder is not None:  # checked before the images are loaded
+        from ..autoencoder.latent_training import check_latent_options
+
+        ae = check_latent_options(autoencoder, training, auto)
+        data = replace(data, image_size=data.image_size or ae.image_size, channels=data.channels or ae.channels)
 
     images = load_dataset(data.source, image_size=data.image_size, channels=data.channels, limit=data.limit)
-    preset = preset or _default_preset(images)
-    spec = get_preset(preset, image_size=images.image_size, channels=images.channels)
+    preset = preset or ("youandme-latent" if ae is not None else _default_preset(images))
     out = Path(training.out)
+    latents = latent = None
+    if ae is not None:
+        from ..autoencoder.latent_training import prepare_latent_run
+
+        latents, latent = prepare_latent_run(autoencoder, images, out)
+        spec = get_preset(preset, image_size=images.image_size // latent.factor, channels=latent.latent_channels)
+    else:
+        spec = get_preset(preset, image_size=images.image_size, channels=images.channels)
     conditioning_kwargs, tables = {}, {}
     if conditioning.kind != "none":
         options: dict = {}
@@ -103,11 +120,16 @@ def run_training(data: DataConfig, training: TrainingConfig, *, preset: str | No
         if conditioning.kind == "features":
             options = {"mask": spec.defaults.get("mask", False) if conditioning.mask is None else conditioning.mask}
         conditioning_kwargs, tables = setup_conditioning(conditioning.kind, images, spec.embedding_width, **options)
+    if latent is not None:  # features stay measured on the full-resolution images; the mask goes to latent size
+        from ..autoencoder.latent_training import latent_tables
+
+        tables = latent_tables(tables, latent, images.image_size)
     config = make_config(preset, image_size=images.image_size, channels=images.channels, schedule=diffusion.schedule,
                          timesteps=diffusion.timesteps, prediction=diffusion.prediction,
-                         conditioning=conditioning_kwargs)
+                         conditioning=conditioning_kwargs, latent=latent)
     suggested = {"batch_size": spec.defaults.get("batch_size", TrainingConfig.batch_size),
-                 "lr": spec.defaults.get("lr", TrainingConfig.lr), "hflip": named in (None, "cifar10")}
+                 "lr": spec.defaults.get("lr", TrainingConfig.lr),
+                 "hflip": named in (None, "cifar10") and latent is None}
     training = replace(training, out=str(out), **{k: suggested[k] for k in auto})
     if training.batch_size % processes:
         raise UserError(f"the batch size {training.batch_size} does not split into {processes} processes; "
@@ -120,25 +142,39 @@ def run_training(data: DataConfig, training: TrainingConfig, *, preset: str | No
     if processes > 1:
         from ..training.launch import launch
 
-        launch(_train, (config, images, training, tables, hooks, preset), processes)
+        launch(_train, (config, images, training, tables, hooks, preset, latents), processes)
         return out
-    return _train(config, images, training, tables, hooks, preset)
+    return _train(config, images, training, tables, hooks, preset, latents)
 
 
-def _train(config: dict, images, training: TrainingConfig, tables: dict, hooks: list, preset: str) -> Path:
-    """Build the Trainer and run it (in each process of a data-parallel run)."""
+def _train(config: dict, images, training: TrainingConfig, tables: dict, hooks: list, preset: str,
+           latents=None) -> Path:
+    """Build the Trainer (on ``latents``: the LatentTrainer) and run it (in each process of a data-parallel run)."""
     from ..models import count_parameters
     from ..training import Trainer
 
-    trainer = Trainer(config, images, training, tables, hooks=hooks)
+    if latents is not None:
+        from ..autoencoder.latent_training import LatentTrainer
+
+        trainer = LatentTrainer(config, images, latents, training, tables, hooks=hooks)
+    else:
+        trainer = Trainer(config, images, training, tables, hooks=hooks)
     if trainer.main:
         world = f", {trainer.world} processes of {training.batch_size // trainer.world}" if trainer.world > 1 else ""
         click.echo(f"training {preset} ({count_parameters(trainer.denoiser) / 1e6:.2f}M parameters) on "
                    f"{images.description.get('source')} ({len(images)} images, {images.channels}x{images.image_size}x"
-                   f"{images.image_size}), {config['diffusion']['prediction']}-prediction, "
+                   f"{images.image_size}){_latent_note(config)}, {config['diffusion']['prediction']}-prediction, "
                    f"{config['diffusion']['schedule']} schedule -> {training.out}{world}"
                    + (f" (resuming at step {trainer.step})" if trainer.step else ""), err=True)
     return trainer.run()
+
+
+def _latent_note(config: dict) -> str:
+    lat = config.get("latent")
+    if not lat:
+        return ""
+    side = config["image"]["size"] // lat["factor"]
+    return f" as {lat['latent_channels']}x{side}x{side} latents (factor {lat['factor']}, scale {lat['scale']:.3g})"
 
 
 def default_out(source: str) -> str:

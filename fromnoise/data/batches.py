@@ -135,6 +135,12 @@ class TensorBatches:
             x = torch.where(flip, x.flip(-1), x)
         return x
 
+    def _inputs(self, dev_idx: torch.Tensor, gen: torch.Generator, part: slice) -> torch.Tensor:
+        """The model inputs of the images ``dev_idx``: float in [-1, 1], augmented (a subclass may batch
+        other tensors, e.g. ``fromnoise.autoencoder.latent_training.LatentBatches``)."""
+        x = self.images.index_select(0, dev_idx).to(torch.float32).div_(255.0)
+        return self._augment(x, gen, part).mul_(2.0).sub_(1.0)  # [0, 1] -> [-1, 1]
+
     def next_batch(self) -> tuple[torch.Tensor, dict]:
         """The next ``(x, info)`` batch (see the class docstring)."""
         # The augmentation generator depends on where the batch starts, not on
@@ -144,8 +150,7 @@ class TensorBatches:
         part = slice(self.rank * b, (self.rank + 1) * b)
         idx = self._next_indices()[part]  # every process advances by the global batch, keeps its slice
         dev_idx = idx.to(self.device)
-        x = self.images.index_select(0, dev_idx).to(torch.float32).div_(255.0)
-        x = self._augment(x, gen, part).mul_(2.0).sub_(1.0)  # [0, 1] -> [-1, 1]
+        x = self._inputs(dev_idx, gen, part)
         info: dict = {"indices": dev_idx}
         if self.labels is not None:
             info["labels"] = self.labels.index_select(0, dev_idx)

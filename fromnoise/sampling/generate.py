@@ -81,6 +81,14 @@ def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: in
     if n < 1:
         raise UserError(f"the number of images must be at least 1, got {n}")
     _check_condition(denoiser, condition, guidance, n)
+    # A latent model (fromnoise.autoencoder.LatentDenoiser) is sampled in its latent space, then decoded once;
+    # its latents have unit variance, not the [-1, 1] range of pixels, so x0 is not clamped during the walk.
+    decode = getattr(denoiser, "decode_latents", None)
+    shape = denoiser.latent_shape if decode is not None else denoiser.image_shape
+    clip_x0 = clip_x0 and decode is None
+    if decode is not None and (init is not None or mask is not None):
+        raise UserError("image-to-image (init, mask: --init, --inpaint) is not supported on latent models yet; "
+                        "sample from noise, or use a pixel-space model for editing")
     edit = plan_edit(denoiser.image_shape, n, init=init, mask=mask, strength=strength, invert=invert,
                      jump_length=jump_length, resample=resample, feather_px=feather, sampler=sampler, eta=eta)
     device = torch.device(device) if device is not None else next(denoiser.parameters()).device
@@ -98,7 +106,7 @@ def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: in
         if cond is not None:
             cond = {k: v.to(device) if torch.is_tensor(v) else v for k, v in cond.items()}
         gens = [torch.Generator().manual_seed(seed + i) for i in range(lo, hi)]
-        x = noise[lo:hi].to(device) if noise is not None else randn(gens, (hi - lo, *denoiser.image_shape), device)
+        x = noise[lo:hi].to(device) if noise is not None else randn(gens, (hi - lo, *shape), device)
 
         def denoise(x_t, t, cond=cond):
             t_vec = torch.full((x_t.shape[0],), t, dtype=torch.long, device=x_t.device)
@@ -116,6 +124,8 @@ def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: in
             x = edit.walk(fn, denoise, x, lo, hi, ts, alpha_bar, generators=gens, callback=cb, **options)
         else:
             x = fn(denoise, x, ts, alpha_bar, generators=gens, callback=cb, **options)
+        if decode is not None:  # the one decoding step after the sampler (batched, tiled: flat memory)
+            x = decode(x)
         images = ((x.float().clamp(-1, 1) + 1) / 2).cpu()
         out.append(edit.finish(images, lo, hi) if edit is not None else images)
         bar.update(hi - lo)

@@ -368,7 +368,7 @@ def interpolate(denoiser, frames: int = 8, *, seeds: tuple[int, int] = (0, 1), c
 
     if frames < 2:
         raise UserError(f"an interpolation needs at least 2 frames, got {frames}")
-    shape = (1, *denoiser.image_shape)
+    shape = (1, *getattr(denoiser, "latent_shape", denoiser.image_shape))  # a latent model's noise is latent
     a = randn([torch.Generator().manual_seed(int(seeds[0]))], shape, "cpu")
     rows = 0 if condition is None else len(next(iter(condition.values())))
     if rows == 2:

@@ -162,9 +162,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(self.denoiser.parameters(), lr=options.lr,
                                            weight_decay=options.weight_decay, betas=(0.9, 0.99),
                                            **optimizer_options(self.acc.device))
-        hflip = options.hflip and "mask" not in self.tables  # a flipped image would not match its mask
-        self.batches = TensorBatches(data, options.batch_size, hflip=hflip, color_jitter=options.color_jitter,
-                                     seed=options.seed, device=self.acc.device, rank=self.rank, world=self.world)
+        self.batches = self.make_batches(data, options)
         self.step = 0
         self.ema = EMA(self.denoiser, options.ema_decay)
         if self.rank > 0:  # timesteps, noise and dropout of their own
@@ -175,6 +173,12 @@ class Trainer:
         self.model, self.optimizer = self.acc.prepare(self.denoiser, self.optimizer)
         self.ema.model.to(self.acc.device)
         self.forward = torch.compile(self.model) if options.compile else self.model
+
+    def make_batches(self, data: ImageData, options: TrainOptions) -> TensorBatches:
+        """The training batches of this process (a latent trainer batches its cached latents instead)."""
+        hflip = options.hflip and "mask" not in self.tables  # a flipped image would not match its mask
+        return TensorBatches(data, options.batch_size, hflip=hflip, color_jitter=options.color_jitter,
+                             seed=options.seed, device=self.acc.device, rank=self.rank, world=self.world)
 
     # ----------------------------------------------------------------------------------- resume
     def _resume(self) -> None:

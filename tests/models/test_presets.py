@@ -16,6 +16,7 @@ PINNED = {
     "cifar": 35_746_307,       # DDPM CIFAR-10: 35.7M
     "fashion": 2_209_252,
     "cpu32": 4_697_219,
+    "youandme-latent": 3_481_968,  # 4x64x64 latents (the mask channel adds its input at build time)
 }
 
 
