@@ -45,6 +45,11 @@ def info(checkpoint, as_json):
     from ..training.checkpoint import list_checkpoints, read_checkpoint
 
     ckpt, config, state = read_checkpoint(checkpoint)
+    if config.get("kind") == "autoencoder" and not as_json:
+        from ..autoencoder.reconstruct import describe_autoencoder
+
+        click.echo(describe_autoencoder(ckpt))
+        return
     if as_json:
         click.echo(json.dumps({"checkpoint": str(ckpt), "config": config, "trainer": {
             k: v for k, v in state.items() if k != "optimizer"}}, indent=2, default=str))
@@ -64,6 +69,10 @@ def info(checkpoint, as_json):
         f"batch {training.get('batch_size', '?')}, lr {training.get('lr', '?')}",
         f"data         {data.get('source', '?')} {data.get('path', '') or ''} ({data.get('n', '?')} images)",
     ]
+    if config.get("latent"):
+        from ..autoencoder.reconstruct import describe_latent
+
+        lines.insert(3, describe_latent(config, ckpt))
     if "class" in (config.get("conditioning") or {}):
         lines.append(f"classes      {', '.join(config['conditioning']['class'].get('class_names', []))}")
     others = list_checkpoints(ckpt.parent.parent) if ckpt.parent.name == "checkpoints" else []

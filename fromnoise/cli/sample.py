@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
 from ..sampling.samplers import DEFAULT_SAMPLER, SAMPLERS
-from .options import done, pick_device
+from .options import done, process_role
 
 
 @click.command("sample", context_settings={"show_default": True})
@@ -55,12 +56,15 @@ from .options import done, pick_device
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=64, help="Images per network batch.")
 @click.option("--ema/--no-ema", default=True, help="Use the EMA weights.")
 @click.option("--device", default="auto", help="cpu, cuda, or auto.")
+@click.option("--processes", type=click.IntRange(1, 1024), default=1,
+              help="Share the images among this many local processes (CPU cores or one GPU each); image i still "
+                   "depends only on --seed + i. Several machines: accelerate launch -m fromnoise sample.")
 @click.option("--allow-download", is_flag=True, default=False,
               help="Let a text model that is not a local folder be downloaded from the Hugging Face hub "
                    "for --prompt (otherwise nothing is fetched).")
 def sample(checkpoint, checkpoint_opt, num_images, sampler, steps, eta, seed, guidance, classes, prompts, features,
            like, set_, mask, init_path, inpaint_path, strength, invert, resample, jump_length, feather, interpolate,
-           seed_to, show_intermediate, frames, out, batch_size, ema, device, allow_download):
+           seed_to, show_intermediate, frames, out, batch_size, ema, device, processes, allow_download):
     """Generate images: a grid PNG, one PNG per image, and optionally the denoising GIF.
 
     \b
@@ -72,8 +76,28 @@ def sample(checkpoint, checkpoint_opt, num_images, sampler, steps, eta, seed, gu
       fromnoise sample runs/fashion --init shirt.png --strength 0.6 -n 8
       fromnoise sample runs/fmnist-text --init shirt.png --prompt "a photo of a boot" --strength 0.7
       fromnoise sample runs/fashion --interpolate 16 --seed 3 --seed-to 8 --sampler dpmpp_2m
+      fromnoise sample runs/fashion -n 10000 --processes 2 --batch-size 256    # both cores
       fromnoise inference --checkpoint outputs --num_images 64                 # reference 001/002 style
     """
+    params = dict(locals())
+    from ..errors import UserError
+    from ..training.launch import launch
+
+    if processes > 1 and int(os.environ.get("WORLD_SIZE", 1)) > 1:
+        raise UserError(f"--processes {processes} inside a launcher that already started processes; give one or "
+                        "the other")
+    launch(run_sample, (params,), processes=processes)
+
+
+def run_sample(params: dict) -> None:
+    """``fromnoise sample`` in one process (of one, of --processes N, or of accelerate launch)."""
+    _sample(**{k: v for k, v in params.items() if k != "processes"})
+
+
+def _sample(checkpoint, checkpoint_opt, num_images, sampler, steps, eta, seed, guidance, classes, prompts, features,
+            like, set_, mask, init_path, inpaint_path, strength, invert, resample, jump_length, feather, interpolate,
+            seed_to, show_intermediate, frames, out, batch_size, ema, device, allow_download):
+    """Every process generates its share of the images; the main process gathers them and writes the files."""
     import torch
 
     import fromnoise
@@ -81,12 +105,18 @@ def sample(checkpoint, checkpoint_opt, num_images, sampler, steps, eta, seed, gu
     from ..conditioning.request import build_condition
     from ..errors import UserError
     from ..sampling.img2img_request import EditRequest
+    from ..sampling.generate import generate_across_processes
     from ..viz import save_gif, save_grid, save_images
 
     ckpt = checkpoint or checkpoint_opt
     if not ckpt:
         raise UserError("say which model to sample: fromnoise sample RUN_DIR (or --checkpoint RUN_DIR)")
-    denoiser = fromnoise.load(ckpt, ema=ema, device=pick_device(device))
+    from ..autoencoder.reconstruct import is_autoencoder_run, sample_autoencoder
+
+    main, device = process_role(device)
+    if is_autoencoder_run(ckpt):  # an autoencoder run: originals beside their reconstructions
+        return done(sample_autoencoder(ckpt, num_images, out, device=device)) if main else None
+    denoiser = fromnoise.load(ckpt, ema=ema, device=device)
     if "text" in denoiser.encoders:  # a checkpoint never grants downloads; only this flag does
         denoiser.encoders["text"].allow_download = allow_download
     edit_request = EditRequest(init=init_path, inpaint=inpaint_path, mask=mask, strength=strength, invert=invert,
@@ -95,6 +125,10 @@ def sample(checkpoint, checkpoint_opt, num_images, sampler, steps, eta, seed, gu
         edit = edit_request.generate_kwargs(denoiser)
     if interpolate and edit_request.image:
         raise UserError("--interpolate starts from noise; it cannot take --init or --inpaint")
+    if not main and (interpolate or edit_request.image):
+        return  # one process does these; the main one below
+    if main and int(os.environ.get("WORLD_SIZE", 1)) > 1 and (interpolate or edit_request.image):
+        click.echo("note: --interpolate, --init and --inpaint run on the main process only", err=True)
     request = {"classes": list(classes), "prompts": list(prompts), "features": features, "like": like,
                "set": list(set_), "mask": edit_request.condition_mask}
     if interpolate:
@@ -107,7 +141,8 @@ def sample(checkpoint, checkpoint_opt, num_images, sampler, steps, eta, seed, gu
             raise UserError(f"--guidance {guidance} needs a conditional model; this one is unconditional")
         raise UserError("--guidance needs a condition: give --class, --prompt, --features or --like")
     out_dir = Path(out) if out else Path(denoiser.checkpoint).parent.parent / "generated"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if main:
+        out_dir.mkdir(parents=True, exist_ok=True)
 
     keep_frames: list = []
     callback = None
@@ -118,10 +153,12 @@ def sample(checkpoint, checkpoint_opt, num_images, sampler, steps, eta, seed, gu
             if d["offset"] == 0:
                 keep_frames.append(((d["x"][:n_show].float().clamp(-1, 1) + 1) / 2).cpu())
 
+    run = fromnoise.generate if edit else generate_across_processes  # the edits: on the main process alone
     with _notes():
-        images = fromnoise.generate(denoiser, total, sampler=sampler, steps=steps, seed=seed, guidance=guidance,
-                                    condition=condition, callback=callback, batch_size=batch_size, eta=eta,
-                                    progress=True, **edit)
+        images = run(denoiser, total, sampler=sampler, steps=steps, seed=seed, guidance=guidance,
+                     condition=condition, callback=callback, batch_size=batch_size, eta=eta, progress=main, **edit)
+    if not main:
+        return
     if keep_frames:
         picks = torch.linspace(0, len(keep_frames) - 1, min(frames, len(keep_frames))).round().long().tolist()
         keep_frames = [keep_frames[i] for i in picks]

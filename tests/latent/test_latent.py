@@ -102,7 +102,7 @@ def test_sampling_decodes_to_pixels_in_unit_range_through_the_cli_and_the_api(la
     torch.testing.assert_close(images, fromnoise.generate(denoiser, 3, steps=2, seed=0, batch_size=2))
     out = tmp_path / "gen"
     disc = sorted(folder.glob("*.png"))[0]
-    run("sample", latent_run, "-n", 2, "--steps", 2, "--like", disc, "--set", "hue=0.2", "--out", out)
+    run("sample", latent_run, "-n", 2, "--steps", 2, "--like", disc, "--set", "temperature=0.9", "--out", out)
     grid = Image.open(out / "grid.png")
     assert min(grid.size) >= SIZE  # pixels, not 8x8 latents
     assert Image.open(sorted((out / "images").glob("*.png"))[0]).size == (SIZE, SIZE)
