@@ -74,7 +74,7 @@ class LatentDenoiser(Denoiser):
                             "which reads RUN/autoencoder/")
         return self._autoencoder[0]
 
-    def attach_autoencoder(self, ae: Autoencoder) -> "LatentDenoiser":
+    def attach_autoencoder(self, ae: Autoencoder) -> LatentDenoiser:
         """Use ``ae`` (frozen, eval mode) to decode; it must be the autoencoder of the config."""
         if ae.config.to_dict() != AutoencoderConfig.from_dict(self.latent.autoencoder).to_dict():
             raise UserError("this autoencoder is not the one the latent model was trained with (other settings); "

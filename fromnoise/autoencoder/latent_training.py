@@ -21,7 +21,12 @@ from ..config import LatentConfig, TrainingConfig
 from ..data import ImageData, TensorBatches
 from ..errors import UserError
 from ..training.trainer import Trainer
-from .latent_model import AUTOENCODER_DIR, copy_autoencoder, mask_to_latent, read_run_autoencoder
+from .latent_model import (
+    AUTOENCODER_DIR,
+    copy_autoencoder,
+    mask_to_latent,
+    read_run_autoencoder,
+)
 from .latents import cached_latents, check_data
 from .model import load_autoencoder, weights_digest
 
@@ -70,7 +75,7 @@ def check_latent_options(ae_run: str | Path, training: TrainingConfig, auto: fro
     from ..training.checkpoint import read_checkpoint
     from .model import autoencoder_config
 
-    ckpt, config, _ = read_checkpoint(ae_run)
+    _, config, _ = read_checkpoint(ae_run)
     ae = autoencoder_config(config, where=f"--autoencoder '{ae_run}'")
     if training.hflip and "hflip" not in auto:
         raise UserError("--hflip does not apply to latent diffusion (--autoencoder): the images are encoded once, "

@@ -77,9 +77,8 @@ def sample_autoencoder(path: str | Path, n: int, out: str | Path | None = None, 
 def describe_autoencoder(path: str | Path) -> str:
     """``fromnoise info`` of an autoencoder run: its architecture, latent shape, training and data."""
     from ..models import count_parameters
-    from .model import Autoencoder, autoencoder_config
-
     from ..training.checkpoint import list_checkpoints, read_checkpoint
+    from .model import Autoencoder, autoencoder_config
 
     ckpt, config, state = read_checkpoint(path)
     c = autoencoder_config(config, where=f"'{ckpt}'")
@@ -89,15 +88,15 @@ def describe_autoencoder(path: str | Path) -> str:
     size = sum(p.stat().st_size for p in ckpt.iterdir()) / 1e6
     lines = [
         f"checkpoint   {ckpt} ({size:.1f} MB)",
-        f"autoencoder  KL autoencoder, factor {c.factor}, widths {','.join(map(str, c.widths))}, "
-        f"{c.num_res_blocks} ResBlock(s) per level, {params / 1e6:.2f}M parameters",
-        f"images       {c.channels} x {c.image_size} x {c.image_size} -> latents {c.latent_channels} x "
-        f"{c.latent_size}x{c.latent_size}",
-        f"trained      {state.get('step', '?')} steps, {state.get('images_seen', '?')} images seen, "
-        f"batch {training.get('batch_size', '?')}, lr {training.get('lr', '?')}",
+        (f"autoencoder  KL autoencoder, factor {c.factor}, widths {','.join(map(str, c.widths))}, "
+        f"{c.num_res_blocks} ResBlock(s) per level, {params / 1e6:.2f}M parameters"),
+        (f"images       {c.channels} x {c.image_size} x {c.image_size} -> latents {c.latent_channels} x "
+        f"{c.latent_size}x{c.latent_size}"),
+        (f"trained      {state.get('step', '?')} steps, {state.get('images_seen', '?')} images seen, "
+        f"batch {training.get('batch_size', '?')}, lr {training.get('lr', '?')}"),
         f"data         {data.get('source', '?')} {data.get('path', '') or ''} ({data.get('n', '?')} images)",
-        "next         fromnoise sample RUN (originals beside reconstructions); "
-        "fromnoise train DATA --autoencoder RUN (latent diffusion)",
+        ("next         fromnoise sample RUN (originals beside reconstructions); "
+        "fromnoise train DATA --autoencoder RUN (latent diffusion)"),
     ]
     others = list_checkpoints(ckpt.parent.parent) if ckpt.parent.name == "checkpoints" else []
     if others:

@@ -55,10 +55,11 @@ def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: in
         seed: image i uses its own generator seeded ``seed + i``, so it does not depend on batch size.
         guidance: classifier-free guidance scale (1 = conditional, 0 = unconditional).
         condition: model inputs per image, e.g. ``{"labels": LongTensor(n)}`` (see the encoders).
-        callback: called per step with {"i", "t", "x", "x0", "offset"} (offset: first image index of the batch).
-        clip_x0: clamp the predicted x0 to [-1, 1] (and re-derive eps) at every step.
+        callback: called per step with {"i", "t", "x", "x0", "offset"} (offset: first image index of the batch);
+            for a latent model x and x0 are decoded to pixels first (one decoding per step: slower).
+        clip_x0: clamp the predicted x0 to [-1, 1] (and re-derive eps) at every step (pixel-space models only).
         eta: DDIM stochasticity (ddim only).
-        noise: optional starting noise (n, C, H, W) instead of seeded noise.
+        noise: optional starting noise (n, C, H, W) instead of seeded noise (a latent model: its ``latent_shape``).
         init: image-to-image input, (C, H, W) or (1 | n, C, H, W) in [0, 1] (another size is resized and
             centre-cropped, with a warning); see ``fromnoise.sampling.img2img`` and tutorial 07.
         mask: inpainting mask of the init image's size, (H, W) or (1 | n, 1, H, W), 1 = regenerate, 0 = keep
@@ -120,6 +121,8 @@ def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: in
             return eps, x0
 
         cb = None if callback is None else (lambda d, lo=lo: callback({**d, "offset": lo}))
+        if cb is not None and decode is not None:  # a latent model's frames are shown as pixels: decoded
+            cb = (lambda d, lo=lo: callback({**d, "x": decode(d["x"]), "x0": decode(d["x0"]), "offset": lo}))
         if edit is not None:
             x = edit.walk(fn, denoise, x, lo, hi, ts, alpha_bar, generators=gens, callback=cb, **options)
         else:

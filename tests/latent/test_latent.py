@@ -9,16 +9,21 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file
 
 import fromnoise
-from fromnoise.autoencoder import Autoencoder, AutoencoderConfig, encode_dataset, load_autoencoder
+from fromnoise.autoencoder import (
+    Autoencoder,
+    AutoencoderConfig,
+    encode_dataset,
+    load_autoencoder,
+)
 from fromnoise.autoencoder.latent_model import LatentDenoiser, mask_to_latent
 from fromnoise.autoencoder.latents import latent_scale
 from fromnoise.build import make_config
 from fromnoise.data import load_dataset
 from fromnoise.errors import UserError
 from fromnoise.training.checkpoint import list_checkpoints, read_checkpoint
-from safetensors.torch import load_file
 from tests.cli_runner import run
 
 SIZE = 32
@@ -101,11 +106,22 @@ def test_sampling_decodes_to_pixels_in_unit_range_through_the_cli_and_the_api(la
     assert images.shape == (3, 4, SIZE, SIZE) and 0 <= float(images.min()) and float(images.max()) <= 1
     torch.testing.assert_close(images, fromnoise.generate(denoiser, 3, steps=2, seed=0, batch_size=2))
     out = tmp_path / "gen"
-    disc = sorted(folder.glob("*.png"))[0]
-    run("sample", latent_run, "-n", 2, "--steps", 2, "--like", disc, "--set", "temperature=0.9", "--out", out)
+    disc = min(folder.glob("*.png"))
+    run("sample", latent_run, "-n", 2, "--steps", 2, "--like", disc, "--set", "temperature=0.9", "--out", out,
+        "--show-intermediate")
     grid = Image.open(out / "grid.png")
     assert min(grid.size) >= SIZE  # pixels, not 8x8 latents
-    assert Image.open(sorted((out / "images").glob("*.png"))[0]).size == (SIZE, SIZE)
+    assert Image.open(min((out / "images").glob("*.png"))).size == (SIZE, SIZE)
+    frames = Image.open(out / "denoising.png")  # the denoising frames are decoded too: 2 rows of 32 px images
+    assert frames.size[1] >= 2 * SIZE
+    from fromnoise.web.models import (  # the web page loads it through the public API
+        Model,
+        find_runs,
+    )
+
+    assert latent_run in find_runs(latent_run.parent)
+    model = Model("run", latent_run, denoiser, denoiser.checkpoint)
+    assert (model.image_size, model.channels, set(model.kinds)) == (SIZE, 4, {"features", "mask"})
     info = run("info", latent_run).output
     assert "latent" in info and "factor 4" in info
     with pytest.raises(UserError, match="not supported on latent models"):

@@ -1,0 +1,213 @@
+"""Latent versus pixel-space diffusion at 256x256 on this CPU (issue 13, part 2).
+
+(a) Training images per second at the same 256x256 RGBA output, features + mask conditioned: the
+    ``youandme`` preset in pixel space (84M parameters, 4+1 channels at 256x256) against
+    ``youandme-latent`` on the 4x64x64 latents of a factor-4 autoencoder (the images are encoded once
+    and cached, so encoding is not part of a training step). Forward + backward + AdamW of the whole
+    Denoiser (``bench.common.time_train_steps``), median step. Goal: >= 30x.
+(b) Seconds per 256x256 image at 20 network evaluations (DPM-Solver++(2M), 20 steps), decoding
+    included, and the decoding alone; peak resident memory of the process. Goal: <= 1.5 s.
+(c) With ``--ae-minutes`` and ``--minutes``: train the autoencoder, then the latent model
+    (``fromnoise train --autoencoder``'s own code path, ``run_training``) on Debian's clip art
+    (``bench/clipart_dataset.py``), and on held-out clip art measure: KID of the generated images
+    (conditioned on the held-out images' 32 features and masks) against the held-out images (colour
+    composited on white), feature fidelity (``fromnoise.evaluation.fidelity``: requested vs
+    re-measured, per group; goals colour r >= 0.9, lighting and material >= 0.8, shape >= 0.8,
+    topology >= 0.7) and the share of generated object pixels (alpha > 0.5) outside the requested
+    mask (goal < 3%). The autoencoder's minutes are reported separately.
+
+    python bench/bench_latent.py --threads 1 --ae-minutes 60 --minutes 60          # the real run
+    python bench/bench_latent.py --threads 1 --smoke                                # does it work?
+
+Runs go to bench/cache/latent/; results: bench/results/latent.json (``latent_smoke.json`` with --smoke).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.clipart_dataset import make_clipart_folders
+from bench.common import time_train_steps, write_result
+from fromnoise.autoencoder import Autoencoder, AutoencoderConfig, composite_alpha
+from fromnoise.autoencoder.model import weights_digest
+from fromnoise.build import build_denoiser, make_config
+from fromnoise.config import LatentConfig
+from fromnoise.features import FeatureNormalizer
+from fromnoise.sampling import generate
+
+CACHE = Path(__file__).parent / "cache" / "latent"
+SIZE, CHANNELS = 256, 4
+
+
+def _conditioning(emb_dim: int) -> dict:
+    """Features + mask encoders as training would configure them (a normaliser fitted on stand-in values)."""
+    norm = FeatureNormalizer.fit(np.random.default_rng(0).random((64, 32))).to_dict()
+    return {"features": {"emb_dim": emb_dim, "normalizer": norm, "image_size": SIZE, "channels": CHANNELS},
+            "mask": {"image_size": SIZE, "channels": CHANNELS}}
+
+
+def latent_denoiser(factor: int = 4, preset: str = "youandme-latent"):
+    """An untrained youandme-latent model with an untrained autoencoder attached (timings only)."""
+    ae = Autoencoder(AutoencoderConfig(image_size=SIZE, channels=CHANNELS, factor=factor)).eval()
+    latent = LatentConfig(factor=factor, latent_channels=4, scale=1.0, autoencoder=ae.config.to_dict(),
+                          autoencoder_sha256=weights_digest(ae))
+    config = make_config(preset, image_size=SIZE, channels=CHANNELS, latent=latent,
+                         conditioning=_conditioning(_emb_width(preset, SIZE // factor)))
+    return build_denoiser(config).attach_autoencoder(ae)
+
+
+def _emb_width(preset: str, side: int, channels: int = 4) -> int:
+    from fromnoise.models import get_preset
+
+    return get_preset(preset, image_size=side, channels=channels).embedding_width
+
+
+def pixel_denoiser(preset: str = "youandme"):
+    config = make_config(preset, image_size=SIZE, channels=CHANNELS,
+                         conditioning=_conditioning(_emb_width(preset, SIZE, CHANNELS)))
+    return build_denoiser(config)
+
+
+def train_images_per_s(denoiser, shape, batch: int, steps: int, warmup: int) -> dict:
+    """Median seconds per training step of the whole Denoiser on (batch, *shape) inputs, conditioned."""
+    denoiser.train()
+
+    def make_batch():
+        x = torch.randn(batch, *shape)
+        t = torch.randint(0, denoiser.num_timesteps, (batch,))
+        cond = {"features": torch.rand(batch, 32), "mask": (torch.rand(batch, 1, SIZE, SIZE) > 0.5).float()}
+        return x, t, cond
+
+    s = time_train_steps(denoiser, make_batch, steps=steps, warmup=warmup)
+    return {"batch": batch, "seconds_per_step": s, "images_per_s": batch / s,
+            "parameters": sum(p.numel() for p in denoiser.parameters())}
+
+
+def sampling_seconds(denoiser, n: int) -> dict:
+    """Seconds per 256x256 image at 20 NFE (dpmpp_2m, 20 steps) including decoding, and decoding alone."""
+    cond = {"features": torch.full((n, 32), 0.5), "mask": torch.zeros(n, 1, SIZE, SIZE)}
+    generate(denoiser, 1, steps=2, condition={k: v[:1] for k, v in cond.items()})  # warm-up
+    t0 = time.perf_counter()
+    images = generate(denoiser, n, sampler="dpmpp_2m", steps=20, condition=cond, batch_size=n)
+    total = time.perf_counter() - t0
+    z = torch.randn(n, *denoiser.latent_shape)
+    t1 = time.perf_counter()
+    denoiser.decode_latents(z)
+    decode = time.perf_counter() - t1
+    assert images.shape == (n, CHANNELS, SIZE, SIZE)
+    return {"n": n, "nfe": 20, "seconds_per_image": total / n, "decode_seconds_per_image": decode / n,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "goal_seconds": 1.5}
+
+
+def quality(a) -> dict:
+    """(c): train the autoencoder and the latent model on clip art, measure on the held-out split."""
+    from fromnoise import load
+    from fromnoise.autoencoder.train import (
+        AutoencoderTrainer,
+        AutoencoderTrainingConfig,
+    )
+    from fromnoise.cli.train_run import run_training
+    from fromnoise.config import ConditioningConfig, DataConfig, TrainingConfig
+    from fromnoise.data import load_dataset, unit_to_uint8
+    from fromnoise.evaluation.fid import kid_from_features
+    from fromnoise.evaluation.fidelity import evaluate_fidelity, held_out_targets
+    from fromnoise.evaluation.inception import InceptionFeatures
+
+    train_dir, held_dir = make_clipart_folders(CACHE / f"clipart{SIZE}_{a.train}_{a.heldout}", SIZE, a.train,
+                                               a.heldout)
+    train = load_dataset(train_dir, channels=CHANNELS, labels_from="none")
+    held = load_dataset(held_dir, channels=CHANNELS, labels_from="none")
+    ae_out, out = CACHE / f"ae_f{a.factor}_{a.train}", CACHE / f"latent_f{a.factor}_{a.train}"
+    if a.fresh:
+        shutil.rmtree(ae_out, ignore_errors=True)
+        shutil.rmtree(out, ignore_errors=True)
+    t0 = time.process_time()
+    trainer = AutoencoderTrainer(AutoencoderConfig(image_size=SIZE, channels=CHANNELS, factor=a.factor), train,
+                                 AutoencoderTrainingConfig(out=str(ae_out), minutes=a.ae_minutes, progress=False,
+                                                           sample_every=500, save_every=500))
+    trainer.run()
+    ae_cpu_minutes = (time.process_time() - t0) / 60
+    t1 = time.process_time()
+    run_training(DataConfig(source=str(train_dir), channels=CHANNELS),
+                 TrainingConfig(out=str(out), minutes=a.minutes, progress=False, sample_every=1000, save_every=1000,
+                                num_samples=8),
+                 preset="youandme-latent", conditioning=ConditioningConfig(kind="features", mask=True),
+                 auto=frozenset({"batch_size", "lr", "hflip"}), autoencoder=str(ae_out))
+    latent_cpu_minutes = (time.process_time() - t1) / 60
+    denoiser = load(out)
+    requested, masks = held_out_targets(denoiser, held.images)
+    report = evaluate_fidelity(denoiser, requested, masks, steps=20, baseline=True, batch_size=16)
+    images = report.images  # (N, 4, 256, 256) in [0, 1]: colour on white + alpha
+    inception = InceptionFeatures()
+    real = composite_alpha(held).images[:, :3]
+    f_real = inception(real, progress=False)
+    f_fake = inception(unit_to_uint8(images[:, :3]), progress=False)
+    kid, kid_std = kid_from_features(f_fake, f_real, subset_size=min(len(f_real), len(f_fake), 1000))
+    obj = images[:, 3] > 0.5
+    outside = obj & (masks[:, 0] < 0.5)
+    groups = {g: {k: (None if not np.isfinite(v) else float(v)) for k, v in row.items()}
+              for g, row in report.groups.to_dict(orient="index").items()}
+    return {"ae_steps": trainer.step, "ae_cpu_minutes": ae_cpu_minutes, "latent_cpu_minutes": latent_cpu_minutes,
+            "latent_steps": denoiser.step, "n_train": len(train), "n_heldout": len(held),
+            "kid": float(kid), "kid_std": float(kid_std), "fidelity_groups": groups,
+            "mask_outside_share": float(outside.sum() / obj.sum().clamp_min(1)),
+            "goal_mask_outside_share": 0.03, "runs": [str(ae_out), str(out)]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--factor", type=int, default=4, choices=(4, 8))
+    ap.add_argument("--pixel-steps", type=int, default=2, help="timed pixel-space training steps (~1 min each)")
+    ap.add_argument("--latent-steps", type=int, default=5, help="timed latent training steps")
+    ap.add_argument("--latent-batch", type=int, default=32, help="latent training batch (the preset's)")
+    ap.add_argument("--sample-images", type=int, default=4, help="images per timed sampling run")
+    ap.add_argument("--ae-minutes", type=float, default=None, help="(c): autoencoder training minutes")
+    ap.add_argument("--minutes", type=float, default=None, help="(c): latent model training minutes")
+    ap.add_argument("--train", type=int, default=2000, help="(c): training clip art images")
+    ap.add_argument("--heldout", type=int, default=200, help="(c): held-out clip art images")
+    ap.add_argument("--fresh", action="store_true", help="(c): delete earlier runs first")
+    ap.add_argument("--smoke", action="store_true", help="tiny settings everywhere; writes latent_smoke.json")
+    a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    if a.smoke:
+        a.pixel_steps, a.latent_steps, a.latent_batch, a.sample_images = 1, 2, 8, 2
+        a.ae_minutes, a.minutes, a.train, a.heldout, a.fresh = 0.2, 0.3, 24, 8, True
+    torch.manual_seed(0)
+    results: dict = {}
+    lat = latent_denoiser(a.factor)
+    results["train_latent"] = train_images_per_s(lat, lat.latent_shape, a.latent_batch, a.latent_steps, 1)
+    print(f"(a) latent: {results['train_latent']['images_per_s']:.2f} images/s")
+    results["sample_latent"] = sampling_seconds(lat, a.sample_images)
+    print(f"(b) {results['sample_latent']['seconds_per_image']:.2f} s per 256x256 image at 20 NFE "
+          f"(decoding {results['sample_latent']['decode_seconds_per_image']:.3f} s)")
+    del lat
+    pix = pixel_denoiser()
+    results["train_pixel"] = train_images_per_s(pix, pix.image_shape, 1, a.pixel_steps, 0 if a.smoke else 1)
+    del pix
+    results["latent_vs_pixel_speedup"] = results["train_latent"]["images_per_s"] / results["train_pixel"]["images_per_s"]
+    results["goal_speedup"] = 30
+    print(f"(a) pixel: {results['train_pixel']['images_per_s']:.3f} images/s; latent / pixel = "
+          f"{results['latent_vs_pixel_speedup']:.0f}x")
+    if a.ae_minutes and a.minutes:
+        results["quality"] = quality(a)
+        q = results["quality"]
+        print(f"(c) KID {q['kid']:.4f} +- {q['kid_std']:.4f}, object pixels outside the mask "
+              f"{100 * q['mask_outside_share']:.1f}%, fidelity r by group "
+              + ", ".join(f"{g} {v.get('r')}" for g, v in q["fidelity_groups"].items()))
+    write_result("latent_smoke" if a.smoke else "latent", {"smoke_only": a.smoke, "args": vars(a), "results": results})
+
+
+if __name__ == "__main__":
+    main()
