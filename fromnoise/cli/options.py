@@ -51,5 +51,20 @@ def pick_device(device: str | None) -> str:
     return device
 
 
+def process_role(device: str | None) -> tuple[bool, str]:
+    """(is this the main process, the device to use) for a command that may run under a launcher
+    (``accelerate launch`` or ``--processes N``): several processes take one GPU each, or share the CPU."""
+    import os
+
+    import torch
+
+    if int(os.environ.get("WORLD_SIZE", 1)) <= 1:
+        return True, pick_device(device)
+    from accelerate import PartialState
+
+    state = PartialState(cpu=not torch.cuda.is_available())
+    return state.is_main_process, str(state.device)
+
+
 def done(message: str) -> None:
     click.secho(message, fg="green", err=True)

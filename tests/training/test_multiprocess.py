@@ -167,3 +167,27 @@ def test_generation_split_across_two_processes_is_the_one_process_result(runs):
     torch.manual_seed(0)
     alone = generate(build_denoiser(make_config("micro", image_size=8, channels=1)), 5, steps=2, seed=3)
     torch.testing.assert_close(one, alone, atol=1e-6, rtol=0)
+
+
+def test_cli_sample_across_two_processes_writes_the_one_process_images_once(runs, tmp_path, capfd):
+    """fromnoise sample --processes 2: each process draws its share, the main one writes every file once,
+    and image i is the one-process image i (it depends only on seed + i)."""
+    import numpy as np
+    from click.testing import CliRunner
+
+    from fromnoise.cli.main import cli
+
+    run = runs / "one" / "run"
+    args = ["sample", str(run), "-n", "5", "--steps", "2", "--batch-size", "2", "--seed", "4"]
+    one = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "one")])
+    capfd.readouterr()
+    two = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "two"), "--processes", "2"])
+    said = capfd.readouterr().err  # the spawned processes write to the real stderr
+    assert one.exit_code == 0 and two.exit_code == 0, (one.output, two.output, said)
+    names = sorted(p.name for p in (tmp_path / "two" / "images").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "one" / "images").iterdir()) and len(names) == 5
+    for name in names:
+        a = np.asarray(Image.open(tmp_path / "one" / "images" / name))
+        b = np.asarray(Image.open(tmp_path / "two" / "images" / name))
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1, name  # uint8 rounding of float noise
+    assert said.count("wrote ") == 1, said
