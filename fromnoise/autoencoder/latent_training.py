@@ -93,22 +93,24 @@ def prepare_latent_run(ae_run: str | Path, data: ImageData, run_dir: str | Path,
     Returns (scaled latents (N, c, H/f, W/f), the model's LatentConfig). A run that already holds
     another autoencoder is refused (its checkpoints were trained on that one's latents).
     """
-    from ..training.checkpoint import read_checkpoint
+    from ..training.checkpoint import list_checkpoints, read_checkpoint
 
     ckpt, _, _ = read_checkpoint(ae_run)
     ae = load_autoencoder(ckpt)
     check_data(ae, data, "the training images")
     digest = weights_digest(ae)
     run_dir = Path(run_dir)
-    mine = run_dir / AUTOENCODER_DIR
-    if (run_dir / "checkpoints").is_dir() and not mine.is_dir():
+    mine, trained = run_dir / AUTOENCODER_DIR, bool(list_checkpoints(run_dir))
+    if trained and not mine.is_dir():
         raise UserError(f"'{run_dir}' already holds a pixel-space run; train the latent model into a new --out")
     if mine.is_dir():
         try:
             theirs = weights_digest(load_autoencoder(mine))
         except UserError:
             theirs = None  # a damaged copy in a run without checkpoints is replaced below
-        if theirs != digest and (run_dir / "checkpoints").is_dir():
+        if theirs is None and trained:
+            read_run_autoencoder(mine, _saved_latent(run_dir))  # raises the UserError saying what is wrong
+        if theirs != digest and trained:
             raise UserError(f"'{run_dir}' was trained on the latents of another autoencoder ('{mine}' differs "
                             f"from '{ckpt}'); resume it with that one, or train into a new --out")
         if theirs != digest:
@@ -128,3 +130,13 @@ def latent_tables(tables: dict, latent: LatentConfig, image_size: int) -> dict:
         return tables
     side = image_size // latent.factor
     return dict(tables, mask=torch.cat([mask_to_latent(m, (side, side)) for m in tables["mask"].split(256)]))
+
+
+def _saved_latent(run_dir: Path) -> LatentConfig:
+    """The LatentConfig of a run's newest checkpoint."""
+    from ..training.checkpoint import read_checkpoint
+
+    ckpt, config, _ = read_checkpoint(run_dir)
+    if not config.get("latent"):
+        raise UserError(f"'{run_dir}' holds a run that is not a latent model; train into a new --out")
+    return LatentConfig.from_dict(config["latent"], where=f"'{ckpt / 'config.json'}'")

@@ -53,10 +53,10 @@ def ae_run(folder, tmp_path_factory):
     return out
 
 
-def _train(folder, ae_run, out, steps, *extra):
+def _train(folder, ae_run, out, steps, *extra, ok=True):
     return run("train", "--dataset", folder, "--autoencoder", ae_run, "--preset", "micro", "--condition", "features",
                "--mask", "--steps", steps, "--batch-size", 4, "--num-samples", 2, "--sample-every", 1000, "--save-every", 1000,
-               "--out", out, "--no-progress", *extra)
+               "--out", out, "--no-progress", *extra, ok=ok)
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +94,19 @@ def test_resume_continues_the_step_count(folder, ae_run, latent_run, tmp_path):
     _train(folder, ae_run, out, 3)
     assert read_checkpoint(out)[2]["step"] == 3
     assert "resumed from" in (out / "log.txt").read_text()
+    other = tmp_path / "other_ae"  # the same settings, other weights: its latents are not the run's
+    shutil.copytree(ae_run, other)
+    ckpt = list_checkpoints(other)[-1]
+    ae = load_autoencoder(ckpt)
+    torch.nn.init.normal_(ae.decoder.conv_out.weight)
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in ae.state_dict().items()}, str(ckpt / "model.safetensors"))
+    result = _train(folder, other, out, 4, ok=False)
+    assert result.exit_code != 0 and "another autoencoder" in result.output
+    (out / "autoencoder" / "config.json").write_text("{")  # a damaged copy is named, not silently replaced
+    result = _train(folder, ae_run, out, 4, ok=False)
+    assert result.exit_code != 0 and "unreadable config.json" in result.output
 
 
 def test_sampling_decodes_to_pixels_in_unit_range_through_the_cli_and_the_api(latent_run, folder, tmp_path):
