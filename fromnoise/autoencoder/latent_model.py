@@ -22,6 +22,7 @@ both, so a damaged or swapped folder is a clear error, not silent garbage.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -106,6 +107,20 @@ class LatentDenoiser(Denoiser):
         ae = self.autoencoder
         x = x.to(next(ae.parameters()).device, torch.float32)
         return ae.encode(x, tile=DECODE_TILE * ae.factor, batch_size=DECODE_BATCH).mode() * self.latent.scale
+
+    def latent_edit(self, edit):
+        """An image-to-image request (``fromnoise.sampling.img2img.Edit``, in pixels) carried to the latents:
+        the input encoded as the training images were (RGBA: colour composited on white), the regenerate
+        mask area-averaged to the latent size. ``Edit`` keeps its input in [0, 1] and walks from
+        ``2 * init - 1``, so the latents z are stored as (z + 1) / 2. ``generate()`` walks this one and
+        blends the decoded result with the pixel request's own ``finish``."""
+        x = edit.init.float()  # (n, C, H, W) in [0, 1]
+        if x.shape[1] == 4:
+            alpha = x[:, 3:]
+            x = torch.cat([x[:, :3] * alpha + (1 - alpha), alpha], dim=1)
+        z = self.encode_images(x * 2 - 1).cpu()
+        weight = None if edit.weight is None else mask_to_latent(edit.weight, z.shape[-2:])
+        return dataclasses.replace(edit, init=(z + 1) / 2, weight=weight)
 
     # ------------------------------------------------------------------------------ forward
     def forward(self, x_t, t, cond=None, drop=None):

@@ -87,15 +87,15 @@ def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: in
     decode = getattr(denoiser, "decode_latents", None)
     shape = denoiser.latent_shape if decode is not None else denoiser.image_shape
     clip_x0 = clip_x0 and decode is None
-    if decode is not None and (init is not None or mask is not None):
-        raise UserError("image-to-image (init, mask: --init, --inpaint) is not supported on latent models yet; "
-                        "sample from noise, or use a pixel-space model for editing")
     edit = plan_edit(denoiser.image_shape, n, init=init, mask=mask, strength=strength, invert=invert,
                      jump_length=jump_length, resample=resample, feather_px=feather, sampler=sampler, eta=eta)
+    # the walk of an edit: a latent model walks the latents of the input under its mask at latent size; the
+    # final blend (edit.finish) stays in pixels, so the kept pixels are still the input's own
+    walk = denoiser.latent_edit(edit) if edit is not None and decode is not None else edit
     device = torch.device(device) if device is not None else next(denoiser.parameters()).device
     denoiser.eval()
     alpha_bar = denoiser.alpha_bar.cpu()
-    ts = edit.grid(denoiser.num_timesteps, steps) if edit is not None else timestep_grid(denoiser.num_timesteps, steps)
+    ts = walk.grid(denoiser.num_timesteps, steps) if walk is not None else timestep_grid(denoiser.num_timesteps, steps)
     fn = SAMPLERS[sampler]
     amp = network_dtype(device)
     options = {"eta": eta} if sampler == "ddim" else {}
@@ -123,8 +123,8 @@ def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: in
         cb = None if callback is None else (lambda d, lo=lo: callback({**d, "offset": lo}))
         if cb is not None and decode is not None:  # a latent model's frames are shown as pixels: decoded
             cb = (lambda d, lo=lo: callback({**d, "x": decode(d["x"]), "x0": decode(d["x0"]), "offset": lo}))
-        if edit is not None:
-            x = edit.walk(fn, denoise, x, lo, hi, ts, alpha_bar, generators=gens, callback=cb, **options)
+        if walk is not None:
+            x = walk.walk(fn, denoise, x, lo, hi, ts, alpha_bar, generators=gens, callback=cb, **options)
         else:
             x = fn(denoise, x, ts, alpha_bar, generators=gens, callback=cb, **options)
         if decode is not None:  # the one decoding step after the sampler (batched, tiled: flat memory)

@@ -23,6 +23,7 @@ from fromnoise.autoencoder.latents import latent_scale
 from fromnoise.build import make_config
 from fromnoise.data import load_dataset
 from fromnoise.errors import UserError
+from fromnoise.sampling.img2img import plan_edit
 from fromnoise.training.checkpoint import list_checkpoints, read_checkpoint
 from tests.cli_runner import run
 
@@ -137,8 +138,24 @@ def test_sampling_decodes_to_pixels_in_unit_range_through_the_cli_and_the_api(la
     assert (model.image_size, model.channels, set(model.kinds)) == (SIZE, 4, {"features", "mask"})
     info = run("info", latent_run).output
     assert "latent" in info and "factor 4" in info
-    with pytest.raises(UserError, match="not supported on latent models"):
-        fromnoise.generate(denoiser, 1, steps=2, init=torch.rand(4, SIZE, SIZE))
+
+def test_image_to_image_on_a_latent_model_encodes_the_input_and_keeps_the_unmasked_pixels(latent_run, folder):
+    denoiser = fromnoise.load(latent_run)
+    init = torch.from_numpy(np.array(Image.open(min(folder.glob("*.png"))))).permute(2, 0, 1)  # uint8 RGBA
+    seen = []
+    real = denoiser.encode_images
+    denoiser.encode_images = lambda x: seen.append(x.shape) or real(x)
+    out = fromnoise.generate(denoiser, 2, steps=4, init=init, strength=0.5, seed=1)
+    assert out.shape == (2, 4, SIZE, SIZE) and seen == [(2, 4, SIZE, SIZE)]
+    mask = torch.zeros(SIZE, SIZE)
+    mask[8:24, 8:24] = 1
+    out = fromnoise.generate(denoiser, 2, steps=4, init=init, mask=mask, feather=0, seed=1)
+    keep = mask == 0
+    assert torch.equal(out[:, :, keep], (init.float() / 255).expand(2, -1, -1, -1)[:, :, keep])  # bit for bit
+    assert not torch.equal(out[:, :, ~keep], (init.float() / 255).expand(2, -1, -1, -1)[:, :, ~keep])
+    edit = denoiser.latent_edit(plan_edit(denoiser.image_shape, 1, init=init, mask=mask, feather_px=0))
+    assert edit.init.shape == (1, 4, 8, 8) and edit.weight.shape == (1, 1, 8, 8)
+    assert float(edit.weight[0, 0, 2:6, 2:6].min()) == 1 and float(edit.weight[0, 0, :2].max()) == 0
 
 
 def test_the_mask_goes_to_latent_size_by_area_average(latent_run):
