@@ -11,10 +11,13 @@ part; with condition dropout it is an unconditional model too (the null class), 
 2. Editing (SDEdit, arxiv 2108.01073): each held-out image asked for another class at strength 0.7; the
    share the bench classifier (``bench/classifier.py``) assigns to the new class (goal >= 80%) and the SSIM
    to the input (goal >= 0.5; a class edit changes the whole image, so this is the whole image's SSIM).
-3. Mask-guided generation (the share of object pixels outside a given silhouette) needs a mask-conditioned
-   features model: ``--silhouette-run RUN`` (train one with ``fromnoise train --condition features --mask``).
+3. Emoji (``--emoji-run RUN --emoji-data FOLDER``: a features + mask model of ``bench/bench_features.py
+   train``, whose held-out split it reuses): inpainting of held-out 32x32 RGB emoji as in 1, under the
+   model's null condition (features and mask dropped), and mask-guided generation: each held-out image's
+   silhouette (and its features) asked for, the share of generated object pixels outside it (goal < 2%).
 
-    python bench/bench_img2img.py --minutes 5 --num 200            # writes bench/results/img2img.{json,md}
+    python bench/bench_features.py train --data EMOJI32 --run RUN --minutes 15      # the emoji model
+    python bench/bench_img2img.py --minutes 10 --num 200 --kid --emoji-run RUN --emoji-data EMOJI32
 
 Use one torch thread on the shared 2-core machine (the default here); the load average is recorded.
 """
@@ -64,14 +67,15 @@ def half_mask(n: int, size: int, seed: int = 0) -> torch.Tensor:
 
 
 def masked_scores(pred: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> dict:
-    """Mean PSNR (dB) and SSIM over the masked pixels of (N, 1, H, W) images in [0, 1]."""
+    """Mean PSNR (dB) and SSIM over the masked pixels of (N, C, H, W) images in [0, 1] (all channels)."""
     from skimage.metrics import structural_similarity
 
     psnr, ssim = [], []
-    for p, t, m in zip(pred[:, 0].numpy(), truth[:, 0].numpy(), mask[:, 0].numpy().astype(bool)):
+    for p, t, m in zip(pred.permute(0, 2, 3, 1).numpy(), truth.permute(0, 2, 3, 1).numpy(),
+                       mask[:, 0].numpy().astype(bool)):
         mse = float(((p - t)[m] ** 2).mean())
         psnr.append(10 * np.log10(1 / max(mse, 1e-10)))
-        _, smap = structural_similarity(t, p, data_range=1.0, full=True)
+        _, smap = structural_similarity(t, p, data_range=1.0, full=True, channel_axis=-1)
         ssim.append(float(smap[m].mean()))
     return {"psnr_db": float(np.mean(psnr)), "ssim": float(np.mean(ssim))}
 
@@ -86,7 +90,7 @@ def kid(features, a: torch.Tensor, b_features: np.ndarray) -> dict:
 
 # -------------------------------------------------------------------------------------------- model
 def train_model(minutes: float, out: Path):
-    """The class-conditional fashion preset on Fashion-MNIST for ``minutes`` (bench_conditional's recipe)."""
+    """The class-conditional fashion preset on Fashion-MNIST for ``minutes`` of CPU time (bench_conditional's recipe)."""
     from bench.bench_conditional import train
 
     model, facts = train("fashion-mnist", "class", minutes, out)
@@ -96,7 +100,7 @@ def train_model(minutes: float, out: Path):
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--minutes", type=float, default=5.0, help="training minutes (ignored with --run)")
+    p.add_argument("--minutes", type=float, default=5.0, help="training CPU-minutes (ignored with --run)")
     p.add_argument("--run", default=None, help="a trained class-conditional Fashion-MNIST run to use instead")
     p.add_argument("--num", type=int, default=200, help="held-out images per measurement")
     p.add_argument("--steps", type=int, default=20)
@@ -105,7 +109,9 @@ def main() -> None:
     p.add_argument("--jump-length", type=int, default=5, help="RePaint's jump length (grid points)")
     p.add_argument("--strength", type=float, default=0.7, help="editing strength")
     p.add_argument("--kid", action="store_true", help="also the KID (Inception: ~0.55 s per image per core)")
-    p.add_argument("--silhouette-run", default=None, help="a mask-conditioned features run (part 3)")
+    p.add_argument("--emoji-run", default=None, help="a features + mask run of bench_features.py (part 3)")
+    p.add_argument("--emoji-data", default=None, help="its emoji folder (the held-out split is bench_features')")
+    p.add_argument("--holdout", type=int, default=128, help="bench_features' held-out count")
     p.add_argument("--skip-edit", action="store_true", help="skip part 2 (its classifier trains ~10 min on first use)")
     p.add_argument("--out", default=str(RESULTS), help="folder for img2img.{json,md} and the pictures")
     p.add_argument("--threads", type=int, default=1)
@@ -135,40 +141,17 @@ def main() -> None:
     common = {"sampler": a.sampler, "steps": a.steps, "seed": 1, "batch_size": 250}
 
     # 1. inpainting
-    inpaint: dict = {}
-    outputs = {}
-    for mask_name, mask in (("centre", centre_mask(n, size)), ("half", half_mask(n, size))):
-        for method, opts in (("replace", {"resample": 1}),
-                             ("repaint", {"resample": a.resample, "jump_length": a.jump_length})):
-            t0 = time.time()
-            out = generate(model, n, init=truth, mask=mask, **opts, **common)
-            outputs[(mask_name, method)] = out
-            inpaint[f"{mask_name}/{method}"] = {**masked_scores(out, truth, mask), "seconds": round(time.time() - t0, 1)}
-            print(mask_name, method, inpaint[f"{mask_name}/{method}"], flush=True)
-        from fromnoise.viz import save_grid
-
-        show = torch.cat([truth[:8] * (1 - mask[:8]) + 0.5 * mask[:8], outputs[(mask_name, "replace")][:8],
-                          outputs[(mask_name, "repaint")][:8], truth[:8]])
-        save_grid(show, out_dir / f"img2img_inpaint_{mask_name}.png", nrow=8)
-    results["inpainting"] = inpaint
-
-    if a.kid:
-        from fromnoise.evaluation.inception import InceptionFeatures
-
-        features = InceptionFeatures()
-        real = features((truth * 255).round().to(torch.uint8), progress=False)
-        uncond = generate(model, n, **common)
-        results["kid"] = {"unmasked samples": kid(features, uncond, real)}
-        for (mask_name, method), out in outputs.items():
-            results["kid"][f"{mask_name}/{method}"] = kid(features, out, real)
-        print("kid", results["kid"], flush=True)
+    results["inpainting"], results["kid"] = inpainting(model, truth, a, common, out_dir, "fashion")
 
     # 2. editing towards another class at strength a.strength
     results["editing"] = "not measured (--skip-edit)" if a.skip_edit else editing(model, truth, labels, a, common,
                                                                                    out_dir)
 
-    # 3. mask-guided generation
-    results["silhouette"] = silhouette(a, common) if a.silhouette_run else "not measured (no --silhouette-run)"
+    # 3. emoji: inpainting under the null condition, and mask-guided generation
+    if a.emoji_run:
+        results["emoji"] = emoji(a, common, out_dir)
+    else:
+        results["emoji"] = "not measured (no --emoji-run)"
     results["load_avg_after"] = os.getloadavg()
     results["machine"] = machine()
     results["seconds"] = round(time.time() - started, 1)
@@ -200,22 +183,65 @@ def editing(model, truth, labels, a, common, out_dir) -> dict:
     return result
 
 
-def silhouette(a, common) -> dict:
-    """Share of generated object pixels outside the given silhouette (the held-out images' own masks)."""
-    import fromnoise
-    from fromnoise.conditioning.features import measure_images
-    from fromnoise.data.transforms import unit_to_uint8
+def inpainting(model, truth, a, common, out_dir, name) -> tuple[dict, dict | None]:
+    """Centre and random-half masks, plain replacement vs RePaint: masked PSNR/SSIM and (``--kid``) KID."""
+    from fromnoise.viz import save_grid
 
-    model = fromnoise.load(a.silhouette_run)
+    n, size = len(truth), truth.shape[-1]
+    scores, outputs = {}, {}
+    for mask_name, mask in (("centre", centre_mask(n, size)), ("half", half_mask(n, size))):
+        for method, opts in (("replace", {"resample": 1}),
+                             ("repaint", {"resample": a.resample, "jump_length": a.jump_length})):
+            t0 = time.time()
+            out = generate(model, n, init=truth, mask=mask, **opts, **common)
+            outputs[(mask_name, method)] = out
+            scores[f"{mask_name}/{method}"] = {**masked_scores(out, truth, mask), "seconds": round(time.time() - t0, 1)}
+            print(name, mask_name, method, scores[f"{mask_name}/{method}"], flush=True)
+        show = torch.cat([truth[:8] * (1 - mask[:8]) + 0.5 * mask[:8], outputs[(mask_name, "replace")][:8],
+                          outputs[(mask_name, "repaint")][:8], truth[:8]])
+        save_grid(show, out_dir / f"img2img_{name}_inpaint_{mask_name}.png", nrow=8)
+    if not a.kid:
+        return scores, None
+    from fromnoise.evaluation.inception import InceptionFeatures
+
+    features = InceptionFeatures()
+    real = features((truth * 255).round().to(torch.uint8), progress=False)
+    kids = {"unmasked samples": kid(features, generate(model, n, **common), real)}
+    for (mask_name, method), out in outputs.items():
+        kids[f"{mask_name}/{method}"] = kid(features, out, real)
+    print(name, "kid", kids, flush=True)
+    return scores, kids
+
+
+def emoji(a, common, out_dir) -> dict:
+    """Held-out emoji of bench_features' split: inpainting under the null condition, and the share of
+    generated object pixels outside each held-out image's silhouette when it (and its features) is asked for."""
+    import fromnoise
+    from bench.bench_features import split
+    from fromnoise.evaluation.fidelity import held_out_targets, measure_normalised, outside_share
+
+    model = fromnoise.load(a.emoji_run)
     c, size = model.image_shape[0], model.image_shape[-1]
-    test = load_dataset("fashion-mnist", train=False, image_size=size, channels=c)
-    n = min(a.num, len(test))
-    _, masks = measure_images(test.images[:n])
-    cond = {"mask": torch.from_numpy(masks).float()[:, None]}
-    out = generate(model, n, condition=cond, **common)
-    _, got = measure_images(unit_to_uint8(out))
-    outside = (got & ~masks).sum() / max(1, got.sum())
-    return {"outside_share": float(outside), "images": n}
+    _, held = split(load_dataset(a.emoji_data, image_size=size, channels=c), a.holdout)
+    n = min(a.num, len(held))
+    truth = held.images[:n].float() / 255
+    scores, kids = inpainting(model, truth, a, common, out_dir, "emoji")
+    targets, masks = held_out_targets(model, held.images[:n])
+    if masks is None:
+        return {"inpainting": scores, "kid": kids, "silhouette": "not measured (the model has no mask channel)"}
+    out = {}
+    for label, cond in (("mask only", {"mask": masks}),
+                        ("mask + features", {"mask": masks, "features": torch.from_numpy(targets).float()})):
+        images = generate(model, n, condition=cond, **common)
+        _, got = measure_normalised(model, images)
+        out[label] = outside_share(masks.numpy(), got)
+        print("emoji silhouette", label, out[label], flush=True)
+    from fromnoise.viz import save_grid
+
+    save_grid(torch.cat([masks[:8].expand(-1, c, -1, -1), images[:8], truth[:8]]), out_dir / "img2img_emoji_mask.png",
+              nrow=8)
+    return {"images": n, "step": model.step, "inpainting": scores, "kid": kids,
+            "silhouette_outside_share": out}
 
 
 def report(r: dict) -> str:
@@ -226,17 +252,34 @@ def report(r: dict) -> str:
              f"{r['load_avg_before'][0]:.1f}, after {r['load_avg_after'][0]:.1f}.", "",
              "## Inpainting (masked region against the truth)", "",
              f"RePaint: resample {s['resample']}, jump length {s['jump_length']}.", "",
-             "| mask | method | PSNR (dB) | SSIM | seconds |", "|---|---|---|---|---|"]
-    for key, v in r["inpainting"].items():
-        m, meth = key.split("/")
-        lines.append(f"| {m} | {meth} | {v['psnr_db']:.2f} | {v['ssim']:.3f} | {v['seconds']} |")
-    lines += ["", "KID against real held-out images: " + (
-        ", ".join(f"{k} {v['kid']:.4f} +- {v['kid_std']:.4f}" for k, v in r["kid"].items()) if "kid" in r
-        else "not measured (run with --kid)."), "",
-        "## Editing (SDEdit towards another class)", "", f"{r['editing']}", "",
-        "## Mask-guided generation", "", f"{r['silhouette']}", "",
-        "Pictures: `img2img_inpaint_centre.png`, `img2img_inpaint_half.png` (rows: masked input, replacement, "
-        "RePaint, truth), `img2img_edit.png` (inputs, then their edits)."]
+             "| mask | method | PSNR (dB) | SSIM | KID | seconds |", "|---|---|---|---|---|---|"]
+
+    def inpaint_rows(scores, kids):
+        rows = []
+        for key, v in scores.items():
+            m, meth = key.split("/")
+            k = f"{kids[key]['kid']:.4f} ± {kids[key]['kid_std']:.4f}" if kids else "-"
+            rows.append(f"| {m} | {meth} | {v['psnr_db']:.2f} | {v['ssim']:.3f} | {k} | {v['seconds']} |")
+        if kids:
+            u = kids["unmasked samples"]
+            rows.append(f"| none | the model's own samples | | | {u['kid']:.4f} ± {u['kid_std']:.4f} | |")
+        return rows
+
+    lines += inpaint_rows(r["inpainting"], r.get("kid"))
+    lines += ["", "## Editing (SDEdit towards another class)", "", f"{r['editing']}", "",
+              "## Emoji: inpainting (null condition) and mask-guided generation", ""]
+    e = r["emoji"]
+    if isinstance(e, dict):
+        lines += [f"Features + mask model at step {e['step']}, {e['images']} held-out emoji.", "",
+                  "| mask | method | PSNR (dB) | SSIM | KID | seconds |", "|---|---|---|---|---|---|",
+                  *inpaint_rows(e["inpainting"], e["kid"]), "",
+                  "Generated object pixels outside the requested silhouette: " + ", ".join(
+                      f"{k} {100 * v:.2f}%" for k, v in e["silhouette_outside_share"].items()) + "."]
+    else:
+        lines.append(str(e))
+    lines += ["", "Pictures: `img2img_{fashion,emoji}_inpaint_{centre,half}.png` (rows: masked input, replacement, "
+              "RePaint, truth), `img2img_edit.png` (inputs, then their edits), `img2img_emoji_mask.png` (masks, "
+              "generated, held-out originals)."]
     return "\n".join(lines) + "\n"
 
 

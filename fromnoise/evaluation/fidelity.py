@@ -154,6 +154,19 @@ def measure_normalised(denoiser, images: torch.Tensor, workers: int | None = Non
     return enc.normalizer.transform(raw), masks
 
 
+def outside_share(requested: torch.Tensor | np.ndarray, measured: np.ndarray) -> float:
+    """The share of the generated object's pixels that lie outside the requested silhouette.
+
+    ``requested``: (N, 1, H, W) or (N, H, W) masks in {0, 1} that the model was asked for;
+    ``measured``: (N, H, W) bool object masks re-measured on the generated images
+    (``measure_images``). 0 when every object pixel is inside its silhouette; 0 also when no
+    object pixel was generated at all (nothing is outside).
+    """
+    want = np.asarray(requested).reshape(np.shape(measured)) > 0.5
+    got = np.asarray(measured, dtype=bool)
+    return float((got & ~want).sum() / max(1, got.sum()))
+
+
 def held_out_targets(denoiser, images: torch.Tensor) -> tuple[np.ndarray, torch.Tensor | None]:
     """Requested vectors (N, 32) and, for a mask-conditioned model, masks (N, 1, H, W) from held-out images.
 
@@ -205,13 +218,15 @@ def evaluate_fidelity(denoiser, requested: np.ndarray, masks: torch.Tensor | Non
         cond["mask"] = masks.float()
     opts = {"sampler": sampler, "steps": steps, "seed": seed, "batch_size": batch_size, "progress": progress}
     images = generate(denoiser, n, condition=cond, guidance=guidance, **opts)
-    measured, _ = measure_normalised(denoiser, images)
+    measured, measured_masks = measure_normalised(denoiser, images)
     base = None
     if baseline:
         base, _ = measure_normalised(denoiser, generate(denoiser, n, condition=None, **opts))
     table, groups = fidelity_tables(requested, measured, base)
     settings = {"n": n, "guidance": guidance, "steps": steps, "sampler": sampler, "seed": seed,
                 "mask_given": masks is not None}
+    if masks is not None:  # reference 000's mask channel: how much of the object spills outside it
+        settings["mask_outside_share"] = outside_share(masks.numpy(), measured_masks)
     return FidelityReport(table, groups, requested, measured, base, images, settings)
 
 

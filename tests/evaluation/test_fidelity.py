@@ -94,3 +94,18 @@ def test_markdown_and_report_files(tmp_path):
     assert {p.name for p in paths} >= {"fidelity.json", "fidelity.md", "generated.png", "scatter_color.png"}
     data = json.loads((tmp_path / "out" / "fidelity.json").read_text())
     assert set(data["groups"]) == set(GROUPS) and len(data["features"]) == 32
+
+
+def test_outside_share_counts_object_pixels_beyond_the_silhouette():
+    import numpy as np
+
+    from fromnoise.evaluation.fidelity import outside_share
+
+    want = np.zeros((2, 1, 4, 4))
+    want[:, :, :2] = 1  # the top half is the silhouette
+    got = np.zeros((2, 4, 4), bool)
+    got[0, :2] = True           # 8 pixels inside
+    got[1, 1:3] = True          # 4 inside, 4 outside
+    assert outside_share(want, got) == 4 / 16
+    assert outside_share(want, np.zeros((2, 4, 4), bool)) == 0.0
+    assert outside_share(want[:, 0], got[:1].repeat(2, 0)) == 0.0
