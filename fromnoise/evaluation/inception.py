@@ -89,22 +89,27 @@ def tf_bilinear_matrix(n_in: int, n_out: int) -> torch.Tensor:
 
 
 def check_images(images_uint8: torch.Tensor) -> None:
-    """Raise UserError unless ``images_uint8`` is a uint8 ``(N, 1 or 3, H, W)`` tensor."""
+    """Raise UserError unless ``images_uint8`` is a uint8 ``(N, 1, 3 or 4, H, W)`` tensor."""
     if not isinstance(images_uint8, torch.Tensor) or images_uint8.ndim != 4:
         raise UserError("FID/KID images must be a (N, C, H, W) tensor; "
                         f"got {type(images_uint8).__name__} of shape {getattr(images_uint8, 'shape', '?')}.")
     if images_uint8.dtype != torch.uint8:
         raise UserError(f"FID/KID images must be uint8 in [0, 255], got {images_uint8.dtype}; "
                         "convert with fromnoise.data.unit_to_uint8 (from [0, 1]) or to_uint8 (from [-1, 1]) first.")
-    if images_uint8.shape[1] not in (1, 3):
-        raise UserError(f"FID/KID images must have 1 or 3 channels, got {images_uint8.shape[1]}; "
-                        "drop the alpha channel first.")
+    if images_uint8.shape[1] not in (1, 3, 4):
+        raise UserError(f"FID/KID images must have 1, 3 or 4 (RGBA) channels, got {images_uint8.shape[1]}.")
 
 
 def preprocess(images_uint8: torch.Tensor) -> torch.Tensor:
-    """uint8 ``(N, 1|3, H, W)`` -> float32 ``(N, 3, 299, 299)`` in ``[-1, 127/128]``."""
+    """uint8 ``(N, 1|3|4, H, W)`` -> float32 ``(N, 3, 299, 299)`` in ``[-1, 127/128]``.
+
+    RGBA images are composited over white first (the object on a plain background, as the features
+    and the autoencoder see it), so real and generated RGBA images are scored alike."""
     check_images(images_uint8)
     x = images_uint8.float()
+    if x.shape[1] == 4:
+        alpha = x[:, 3:4] / 255.0
+        x = (x[:, :3] * alpha + 255.0 * (1 - alpha)).round()
     if x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)
     height, width = x.shape[-2:]

@@ -71,9 +71,19 @@ def test_preprocess_range_shape_and_grayscale():
     assert extremes.min() == -1.0 and extremes.max() == 127 / 128
 
 
+def test_rgba_is_composited_over_white():
+    rgb = fixed_images()[:2, :3] if fixed_images().shape[1] >= 3 else fixed_images()[:2, :1].expand(-1, 3, -1, -1)
+    alpha = torch.zeros_like(rgb[:, :1])
+    alpha[..., :8, :] = 255  # the top rows opaque, the rest transparent
+    x = inc.preprocess(torch.cat([rgb, alpha], 1))
+    white = rgb.clone()
+    white[..., 8:, :] = 255
+    torch.testing.assert_close(x, inc.preprocess(white.contiguous()))
+
+
 @pytest.mark.parametrize("bad, match", [
     (torch.zeros(2, 3, 32, 32), "uint8"),
-    (torch.zeros(2, 4, 32, 32, dtype=torch.uint8), "1 or 3 channels"),
+    (torch.zeros(2, 2, 32, 32, dtype=torch.uint8), "1, 3 or 4"),
     (torch.zeros(3, 32, 32, dtype=torch.uint8), r"\(N, C, H, W\)"),
 ])
 def test_bad_images_are_user_errors(bad, match):
