@@ -62,8 +62,12 @@ def worker(name: str, minutes: float, samples: int, work: Path, train_limit: int
         from fromnoise.training import Trainer, TrainOptions
 
         shutil.rmtree(out / "run", ignore_errors=True)  # a fresh run, not a resumed one
+        from fromnoise.models import get_preset
+        from fromnoise.models.presets import RECIPE
+
+        recipe = {k: get_preset("fashion").defaults[k] for k in RECIPE}  # what fromnoise train gives the preset
         opts = TrainOptions(out=str(out / "run"), minutes=minutes, batch_size=64, lr=2e-3, progress=False,
-                            sample_every=10**9, save_every=10**9, log_every=50)
+                            sample_every=10**9, save_every=10**9, log_every=50, **recipe)
         trainer = Trainer(make_config("fashion"), data, opts)
         trainer.run()
         # the loop stops at the deadline (within a step); the final save and sample grid come after it

@@ -185,6 +185,9 @@ PRESET_DEFAULT_FIELDS: dict[str, _Field] = {
     "prediction": _Field("str"),
     "condition": _Field("str"),
     "mask": _Field("bool"),
+    "lr_decay": _Field("choice", choices=("none", "cosine")),
+    "t_sampling": _Field("choice", choices=("uniform", "lognormal")),
+    "min_snr_gamma": _Field("float", 0, None, none=True),
 }
 
 
@@ -481,7 +484,7 @@ class TrainingConfig:
     grad_clip: float = 1.0             # max gradient norm (0: off)
     grad_accum: int = 1                # batches per optimizer step
     ema_decay: float = 0.999
-    min_snr_gamma: float | None = None  # arxiv 2303.09556; None: plain MSE on the target
+    min_snr_gamma: float | None = None  # arxiv 2303.09556; None or 0: plain MSE on the target
     t_sampling: str = "uniform"        # training noise levels: uniform t, or EDM's "lognormal" sigma (2206.00364)
     condition_dropout: float = 0.1     # classifier-free guidance training (Ho & Salimans 2022)
     hflip: bool = False                # random horizontal flips (fromnoise train: on for folders and CIFAR-10)
@@ -508,7 +511,7 @@ class TrainingConfig:
         "warmup": _Field("int", 0, None), "lr_decay": _Field("choice", choices=("none", "cosine")),
         "weight_decay": _Field("float", 0, None), "grad_clip": _Field("float", 0, None),
         "grad_accum": _Field("int", 1, 1024), "ema_decay": _Field("float", 0, 1),
-        "min_snr_gamma": _Field("float", 0, None, none=True, lo_open=True), "condition_dropout": _Field("float", 0, 1),
+        "min_snr_gamma": _Field("float", 0, None, none=True), "condition_dropout": _Field("float", 0, 1),
         "hflip": _Field("bool"), "color_jitter": _Field("float", 0, 1), "sample_every": _Field("int", 1, None),
         "save_every": _Field("int", 1, None), "keep": _Field("int", 1, None), "num_samples": _Field("int", 1, 1024),
         "sampler": _Field("str", none=True), "sample_steps": _Field("int", 1, 100_000),

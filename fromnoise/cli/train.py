@@ -35,18 +35,19 @@ T, D, C = TrainingConfig, DiffusionConfig, ConditioningConfig
               help="Images per batch (default: the preset's).")
 @click.option("--lr", type=click.FloatRange(0, 1, min_open=True), default=None, help="Peak learning rate (default: the preset's).")
 @click.option("--warmup", type=click.IntRange(0), default=T.warmup, help="Linear learning-rate warm-up steps.")
-@click.option("--lr-decay", type=click.Choice(["none", "cosine"]), default=T.lr_decay, show_default=True,
-              help="cosine: decay the learning rate to 0 over this run's budget (--steps, --epochs or --minutes).")
+@click.option("--lr-decay", type=click.Choice(["none", "cosine"]), default=None,
+              help="cosine: decay the learning rate to 0 over this run's budget (--steps, --epochs or --minutes; "
+                   "SGDR, arxiv 1608.03983). Default: the preset's.")
 @click.option("--schedule", type=click.Choice(["linear", "cosine", "sigmoid"]), default=None,
               help="Noise schedule (default: the preset's).")
 @click.option("--timesteps", type=click.IntRange(2, 100000), default=D.timesteps, help="Diffusion steps T.")
 @click.option("--prediction", type=click.Choice(["eps", "x0", "v"]), default=None,
               help="What the network predicts (default: the preset's).")
-@click.option("--min-snr-gamma", type=click.FloatRange(0, min_open=True), default=None,
-              help="Min-SNR-gamma loss weighting (arxiv 2303.09556), e.g. 5.")
-@click.option("--t-sampling", type=click.Choice(["uniform", "lognormal"]), default=T.t_sampling,
+@click.option("--min-snr-gamma", type=click.FloatRange(0), default=None,
+              help="Min-SNR-gamma loss weighting (arxiv 2303.09556), e.g. 5; 0: off. Default: the preset's.")
+@click.option("--t-sampling", type=click.Choice(["uniform", "lognormal"]), default=None,
               help="Training noise levels: uniform timesteps, or EDM's log-normal sigma, ln sigma ~ N(-1.2, 1.2^2) "
-                   "(Karras et al. 2022, arxiv 2206.00364).")
+                   "(Karras et al. 2022, arxiv 2206.00364). Default: the preset's.")
 @click.option("--ema-decay", type=click.FloatRange(0, 1), default=T.ema_decay, help="EMA decay of the sampling weights.")
 @click.option("--grad-clip", type=click.FloatRange(0), default=T.grad_clip, help="Max gradient norm (0: off).")
 @click.option("--grad-accum", type=click.IntRange(1, 1024), default=T.grad_accum, help="Batches per optimizer step.")

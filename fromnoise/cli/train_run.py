@@ -18,7 +18,8 @@ from ..errors import UserError
 
 # Training fields a run may leave open: batch size and lr then come from the preset's
 # suggestions, horizontal flips from the data (on for folders and CIFAR-10).
-AUTO_FIELDS = frozenset({"batch_size", "lr", "hflip"})
+# options that, when not given, come from the preset's suggested training settings (its recipe)
+AUTO_FIELDS = frozenset({"batch_size", "lr", "hflip", "lr_decay", "t_sampling", "min_snr_gamma"})
 
 
 def _default_preset(data) -> str:
@@ -127,9 +128,8 @@ def run_training(data: DataConfig, training: TrainingConfig, *, preset: str | No
     config = make_config(preset, image_size=images.image_size, channels=images.channels, schedule=diffusion.schedule,
                          timesteps=diffusion.timesteps, prediction=diffusion.prediction,
                          conditioning=conditioning_kwargs, latent=latent)
-    suggested = {"batch_size": spec.defaults.get("batch_size", TrainingConfig.batch_size),
-                 "lr": spec.defaults.get("lr", TrainingConfig.lr),
-                 "hflip": named in (None, "cifar10") and latent is None}
+    suggested = {k: spec.defaults.get(k, getattr(TrainingConfig, k)) for k in AUTO_FIELDS if k != "hflip"}
+    suggested["hflip"] = named in (None, "cifar10") and latent is None
     training = replace(training, out=str(out), **{k: suggested[k] for k in auto})
     if training.batch_size % processes:
         raise UserError(f"the batch size {training.batch_size} does not split into {processes} processes; "

@@ -156,3 +156,24 @@ def test_train_takes_the_data_as_an_argument_too(tmp_path):
     assert r.exit_code != 0 and "no_such_folder does not exist" in r.output, r.output
     r = CliRunner().invoke(cli, ["train", str(missing), "--dataset", "mnist", "--steps", "1"])
     assert r.exit_code != 0 and "two data sets given" in r.output, r.output
+
+
+def test_the_preset_recipe_applies_unless_an_option_says_otherwise(folder, tmp_path):
+    """The fashion preset's suggested training recipe (lr, its decay, noise-level sampling, loss
+    weighting) is what a run gets when the options are not given; options given win."""
+    import json
+
+    from fromnoise.config import TrainingConfig
+    from fromnoise.models import get_preset
+
+    recipe = get_preset("fashion").defaults
+    common = ["--dataset", folder, "--image-size", 28, "--channels", 1, "--preset", "fashion", "--steps", 1,
+              "--batch-size", 4, "--sample-every", 100, "--num-samples", 2, "--no-progress"]
+    run("train", *common, "--out", tmp_path / "a")
+    got = json.loads(next((tmp_path / "a" / "checkpoints").iterdir()).joinpath("config.json").read_text())["training"]
+    for key in ("lr", "lr_decay", "t_sampling", "min_snr_gamma"):
+        assert got[key] == recipe.get(key, getattr(TrainingConfig, key)), key
+    run("train", *common, "--out", tmp_path / "b", "--lr-decay", "none", "--t-sampling", "uniform",
+        "--min-snr-gamma", 0, "--lr", 1e-3)
+    got = json.loads(next((tmp_path / "b" / "checkpoints").iterdir()).joinpath("config.json").read_text())["training"]
+    assert (got["lr"], got["lr_decay"], got["t_sampling"], got["min_snr_gamma"]) == (1e-3, "none", "uniform", 0)
