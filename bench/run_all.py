@@ -161,6 +161,20 @@ def report() -> Path:
                 bar_plot(RESULTS / "quality.png", [r["contender"] for r in q["rows"]],
                          [max(r["kid"], 1e-6) for r in q["rows"]], "KID (log)", "KID after equal wall-clock", log=True),
                 ""]
+    ab = load("ablation")
+    if ab:
+        out += ["## The training recipe, one ingredient at a time (bench_ablation.py, issue 17)", "", load_note(ab), "",
+                f"The `fashion` preset on Fashion-MNIST; each row adds its change to the rows above and trains "
+                f"{ab['cpu_minutes']} CPU-minutes on {ab['threads_per_row']} thread (`--clock cpu`), all rows at once; "
+                f"then {ab['n']:,} samples at {ab['nfe']} NFE ({ab['sampler']}), scored against {ab['n']:,} test "
+                "images. The new default of the CPU presets is the `lognormal` row (log-normal noise levels and "
+                "cosine decay, without min-SNR).", "", ab["table"], "",
+                "Before (`today`) and after (`lognormal`): `ablation_today.png`, `ablation_lognormal.png` "
+                "(the first 64 samples of each).", ""]
+    for name, title in (("img2img", "Image-to-image (bench_img2img.py, issue 15)"),):
+        md = RESULTS / f"{name}.md"
+        if md.is_file():
+            out += [f"## {title}", "", *[("#" + l) if l.startswith("#") else l for l in md.read_text().splitlines()[1:]], ""]
     s = load("samplers")
     if s:
         out += ["## Samplers against 1,000-step DDPM", "", load_note(s), "",
