@@ -229,10 +229,10 @@ def test_train_cli_defaults_are_the_dataclass_defaults():
     assert defaults["condition"] == ConditioningConfig.kind
     assert defaults["token_dropout"] == ConditioningConfig.token_dropout
     # every option lands in a config field, and untouched options give the dataclass's defaults
-    params = {k: v for k, v in defaults.items() if k != "config"}
+    params = {k: v for k, v in defaults.items() if k not in ("config", "data")}  # DATA is --dataset
     params["caption_template"] = ()
     got = configs_from_options(params)
-    assert got["auto"] == {"batch_size", "lr", "hflip"}
+    assert got["auto"] == {"batch_size", "lr", "hflip", "lr_decay", "t_sampling", "min_snr_gamma"}
     assert got["training"] == TrainingConfig(out=got["training"].out)
     assert got["diffusion"] == DiffusionConfig() and got["conditioning"] == ConditioningConfig()
 
