@@ -116,6 +116,7 @@ def main() -> None:
     ap.add_argument("--tag", default="", help="suffix of the results file (ablation_TAG.json)")
     ap.add_argument("--work", type=Path, default=WORK, help="folder for runs and samples")
     ap.add_argument("--score-only", action="store_true", help="score the samples already in --work")
+    ap.add_argument("--results", default=None, help="name of the results file (default: ablation[_TAG])")
     ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1), help="torch threads for scoring")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -149,11 +150,11 @@ def main() -> None:
               flush=True)
     from fromnoise.viz import save_grid
 
-    for row in rows:  # the first 64 samples of each row, for the report's before/after pictures
+    for row in [] if args.results else rows:  # the first 64 samples of each row, for the before/after pictures
         grid = torch.from_numpy(np.load(work / row / "samples.npy", allow_pickle=False))[:64].float() / 255
         save_grid(grid, HERE / "results" / f"ablation{'_' + args.tag if args.tag else ''}_{row}.png", nrow=8)
     print(report(results))
-    write_result("ablation" + (f"_{args.tag}" if args.tag else ""),
+    write_result(args.results or "ablation" + (f"_{args.tag}" if args.tag else ""),
                  {"cpu_minutes": args.minutes, "n": args.samples, "nfe": 20, "sampler": "dpmpp_2m",
                   "threads_per_row": 1, "rows": results, "table": report(results), "seconds": time.time() - t0,
                   "load_avg_before": load_before, "load_avg_after": os.getloadavg()})
