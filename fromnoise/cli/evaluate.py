@@ -115,13 +115,9 @@ def evaluate(checkpoint, reference, dataset, split, image_size, channels, num_re
     from ..errors import UserError
     from ..evaluation.inception import InceptionFeatures
     from ..evaluation.reference import reference_stats
-    from .options import pick_device
+    from .options import process_role
 
-    dev = pick_device(device)
-    if _world() > 1:  # under accelerate launch: this process's own device (cuda:LOCAL_RANK or the CPU)
-        from accelerate import PartialState
-
-        dev = str(PartialState(cpu=dev == "cpu").device)
+    main, dev = process_role(device)  # under accelerate launch: this process's own device
     net = InceptionFeatures(inception, device=dev)  # fails early, with the install hint, if missing
     if reference:
         from ..data import load_dataset
@@ -137,17 +133,11 @@ def evaluate(checkpoint, reference, dataset, split, image_size, channels, num_re
         raise UserError("say which model to evaluate: fromnoise evaluate RUN_DIR --dataset NAME "
                         "(or build statistics with --reference DATASET)")
     _evaluate(checkpoint, net, dataset, split, num_ref, num_samples, _csv(str, sampler), _csv(int, steps),
-              guidance, seed, allow_small_fid, out, batch_size, dev)
-
-
-def _world() -> int:
-    import os
-
-    return int(os.environ.get("WORLD_SIZE", 1))
+              guidance, seed, allow_small_fid, out, batch_size, dev, main)
 
 
 def _evaluate(checkpoint, net, dataset, split, num_ref, num_samples, samplers, steps_list, guidance, seed,
-              allow_small, out, batch_size, device) -> None:
+              allow_small, out, batch_size, device, main) -> None:
     import fromnoise
     from ..data import unit_to_uint8
     from ..errors import UserError
@@ -156,13 +146,6 @@ def _evaluate(checkpoint, net, dataset, split, num_ref, num_samples, samplers, s
     from ..io import write_json
     from ..sampling import SAMPLERS, nfe
     from ..sampling.generate import generate_across_processes
-
-    main = True
-    if _world() > 1:
-        from accelerate import PartialState
-
-        state = PartialState()
-        main = state.is_main_process
 
     unknown = [s for s in samplers if s not in SAMPLERS]
     if unknown or not samplers or not steps_list or min(steps_list) < 1:

@@ -56,13 +56,11 @@ def process_role(device: str | None) -> tuple[bool, str]:
     (``accelerate launch`` or ``--processes N``): several processes take one GPU each, or share the CPU."""
     import os
 
-    import torch
-
     if int(os.environ.get("WORLD_SIZE", 1)) <= 1:
         return True, pick_device(device)
     from accelerate import PartialState
 
-    state = PartialState(cpu=not torch.cuda.is_available())
+    state = PartialState(cpu=pick_device(device) == "cpu")  # cuda:LOCAL_RANK, or the CPU when asked for
     return state.is_main_process, str(state.device)
 
 
