@@ -11,15 +11,19 @@ FID 12.4 at N = 2,000).
     python bench/bench_ablation.py                       # all rows, 15 CPU-minutes each
     python bench/bench_ablation.py --minutes 5 --rows today,cosine --tag 5min
 
-Rows (cumulative, in this order; ``--rows`` picks any subset, each still with every change above it):
+Rows (each is the recipe of the row it builds on plus one change; ``--rows`` picks any subset):
 
-| row | adds | paper |
-|---|---|---|
-| today | lr 2e-3 constant after 100 warm-up steps, uniform t, plain v-MSE | the preset before issue 17 |
-| cosine | learning rate decayed to 0 over the budget (cosine) | Loshchilov & Hutter, arxiv 1608.03983 |
-| lognormal | EDM's log-normal noise levels, ln sigma ~ N(-1.2, 1.2^2) | Karras et al., arxiv 2206.00364 |
-| minsnr | min-SNR-5 loss weighting | Hang et al., arxiv 2303.09556 |
-| compile | torch.compile of the network (its compile time counts in the budget) | |
+| row | on | adds | paper |
+|---|---|---|---|
+| today | | lr 2e-3 constant after 100 warm-up steps, uniform t, plain v-MSE, batch 64 | the preset before issue 17 |
+| cosine | today | learning rate decayed to 0 over the budget (cosine) | Loshchilov & Hutter, arxiv 1608.03983 |
+| lognormal | cosine | EDM's log-normal noise levels, ln sigma ~ N(-1.2, 1.2^2) | Karras et al., arxiv 2206.00364 |
+| minsnr | lognormal | min-SNR-5 loss weighting | Hang et al., arxiv 2303.09556 |
+| compile | minsnr | torch.compile of the network (its compile time counts in the budget) | |
+| lr4e-3 | lognormal | peak learning rate 4e-3 (twice the preset's) | |
+| batch32 | lognormal | batch 32 (twice the steps) | |
+| pmean-0.8 | lognormal | ln sigma ~ N(-0.8, 1.2^2): noisier levels, for data std ~0.7 instead of EDM's 0.5 | Karras et al.; Hoogeboom et al., arxiv 2301.11093 |
+| ema0 | lognormal | no EMA: sample the live weights (the lr decays to 0 anyway) | |
 
 Results: ``bench/results/ablation[_TAG].json`` and a section in ``bench/results/report.md``
 (``bench/run_all.py --report``).
@@ -49,25 +53,30 @@ from common import write_result  # noqa: E402
 
 WORK = HERE / "cache" / "ablation"
 
-# (row, the change it adds to the rows above, as TrainOptions fields)
-ROWS: list[tuple[str, dict]] = [
-    ("today", {"lr": 2e-3, "lr_decay": "none", "min_snr_gamma": None, "t_sampling": "uniform", "compile": False}),
-    ("cosine", {"lr_decay": "cosine"}),
-    ("lognormal", {"t_sampling": "lognormal"}),
-    ("minsnr", {"min_snr_gamma": 5.0}),
-    ("compile", {"compile": True}),
+# (row, the row it builds on, the change it adds, as TrainOptions fields). The first five rows are a chain
+# (each with every change above it); later rows start from the kept recipe (lognormal) and add one change.
+ROWS: list[tuple[str, str | None, dict]] = [
+    ("today", None, {"lr": 2e-3, "lr_decay": "none", "min_snr_gamma": None, "t_sampling": "uniform", "compile": False,
+                     "batch_size": 64}),
+    ("cosine", "today", {"lr_decay": "cosine"}),
+    ("lognormal", "cosine", {"t_sampling": "lognormal"}),
+    ("minsnr", "lognormal", {"min_snr_gamma": 5.0}),
+    ("compile", "minsnr", {"compile": True}),
+    ("lr4e-3", "lognormal", {"lr": 4e-3}),
+    ("batch32", "lognormal", {"batch_size": 32}),
+    ("pmean-0.8", "lognormal", {"lognormal_mean": -0.8}),
+    ("ema0", "lognormal", {"ema_decay": 0.0}),
 ]
+CHANGES = {name: change for name, _, change in ROWS}
+BASES = {name: base for name, base, _ in ROWS}
 
 
 def recipe(row: str) -> dict:
-    """The TrainOptions overrides of ``row``: every change up to and including it."""
-    names = [r for r, _ in ROWS]
-    if row not in names:
-        raise SystemExit(f"unknown row {row!r}; choose from {', '.join(names)}")
-    out: dict = {}
-    for name, change in ROWS[:names.index(row) + 1]:
-        out.update(change)
-    return out
+    """The TrainOptions overrides of ``row``: its own change on top of the recipe of the row it builds on."""
+    if row not in CHANGES:
+        raise SystemExit(f"unknown row {row!r}; choose from {', '.join(CHANGES)}")
+    base = BASES[row]
+    return {**(recipe(base) if base else {}), **CHANGES[row]}
 
 
 def worker(row: str, minutes: float, samples: int, work: Path) -> None:
@@ -83,13 +92,13 @@ def worker(row: str, minutes: float, samples: int, work: Path) -> None:
     out.mkdir(parents=True)
     data = load_dataset("fashion-mnist", image_size=28, channels=1, train=True)
     load_start, wall0, cpu0 = os.getloadavg(), time.time(), time.process_time()
-    opts = TrainOptions(out=str(out / "run"), minutes=minutes, clock="cpu", batch_size=64, progress=False,
+    opts = TrainOptions(out=str(out / "run"), minutes=minutes, clock="cpu", progress=False,
                         sample_every=10**9, save_every=10**9, log_every=50, **recipe(row))
     trainer = Trainer(make_config("fashion"), data, opts)
     trainer.run()
     cpu = time.process_time() - cpu0
     stats = {"row": row, "recipe": recipe(row), "steps": trainer.step, "cpu_seconds": cpu,
-             "wall_seconds": time.time() - wall0, "images_per_cpu_s": trainer.step * 64 / cpu}
+             "wall_seconds": time.time() - wall0, "images_per_cpu_s": trainer.step * opts.batch_size / cpu}
     t1 = time.process_time()
     images = unit_to_uint8(generate(trainer.ema.model, samples, sampler="dpmpp_2m", steps=20, seed=0))
     stats.update(sample_cpu_seconds=time.process_time() - t1, load_avg_start=load_start, load_avg_end=os.getloadavg())
@@ -100,10 +109,10 @@ def worker(row: str, minutes: float, samples: int, work: Path) -> None:
 
 def report(rows: list[dict]) -> str:
     """The ablation as a markdown table (each row with every change above it)."""
-    lines = ["| row | adds | steps | img/CPU-s | KID | FID |", "|---|---|---|---|---|---|"]
+    lines = ["| row | on | adds | steps | img/CPU-s | KID | FID |", "|---|---|---|---|---|---|---|"]
     for r in rows:
-        adds = ", ".join(f"{k}={v}" for k, v in dict(ROWS)[r["row"]].items()) if r["row"] != "today" else "baseline"
-        lines.append(f"| {r['row']} | {adds} | {r['steps']} | {r['images_per_cpu_s']:.1f} | "
+        adds = ", ".join(f"{k}={v}" for k, v in CHANGES[r["row"]].items()) if r["row"] != "today" else "baseline"
+        lines.append(f"| {r['row']} | {BASES[r['row']] or ''} | {adds} | {r['steps']} | {r['images_per_cpu_s']:.1f} | "
                      f"{r['kid']:.4f} ± {r['kid_std']:.4f} | {r['fid']:.1f} |")
     return "\n".join(lines)
 
@@ -112,7 +121,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=15.0, help="CPU-minutes of training per row (one thread)")
     ap.add_argument("--samples", type=int, default=2000, help="generated and reference images per KID/FID")
-    ap.add_argument("--rows", default=",".join(r for r, _ in ROWS), help="comma-separated rows to run")
+    ap.add_argument("--score-samples", type=int, default=None,
+                    help="score only the first N samples (default: --samples; N = 600 costs ~4 core-minutes a row)")
+    ap.add_argument("--rows", default=",".join(CHANGES), help="comma-separated rows to run")
     ap.add_argument("--tag", default="", help="suffix of the results file (ablation_TAG.json)")
     ap.add_argument("--work", type=Path, default=WORK, help="folder for runs and samples")
     ap.add_argument("--score-only", action="store_true", help="score the samples already in --work")
@@ -136,6 +147,7 @@ def main() -> None:
             if proc.wait():
                 raise SystemExit(f"row {row} failed with exit code {proc.returncode}")
     torch.set_num_threads(args.threads)
+    args.samples = args.score_samples or args.samples
     from fromnoise.evaluation import InceptionFeatures
 
     inception = InceptionFeatures()

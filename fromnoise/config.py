@@ -486,6 +486,8 @@ class TrainingConfig:
     ema_decay: float = 0.999
     min_snr_gamma: float | None = None  # arxiv 2303.09556; None or 0: plain MSE on the target
     t_sampling: str = "uniform"        # training noise levels: uniform t, or EDM's "lognormal" sigma (2206.00364)
+    lognormal_mean: float = -1.2       # ... ln sigma ~ N(lognormal_mean, lognormal_std^2) (EDM's P_mean, P_std)
+    lognormal_std: float = 1.2
     condition_dropout: float = 0.1     # classifier-free guidance training (Ho & Salimans 2022)
     hflip: bool = False                # random horizontal flips (fromnoise train: on for folders and CIFAR-10)
     color_jitter: float = 0.0
@@ -507,6 +509,7 @@ class TrainingConfig:
         "epochs": _Field("float", 0, None, none=True, lo_open=True),
         "minutes": _Field("float", 0, None, none=True, lo_open=True), "clock": _Field("choice", choices=("wall", "cpu")),
         "t_sampling": _Field("choice", choices=("uniform", "lognormal")),
+        "lognormal_mean": _Field("float", -20, 20), "lognormal_std": _Field("float", 0, 20, lo_open=True),
         "batch_size": _Field("int", 1, 65536), "lr": _Field("float", 0, 1, lo_open=True),
         "warmup": _Field("int", 0, None), "lr_decay": _Field("choice", choices=("none", "cosine")),
         "weight_decay": _Field("float", 0, None), "grad_clip": _Field("float", 0, None),

@@ -40,6 +40,11 @@ from .options import done, process_role
               help="In (0, 1]: how far the input is noised (default 0.6 for --init, 1 for --inpaint or --invert).")
 @click.option("--invert", is_flag=True, help="Start from the DDIM inversion of the input instead of noise "
               "(deterministic samplers: ddim, dpmpp_2m, euler, heun); strength 1 then gives the input back.")
+@click.option("--from-class", default=None, help="Edit: the input's own class. With --invert the input is inverted "
+              "under it, and --guidance pushes from it to the new --class (instead of from the null class).")
+@click.option("--from-prompt", default=None, help="Edit: the input's own prompt, as --from-class for text models.")
+@click.option("--negative-class", default=None, help="Guide away from this class (needs --guidance > 1).")
+@click.option("--negative-prompt", default=None, help="Guide away from this prompt (needs --guidance > 1).")
 @click.option("--resample", type=click.IntRange(1, 100), default=1,
               help="RePaint resampling: each stretch of the walk is denoised this many times (1: plain replacement).")
 @click.option("--jump-length", type=click.IntRange(1, 1000), default=10, help="RePaint: grid points per jump back.")
@@ -63,7 +68,8 @@ from .options import done, process_role
               help="Let a text model that is not a local folder be downloaded from the Hugging Face hub "
                    "for --prompt (otherwise nothing is fetched).")
 def sample(checkpoint, checkpoint_opt, num_images, sampler, steps, eta, seed, guidance, classes, prompts, features,
-           like, set_, mask, init_path, inpaint_path, strength, invert, resample, jump_length, feather, interpolate,
+           like, set_, mask, init_path, inpaint_path, strength, invert, from_class, from_prompt, negative_class,
+           negative_prompt, resample, jump_length, feather, interpolate,
            seed_to, show_intermediate, frames, out, batch_size, ema, device, processes, allow_download):
     """Generate images: a grid PNG, one PNG per image, and optionally the denoising GIF.
 
@@ -75,6 +81,8 @@ def sample(checkpoint, checkpoint_opt, num_images, sampler, steps, eta, seed, gu
       fromnoise sample runs/fashion --inpaint shirt.png --mask hole.png -n 8 --resample 5 --jump-length 5
       fromnoise sample runs/fashion --init shirt.png --strength 0.6 -n 8
       fromnoise sample runs/fmnist-text --init shirt.png --prompt "a photo of a boot" --strength 0.7
+      fromnoise sample runs/fmnist-class --init shirt.png --from-class shirt --class trouser --invert \
+          --sampler ddim --strength 0.7 --guidance 5 -n 4
       fromnoise sample runs/fashion --interpolate 16 --seed 3 --seed-to 8 --sampler dpmpp_2m
       fromnoise sample runs/fashion -n 10000 --processes 2 --batch-size 256    # both cores
       fromnoise inference --checkpoint outputs --num_images 64                 # reference 001/002 style
@@ -95,7 +103,8 @@ def run_sample(params: dict) -> None:
 
 
 def _sample(checkpoint, checkpoint_opt, num_images, sampler, steps, eta, seed, guidance, classes, prompts, features,
-            like, set_, mask, init_path, inpaint_path, strength, invert, resample, jump_length, feather, interpolate,
+            like, set_, mask, init_path, inpaint_path, strength, invert, from_class, from_prompt, negative_class,
+            negative_prompt, resample, jump_length, feather, interpolate,
             seed_to, show_intermediate, frames, out, batch_size, ema, device, allow_download):
     """Every process generates its share of the images; the main process gathers them and writes the files."""
     import torch
@@ -140,6 +149,11 @@ def _sample(checkpoint, checkpoint_opt, num_images, sampler, steps, eta, seed, g
         if not denoiser.conditional:
             raise UserError(f"--guidance {guidance} needs a conditional model; this one is unconditional")
         raise UserError("--guidance needs a condition: give --class, --prompt, --features or --like")
+    edit.update(_edit_conditions(denoiser, total, condition, guidance, edit,
+                                 {"classes": [from_class] if from_class else [],
+                                  "prompts": [from_prompt] if from_prompt else []},
+                                 {"classes": [negative_class] if negative_class else [],
+                                  "prompts": [negative_prompt] if negative_prompt else []}))
     out_dir = Path(out) if out else Path(denoiser.checkpoint).parent.parent / "generated"
     if main:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -153,7 +167,7 @@ def _sample(checkpoint, checkpoint_opt, num_images, sampler, steps, eta, seed, g
             if d["offset"] == 0:
                 keep_frames.append(((d["x"][:n_show].float().clamp(-1, 1) + 1) / 2).cpu())
 
-    run = fromnoise.generate if edit else generate_across_processes  # the edits: on the main process alone
+    run = fromnoise.generate if edit_request.image else generate_across_processes  # edits: the main process alone
     with _notes():
         images = run(denoiser, total, sampler=sampler, steps=steps, seed=seed, guidance=guidance,
                      condition=condition, callback=callback, batch_size=batch_size, eta=eta, progress=main, **edit)
@@ -176,6 +190,37 @@ def _sample(checkpoint, checkpoint_opt, num_images, sampler, steps, eta, seed, g
         gif = save_gif([save_grid_frame(s) for s in keep_frames], out_dir / "denoising.gif")
         msg.append(f"denoising frames: {out_dir / 'denoising.png'} and {gif}")
     done("\n".join(msg))
+
+
+def _edit_conditions(denoiser, total, condition, guidance, edit, source_request, negative_request) -> dict:
+    """``source`` and ``negative`` for generate() from --from-class/--from-prompt and --negative-class/-prompt.
+
+    The input's own class or prompt (--from-*) is what the inversion runs under (with --invert) and what the
+    guidance pushes away from (with --guidance > 1), unless a --negative-* is given."""
+    from ..conditioning.request import build_condition
+    from ..errors import UserError
+
+    out = {}
+    source = negative = None
+    if any(source_request.values()):
+        if edit.get("init") is None:
+            raise UserError("--from-class/--from-prompt names the input's own content: it needs --init IMAGE")
+        if not edit.get("invert") and guidance == 1.0:
+            raise UserError("--from-class/--from-prompt acts through --invert (inverting under it) or through "
+                            "--guidance > 1 (guiding away from it); give one of them")
+        source, _ = build_condition(denoiser, source_request, total)
+    if any(negative_request.values()):
+        negative, _ = build_condition(denoiser, negative_request, total)
+    if (source or negative) and condition is None:
+        raise UserError("--from-* and --negative-* compare with a new condition: give --class or --prompt too")
+    if source is not None and edit.get("invert"):
+        out["source"] = source
+    negative = negative if negative is not None else (source if guidance != 1.0 else None)
+    if negative is not None:
+        if guidance == 1.0:
+            raise UserError("--negative-class/--negative-prompt acts through guidance: give --guidance > 1 (e.g. 3)")
+        out["negative"] = negative
+    return out
 
 
 def save_grid_frame(batch):

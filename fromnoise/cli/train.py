@@ -48,6 +48,10 @@ T, D, C = TrainingConfig, DiffusionConfig, ConditioningConfig
 @click.option("--t-sampling", type=click.Choice(["uniform", "lognormal"]), default=None,
               help="Training noise levels: uniform timesteps, or EDM's log-normal sigma, ln sigma ~ N(-1.2, 1.2^2) "
                    "(Karras et al. 2022, arxiv 2206.00364). Default: the preset's.")
+@click.option("--lognormal-mean", type=float, default=T.lognormal_mean,
+              help="Mean of ln sigma for --t-sampling lognormal (EDM's P_mean; higher: noisier training levels).")
+@click.option("--lognormal-std", type=click.FloatRange(0, min_open=True), default=T.lognormal_std,
+              help="Standard deviation of ln sigma for --t-sampling lognormal (EDM's P_std).")
 @click.option("--ema-decay", type=click.FloatRange(0, 1), default=T.ema_decay, help="EMA decay of the sampling weights.")
 @click.option("--grad-clip", type=click.FloatRange(0), default=T.grad_clip, help="Max gradient norm (0: off).")
 @click.option("--grad-accum", type=click.IntRange(1, 1024), default=T.grad_accum, help="Batches per optimizer step.")

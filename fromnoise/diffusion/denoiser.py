@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import UserError
 from .process import Prediction, to_eps_x0
 
 
@@ -75,17 +76,24 @@ class Denoiser(nn.Module):
 
     @torch.no_grad()
     def predict(self, x_t: torch.Tensor, t: torch.Tensor, cond: dict | None = None,
-                guidance: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+                guidance: float = 1.0, negative: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(eps, x0) for x_t at timesteps t; with guidance != 1, classifier-free guidance
-        eps = eps_u + w (eps_c - eps_u) from one batched forward of both halves."""
+        eps = eps_u + w (eps_c - eps_u) from one batched forward of both halves (Ho & Salimans 2022).
+
+        ``negative``: a condition to guide away from instead of the null condition, eps = eps_n + w (eps_c - eps_n)
+        (a "negative prompt"; for an edit, the input's own class or prompt); keys it lacks are taken from ``cond``."""
         if t.ndim == 0:
             t = t.expand(x_t.shape[0])
         if guidance == 1.0 or not self.encoders or cond is None:
             out = self(x_t, t, cond)
             return to_eps_x0(self.prediction, out.float(), x_t, t, self.alpha_bar)
         b = x_t.shape[0]
-        both = {k: torch.cat([v, v]) if torch.is_tensor(v) else v + v for k, v in cond.items()}
-        drop = torch.cat([torch.zeros(b, dtype=torch.bool), torch.ones(b, dtype=torch.bool)]).to(x_t.device)
+        if negative is not None and not set(negative) <= set(cond):
+            raise UserError(f"the negative condition has {sorted(negative)}, the condition only {sorted(cond)}: "
+                            "give a negative of a kind the condition has (a class for a class, a prompt for a prompt)")
+        other = cond if negative is None else {**cond, **negative}
+        both = {k: torch.cat([v, other[k]]) if torch.is_tensor(v) else v + other[k] for k, v in cond.items()}
+        drop = torch.cat([torch.zeros(b, dtype=torch.bool), torch.full((b,), negative is None)]).to(x_t.device)
         out = self(torch.cat([x_t, x_t]), torch.cat([t, t]), both, drop).float()
         cond_out, uncond_out = out[:b], out[b:]
         # every parametrisation is affine in the network output at fixed x_t, so guiding the

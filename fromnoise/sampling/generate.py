@@ -16,6 +16,10 @@ def _slice(cond: dict | None, lo: int, hi: int) -> dict | None:
     return {k: v[lo:hi] for k, v in cond.items()}
 
 
+def _on(cond: dict | None, device) -> dict | None:
+    return None if cond is None else {k: v.to(device) if torch.is_tensor(v) else v for k, v in cond.items()}
+
+
 def network_dtype(device: torch.device) -> torch.dtype | None:
     """The autocast dtype of the network during sampling on ``device``: bf16 on a CUDA GPU that has it,
     fp16 on an older one, None (float32) on the CPU, where bf16 is many times slower. The sampler's own
@@ -43,7 +47,8 @@ def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: in
              guidance: float = 1.0, condition: dict | None = None, callback=None, batch_size: int = 64,
              clip_x0: bool = True, eta: float = 0.0, noise: torch.Tensor | None = None,
              device: str | torch.device | None = None, progress: bool = False, init=None, mask=None,
-             strength: float | None = None, invert: bool = False, jump_length: int = 10, resample: int = 1,
+             strength: float | None = None, invert: bool = False, source: dict | None = None,
+             negative: dict | None = None, jump_length: int = 10, resample: int = 1,
              feather: float = 1) -> torch.Tensor:
     """Generate ``n`` images with a :class:`fromnoise.diffusion.Denoiser`.
 
@@ -68,6 +73,12 @@ def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: in
             default 1 with a mask or ``invert``, 0.6 otherwise.
         invert: start from the DDIM inversion of the input instead of noise (deterministic samplers):
             strength 1 then comes back to the input.
+        source: with ``invert``, the input's own condition (e.g. ``{"labels": its class}``; keys it lacks come
+            from ``condition``) to invert under, ``{}`` for the null condition; default: ``condition``. Inverting under the source and sampling
+            under a new condition is an edit that keeps the input's layout (Mokady et al. 2023, arxiv 2211.09794).
+        negative: guide away from this condition instead of the null condition (keys it lacks come from
+            ``condition``; needs guidance != 1): eps = eps_neg + guidance (eps_cond - eps_neg). For an edit, the input's own
+            class or prompt, so that the guidance pushes from the old content to the new.
         jump_length, resample: RePaint's resampling (resample = 1: known-region replacement only).
         feather: pixels over which the regenerated region fades in at the seam (0 = a hard edge).
             The kept pixels are the input's own values, bit for bit, whatever the feather.
@@ -82,6 +93,18 @@ def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: in
     if n < 1:
         raise UserError(f"the number of images must be at least 1, got {n}")
     _check_condition(denoiser, condition, guidance, n)
+    for name, other in (("source", source), ("negative", negative)):
+        if other:
+            if not condition:
+                raise UserError(f"{name}=... needs a condition to compare with (a class, a prompt, features)")
+            _check_condition(denoiser, other, 1.0, n)
+            if not set(other) <= set(condition):
+                raise UserError(f"{name}=... has {sorted(other)}, the condition only {sorted(condition)}: give one "
+                                "of the condition's kinds (a class for a class model, a prompt for a text model)")
+    if negative is not None and guidance == 1.0:
+        raise UserError("a negative condition only acts through guidance: pass guidance > 1 (e.g. 3)")
+    if source is not None and not invert:
+        raise UserError("source=... is the condition the inversion runs under: it needs invert=True")
     # A latent model (fromnoise.autoencoder.LatentDenoiser) is sampled in its latent space, then decoded once;
     # its latents have unit variance, not the [-1, 1] range of pixels, so x0 is not clamped during the walk.
     decode = getattr(denoiser, "decode_latents", None)
@@ -103,16 +126,16 @@ def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: in
     bar = tqdm(total=n, desc=f"{sampler} x{steps}", unit="img", disable=not progress)
     for lo in range(0, n, batch_size):
         hi = min(n, lo + batch_size)
-        cond = _slice(condition, lo, hi)
-        if cond is not None:
-            cond = {k: v.to(device) if torch.is_tensor(v) else v for k, v in cond.items()}
+        cond = _on(_slice(condition, lo, hi), device)
         gens = [torch.Generator().manual_seed(seed + i) for i in range(lo, hi)]
         x = noise[lo:hi].to(device) if noise is not None else randn(gens, (hi - lo, *shape), device)
 
-        def denoise(x_t, t, cond=cond):
+        neg = _on(_slice(negative, lo, hi), device)
+
+        def denoise(x_t, t, cond=cond, guidance=guidance, neg=neg):
             t_vec = torch.full((x_t.shape[0],), t, dtype=torch.long, device=x_t.device)
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                eps, x0 = denoiser.predict(x_t, t_vec, cond, guidance)
+                eps, x0 = denoiser.predict(x_t, t_vec, cond, guidance, neg)
             eps, x0 = eps.to(x_t.dtype), x0.to(x_t.dtype)  # the sampler's arithmetic in its own precision
             if clip_x0:
                 x0 = x0.clamp(-1, 1)
@@ -124,7 +147,12 @@ def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: in
         if cb is not None and decode is not None:  # a latent model's frames are shown as pixels: decoded
             cb = (lambda d, lo=lo: callback({**d, "x": decode(d["x"]), "x0": decode(d["x0"]), "offset": lo}))
         if walk is not None:
-            x = walk.walk(fn, denoise, x, lo, hi, ts, alpha_bar, generators=gens, callback=cb, **options)
+            inv = None
+            if source is not None:  # the inversion under the input's own condition (or the null condition)
+                src = {**cond, **_on(_slice(source, lo, hi), device)} if source else None
+                inv = (lambda x_t, t, src=src: denoise(x_t, t, cond=src, guidance=1.0, neg=None))
+            x = walk.walk(fn, denoise, x, lo, hi, ts, alpha_bar, invert_denoise=inv, generators=gens, callback=cb,
+                          **options)
         else:
             x = fn(denoise, x, ts, alpha_bar, generators=gens, callback=cb, **options)
         if decode is not None:  # the one decoding step after the sampler (batched, tiled: flat memory)

@@ -259,11 +259,13 @@ class Edit:
         return sdedit_grid(num_timesteps, steps, self.strength)
 
     def walk(self, fn, denoise, noise: torch.Tensor, lo: int, hi: int, grid: list[int], alpha_bar: torch.Tensor,
-             *, generators=None, callback=None, **options) -> torch.Tensor:
-        """Images lo..hi: start at grid[0] from the noised (or inverted) input, then the sampler (or RePaint)."""
+             *, invert_denoise=None, generators=None, callback=None, **options) -> torch.Tensor:
+        """Images lo..hi: start at grid[0] from the noised (or inverted) input, then the sampler (or RePaint).
+
+        ``invert_denoise``: the model under the input's own condition, for the inversion (default ``denoise``)."""
         init = self.init[lo:hi].to(noise.device, noise.dtype) * 2 - 1  # model space [-1, 1]
         if self.invert:
-            x = ddim_invert(denoise, init, grid, alpha_bar)
+            x = ddim_invert(invert_denoise or denoise, init, grid, alpha_bar)
         else:
             x = noised(init, grid[0], noise, alpha_bar)
         if self.weight is None:

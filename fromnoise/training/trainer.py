@@ -269,7 +269,8 @@ class Trainer:
 
         A subclass may replace it (the multi-process tests make them functions of the image index)."""
         if self.opt.t_sampling == "lognormal":
-            t = lognormal_timesteps(x0.shape[0], self.denoiser.alpha_bar, device=x0.device)
+            t = lognormal_timesteps(x0.shape[0], self.denoiser.alpha_bar, self.opt.lognormal_mean, self.opt.lognormal_std,
+                                      device=x0.device)
         else:
             t = torch.randint(0, self.denoiser.num_timesteps, (x0.shape[0],), device=x0.device)
         return t, torch.randn_like(x0)

@@ -136,3 +136,44 @@ def test_mask_conditioned_model_silhouette_inpainting_and_feature_edit(mask_run,
     run("sample", run_dir, "--init", pictures / "photo.png", "--set", "temperature=0.9", "--strength", 0.5,
         "-n", 1, "--steps", 2, "--out", tmp_path / "edit")
     assert (tmp_path / "edit" / "images" / "sample_00000.png").exists()
+
+
+def test_class_edit_from_the_inputs_own_class(tmp_path_factory, pictures, tmp_path):
+    """--from-class: inverted under the input's class, guided from it to the new --class; clear errors."""
+    root = tmp_path_factory.mktemp("cls")
+    for cls in ("a", "b"):
+        (root / cls).mkdir()
+        for i in range(4):
+            Image.fromarray((np.random.default_rng(i).random((8, 8, 3)) * 255).astype(np.uint8)).save(
+                root / cls / f"{i}.png")
+    run_dir = tmp_path / "run"
+    run("train", "--dataset", root, "--image-size", 8, "--preset", "micro", "--condition", "class", "--steps", 2,
+        "--batch-size", 4, "--num-samples", 2, "--out", run_dir, "--no-progress")
+    photo = pictures / "photo.png"
+    common = ["--init", photo, "--class", "b", "-n", 2, "--steps", 3, "--sampler", "ddim"]
+    run("sample", run_dir, *common, "--from-class", "a", "--invert", "--guidance", 3, "--out", tmp_path / "e")
+    assert len(list((tmp_path / "e" / "images").glob("*.png"))) == 2
+    run("sample", run_dir, *common, "--negative-class", "a", "--guidance", 2, "--out", tmp_path / "n")
+    for args, message in ((["--from-class", "a"], "acts through --invert"),
+                          (["--negative-class", "a"], "acts through guidance"),
+                          (["--from-class", "zebra", "--invert"], "zebra")):
+        result = run("sample", run_dir, *common, *args, "--out", tmp_path / "x", ok=False)
+        assert result.exit_code != 0 and message in result.output, result.output
+        assert "Traceback" not in result.output
+    result = run("sample", run_dir, "--from-class", "a", "--class", "b", "--guidance", 2, ok=False)
+    assert result.exit_code != 0 and "needs --init" in result.output
+
+
+def test_plain_sampling_is_shared_across_processes_and_edits_are_not(run_dir, pictures, tmp_path, monkeypatch):
+    """--processes N shares plain sampling only if sample calls generate_across_processes (it once did not)."""
+    import importlib
+
+    gen = importlib.import_module("fromnoise.sampling.generate")  # the module (the package's name is the function)
+
+    calls = []
+    real = gen.generate_across_processes
+    monkeypatch.setattr(gen, "generate_across_processes", lambda *a, **k: calls.append(k) or real(*a, **k))
+    run("sample", run_dir, "-n", 2, "--steps", 2, "--out", tmp_path / "plain")
+    assert len(calls) == 1
+    run("sample", run_dir, "--init", pictures / "photo.png", "-n", 1, "--steps", 2, "--out", tmp_path / "edit")
+    assert len(calls) == 1  # an edit runs on the main process alone

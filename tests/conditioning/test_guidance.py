@@ -121,3 +121,49 @@ def test_text_encoder_config_round_trip():
     again = TextEncoder(**enc.config())
     assert again.config() == enc.config()
     assert sum(p.numel() for p in enc.parameters()) < 50_000  # projections only: no frozen model inside
+
+
+@pytest.mark.parametrize("kind", ["class", "text"])
+def test_negative_guidance_pushes_from_the_negative_condition(kind):
+    """eps = eps_n + w (eps_c - eps_n): the null condition's place taken by the negative one."""
+    d = model(kind)
+    b = 4
+    x, t, cond, neg = torch.randn(b, 1, 16, 16), torch.randint(0, 1000, (b,)), cond_for(kind, b), cond_for(kind, b)
+    if kind == "class":
+        neg = {"labels": (cond["labels"] + 1) % 3}
+    e_c, _ = d.predict(x, t, cond)
+    e_n, _ = d.predict(x, t, neg)
+    e_u, _ = d.predict(x, t, None)
+    assert (e_n - e_u).abs().max() > 1e-3  # otherwise a negative ignored would pass
+    e3, x3 = d.predict(x, t, cond, guidance=3.0, negative=neg)
+    assert torch.allclose(e3, e_n + 3 * (e_c - e_n), atol=1e-4)
+    with pytest.raises(UserError, match="negative condition has"):
+        d.predict(x, t, cond, guidance=3.0, negative={"features": torch.zeros(b, 32)})
+
+
+def test_generate_inverts_under_the_source_and_guides_from_the_negative():
+    d = model("class")
+    n = 3
+    init = torch.rand(n, 1, 16, 16)
+    src, new = {"labels": torch.tensor([0, 1, 2])}, {"labels": torch.tensor([1, 2, 0])}
+    seen = []
+    predict = d.predict
+
+    def spy(x, t, cond=None, guidance=1.0, negative=None):
+        seen.append((None if cond is None else cond["labels"].tolist(), guidance,
+                     None if negative is None else negative["labels"].tolist()))
+        return predict(x, t, cond, guidance, negative)
+
+    d.predict = spy
+    common = {"sampler": "ddim", "steps": 4, "strength": 0.5, "invert": True, "seed": 0}
+    generate(d, n, init=init, condition=new, source=src, negative=src, guidance=3.0, **common)
+    inversion, walk = seen[:3], seen[-2:]  # 2 grid steps up (1 + 2 refinements each) ... then 2 steps down
+    assert all(c == [0, 1, 2] and g == 1.0 and neg is None for c, g, neg in seen[:-2])
+    assert all(c == [1, 2, 0] and g == 3.0 and neg == [0, 1, 2] for c, g, neg in walk), (inversion, walk)
+    seen.clear()
+    generate(d, n, init=init, condition=new, source={}, guidance=3.0, **common)  # {}: the null condition
+    assert all(c is None for c, _, _ in seen[:-2])
+    with pytest.raises(UserError, match="invert"):
+        generate(d, n, init=init, condition=new, source=src, strength=0.5)
+    with pytest.raises(UserError, match="guidance"):
+        generate(d, n, condition=new, negative=src)
