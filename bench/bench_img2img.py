@@ -8,9 +8,12 @@ part; with condition dropout it is an unconditional model too (the null class), 
    and RePaint (``--resample``, ``--jump-length``); with ``--kid``, the KID (Inception, offline) of the
    inpainted images and of the model's own unmasked samples against real held-out images
    (issue 15's goal: RePaint KID <= 1.5x the unmasked model's).
-2. Editing (SDEdit, arxiv 2108.01073): each held-out image asked for another class at strength 0.7; the
-   share the bench classifier (``bench/classifier.py``) assigns to the new class (goal >= 80%) and the SSIM
-   to the input (goal >= 0.5; a class edit changes the whole image, so this is the whole image's SSIM).
+2. Editing: each held-out image asked for another class at strength 0.7, by SDEdit (arxiv 2108.01073) with
+   and without guidance, and by DDIM inversion under the input's own class then sampling under the new one
+   (``source=``/``negative=``); the share the bench classifier (``bench/classifier.py``) assigns to the new
+   class (goal >= 80%) and the SSIM to the input (goal >= 0.5; a class edit changes the whole image, so this is
+   the whole image's SSIM), beside the SSIM of the nearest real image of the new class (what a perfect edit
+   that returns a real image of that class could score).
 3. Emoji (``--emoji-run RUN --emoji-data FOLDER``: a features + mask model of ``bench/bench_features.py
    train``, whose held-out split it reuses): inpainting of held-out 32x32 RGB emoji as in 1, under the
    model's null condition (features and mask dropped), and mask-guided generation: each held-out image's
@@ -25,6 +28,7 @@ Use one torch thread on the shared 2-core machine (the default here); the load a
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -113,6 +117,8 @@ def main() -> None:
     p.add_argument("--emoji-data", default=None, help="its emoji folder (the held-out split is bench_features')")
     p.add_argument("--holdout", type=int, default=128, help="bench_features' held-out count")
     p.add_argument("--skip-edit", action="store_true", help="skip part 2 (its classifier trains ~10 min on first use)")
+    p.add_argument("--only-edit", action="store_true",
+                   help="run part 2 alone and update it in the existing img2img.json (the other parts are kept)")
     p.add_argument("--out", default=str(RESULTS), help="folder for img2img.{json,md} and the pictures")
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args()
@@ -140,6 +146,12 @@ def main() -> None:
     size = truth.shape[-1]
     common = {"sampler": a.sampler, "steps": a.steps, "seed": 1, "batch_size": 250}
 
+    if a.only_edit:  # part 2 again, the rest of the last full run kept
+        results = {**json.loads((out_dir / "img2img.json").read_text()), "editing": editing(model, truth, labels, a, common, out_dir),
+                   "editing_run": {"train": facts, "load_avg_before": load_before, "load_avg_after": os.getloadavg()}}
+        write_json(out_dir / "img2img.json", results)
+        write_text(out_dir / "img2img.md", report(results))
+        return print(f"wrote {out_dir / 'img2img.md'}")
     # 1. inpainting
     results["inpainting"], results["kid"] = inpainting(model, truth, a, common, out_dir, "fashion")
 
@@ -160,27 +172,72 @@ def main() -> None:
     print(f"wrote {out_dir / 'img2img.md'}")
 
 
-def editing(model, truth, labels, a, common, out_dir) -> dict:
-    """Each held-out image asked for another class at ``a.strength``: the classifier's verdict and the SSIM."""
+# (name, generate() keywords besides init/strength/condition; "SRC" is replaced by the input's own class)
+EDIT_METHODS = [
+    ("SDEdit, guidance 1", {}),
+    ("SDEdit, guidance 3", {"guidance": 3.0}),
+    ("SDEdit, guidance 3 away from the input's class", {"guidance": 3.0, "negative": "SRC"}),
+    ("inverted under its class, DDIM, guidance 5 away from it", {"sampler": "ddim", "invert": True, "source": "SRC",
+                                                                  "negative": "SRC", "guidance": 5.0}),
+    ("inverted under its class, DDIM, guidance 10", {"sampler": "ddim", "invert": True, "source": "SRC",
+                                                      "guidance": 10.0}),
+]
+
+
+def nearest_real_ssim(truth: torch.Tensor, target: torch.Tensor, pool: int = 150) -> float:
+    """The mean over inputs of the best SSIM between the input and ``pool`` real training images of its
+    target class: what a perfect edit that returned a real image of the new class could score."""
     from skimage.metrics import structural_similarity
+
+    train = load_dataset("fashion-mnist", train=True)
+    images, labels = train.images[:, 0].float().numpy() / 255, train.labels
+    best = []
+    for x, c in zip(truth[:, 0].numpy(), target.tolist()):
+        cands = images[(labels == c).numpy()][:pool]
+        best.append(max(structural_similarity(x, y, data_range=1.0) for y in cands))
+    return float(np.mean(best))
+
+
+def editing(model, truth, labels, a, common, out_dir) -> dict:
+    """Each held-out image asked for another class at ``a.strength`` by every method of ``EDIT_METHODS``:
+    the share the classifier assigns to the new class and the SSIM to the input (whole image)."""
+    from skimage.metrics import structural_similarity
+
+    from fromnoise.viz import save_grid
 
     n = len(truth)
     classifier, cfacts = load_classifier("fashion-mnist")
     target = (labels + 1 + torch.arange(n) % 9) % 10  # another class for every image
-    t0 = time.time()
-    edited = generate(model, n, init=truth, strength=a.strength, condition={"labels": target}, **common)
-    ssim = [structural_similarity(t, e, data_range=1.0) for t, e in zip(truth[:, 0].numpy(), edited[:, 0].numpy())]
-    result = {
-        "strength": a.strength, "to_new_class": float((predict(classifier, edited) == target).float().mean()),
-        "inputs_already_new_class": float((predict(classifier, truth) == target).float().mean()),
-        "inputs_classified_as_truth": float((predict(classifier, truth) == labels).float().mean()),
-        "ssim_to_input": float(np.mean(ssim)), "classifier_held_out_accuracy": cfacts["held_out_accuracy"],
-        "seconds": round(time.time() - t0, 1)}
-    print("editing", result, flush=True)
-    from fromnoise.viz import save_grid
-
-    save_grid(torch.cat([truth[:10], edited[:10]]), out_dir / "img2img_edit.png", nrow=10)
+    result = {"strength": a.strength, "inputs_already_new_class": float((predict(classifier, truth) == target).float().mean()),
+              "inputs_classified_as_truth": float((predict(classifier, truth) == labels).float().mean()),
+              "classifier_held_out_accuracy": cfacts["held_out_accuracy"], "methods": {}}
+    shown = [truth[:10]]
+    for name, opts in EDIT_METHODS:
+        opts = {k: {"labels": labels} if v == "SRC" else v for k, v in opts.items()}
+        t0 = time.time()
+        edited = generate(model, n, init=truth, strength=a.strength, condition={"labels": target}, **{**common, **opts})
+        ssim = [structural_similarity(t, e, data_range=1.0) for t, e in zip(truth[:, 0].numpy(), edited[:, 0].numpy())]
+        result["methods"][name] = {"to_new_class": float((predict(classifier, edited) == target).float().mean()),
+                                   "ssim_to_input": float(np.mean(ssim)), "seconds": round(time.time() - t0, 1)}
+        print("editing", name, result["methods"][name], flush=True)
+        shown.append(edited[:10])
+    result["nearest_real_image_ssim"] = nearest_real_ssim(truth, target)
+    print("editing: nearest real image of the new class, SSIM", result["nearest_real_image_ssim"], flush=True)
+    save_grid(torch.cat(shown), out_dir / "img2img_edit.png", nrow=10)
     return result
+
+
+def edit_rows(e) -> list[str]:
+    if not isinstance(e, dict) or "methods" not in e:
+        return [str(e)]
+    rows = [f"Strength {e['strength']}; the bench classifier ({100 * e['classifier_held_out_accuracy']:.1f}% on held-out "
+            f"images) already calls {100 * e['inputs_already_new_class']:.0f}% of the inputs the new class.", "",
+            "| method | to the new class | SSIM to the input |", "|---|---|---|"]
+    rows += [f"| {k} | {100 * v['to_new_class']:.0f}% | {v['ssim_to_input']:.3f} |" for k, v in e["methods"].items()]
+    rows += ["", f"The nearest of 150 real training images of the new class has SSIM "
+             f"{e['nearest_real_image_ssim']:.3f} to the input on average: a class edit that keeps SSIM >= 0.5 "
+             "keeps more of the old garment than a real image of the new class does."]
+    return rows
 
 
 def inpainting(model, truth, a, common, out_dir, name) -> tuple[dict, dict | None]:
@@ -266,7 +323,7 @@ def report(r: dict) -> str:
         return rows
 
     lines += inpaint_rows(r["inpainting"], r.get("kid"))
-    lines += ["", "## Editing (SDEdit towards another class)", "", f"{r['editing']}", "",
+    lines += ["", "## Editing towards another class", "", *edit_rows(r["editing"]), "",
               "## Emoji: inpainting (null condition) and mask-guided generation", ""]
     e = r["emoji"]
     if isinstance(e, dict):

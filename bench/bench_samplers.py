@@ -32,7 +32,8 @@ from common import write_result
 DEFAULT_SETTINGS = "ddpm:1000,dpmpp_2m:10,dpmpp_2m:20,dpmpp_2m_sde:10,dpmpp_2m_sde:20,ddim:10,ddim:20"
 
 
-def cached_samples(denoiser, checkpoint: Path, sampler: str, steps: int, n: int) -> tuple[torch.Tensor, Path, float]:
+def cached_samples(denoiser, checkpoint: Path, sampler: str, steps: int, n: int,
+                   spacing: str = "trailing") -> tuple[torch.Tensor, Path, float]:
     """(uint8 images (n, C, H, W), their cache folder, seconds per image): the first n images of seed 0,
     reusing those generated before for the same checkpoint (image i depends only on seed + i)."""
     import numpy as np
@@ -43,13 +44,14 @@ def cached_samples(denoiser, checkpoint: Path, sampler: str, steps: int, n: int)
     from fromnoise.training.checkpoint import resolve_checkpoint
 
     ckpt = resolve_checkpoint(checkpoint)
-    folder = ckpt.parent.parent / "samplers" / f"{ckpt.name}-{sampler}-{steps}"
+    folder = ckpt.parent.parent / "samplers" / (f"{ckpt.name}-{sampler}-{steps}" +
+                                                ("" if spacing == "trailing" else f"-{spacing}"))
     path, stats = folder / "samples.npy", folder / "stats.json"
     have = np.load(path) if path.exists() else np.zeros((0, *denoiser.image_shape), np.uint8)
     if len(have) < n:
         t0 = time.time()
         new = unit_to_uint8(fromnoise.generate(denoiser, n - len(have), sampler=sampler, steps=steps,
-                                               seed=len(have))).numpy()
+                                               spacing=spacing, seed=len(have))).numpy()
         write_json(stats, {"seconds_per_image": (time.time() - t0) / len(new), "threads": torch.get_num_threads()})
         have = np.concatenate([have, new])
         atomic_write(path, lambda tmp: np.save(open(tmp, "wb"), have))
@@ -61,7 +63,9 @@ def main() -> None:
     ap.add_argument("--checkpoint", type=Path, default=fromnoise_run_dir() / "run",
                     help="a fromnoise run or checkpoint directory")
     ap.add_argument("--samples", type=int, default=2000, help="images per sampler setting and reference images")
-    ap.add_argument("--settings", default=DEFAULT_SETTINGS, help="sampler:steps,... (the first is the baseline)")
+    ap.add_argument("--settings", default=DEFAULT_SETTINGS,
+                    help="sampler:steps[:spacing],... (spacing trailing|karras|logsnr; the first is the baseline)")
+    ap.add_argument("--results", default="samplers", help="name of the results file (bench/results/NAME.json)")
     ap.add_argument("--note", default="", help="a remark stored with the results and shown in the report")
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
     ap.add_argument("--cache-only", action="store_true",
@@ -77,16 +81,17 @@ def main() -> None:
     ref = test_reference(args.samples, inception)
     load_before, rows = os.getloadavg(), []
     for setting in args.settings.split(","):
-        sampler, steps = setting.split(":")
-        images, folder, gen_s = cached_samples(denoiser, args.checkpoint, sampler, int(steps), args.samples)
+        sampler, steps, spacing = (setting.split(":") + ["trailing"])[:3]
+        images, folder, gen_s = cached_samples(denoiser, args.checkpoint, sampler, int(steps), args.samples, spacing)
         features = cached_features(folder, images, inception)
         if args.cache_only:
             print(f"{sampler} {steps}: {len(images)} images and features cached in {folder}", flush=True)
             continue
         s = score(features, ref)
-        rows.append({"sampler": sampler, "steps": int(steps), "kid": s["kid"], "kid_std": s["kid_std"],
+        rows.append({"sampler": sampler, "steps": int(steps), "spacing": spacing,
+                     "nfe": fromnoise.sampling.nfe(sampler, int(steps)), "kid": s["kid"], "kid_std": s["kid_std"],
                      "fid": s["fid"], "seconds_per_image": gen_s})
-        print(f"{sampler:9s} {steps:>5s} steps: KID {s['kid']:.5f} ± {s['kid_std']:.5f}  FID {s['fid']:.2f}  "
+        print(f"{sampler:9s} {steps:>5s} steps {spacing:8s}: KID {s['kid']:.5f} ± {s['kid_std']:.5f}  FID {s['fid']:.2f}  "
               f"({gen_s:.2f} s per image)", flush=True)
     if args.cache_only:
         return
@@ -96,13 +101,15 @@ def main() -> None:
         r["kid_ratio"] = r["kid"] / base["kid"] if base["kid"] > 0 else None
     goals = {}
     for steps, limit in ((10, 1.3), (20, 1.1)):
-        fast = [r for r in rows[1:] if r["steps"] == steps]
+        fast = [r for r in rows[1:] if r["nfe"] == steps]
         if fast:
             best = min(fast, key=lambda r: r["fid_ratio"])
             goals[f"best_at_{steps}_nfe_fid_ratio_at_most_{limit}"] = {
-                "sampler": best["sampler"], "fid_ratio": round(best["fid_ratio"], 3), "met": best["fid_ratio"] <= limit}
+                "sampler": best["sampler"], "spacing": best["spacing"], "fid_ratio": round(best["fid_ratio"], 3), "met": best["fid_ratio"] <= limit}
     print("goals:", goals)
-    write_result("samplers", {"checkpoint": str(args.checkpoint), "n": args.samples, "baseline": rows[0],
+    best_kid = {nfe: min((r for r in rows if r["nfe"] <= nfe), key=lambda r: r["kid"], default=None)
+                for nfe in (10, 20)}
+    write_result(args.results, {"best_kid_within_nfe": best_kid, "checkpoint": str(args.checkpoint), "n": args.samples, "baseline": rows[0],
                               "rows": rows, "goals": goals, "note": args.note, "load_avg_before": load_before,
                               "load_avg_after": os.getloadavg()})
 

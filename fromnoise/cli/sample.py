@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..sampling.samplers import DEFAULT_SAMPLER, SAMPLERS
+from ..sampling.samplers import DEFAULT_SAMPLER, SAMPLERS, SPACINGS
 from .options import done, process_role
 
 
@@ -19,6 +19,8 @@ from .options import done, process_role
 @click.option("--sampler", type=click.Choice(list(SAMPLERS)), default=DEFAULT_SAMPLER,
               help="Sampling method (tutorial 01 compares them).")
 @click.option("--steps", type=click.IntRange(1, 100000), default=20, help="Sampler steps (ddpm: use 1000 for DDPM).")
+@click.option("--spacing", type=click.Choice(list(SPACINGS)), default="trailing",
+              help="Step spacing: trailing (even in t), karras (rho 7: more steps at low noise) or logsnr.")
 @click.option("--eta", type=click.FloatRange(0, 1), default=0.0, help="DDIM stochasticity.")
 @click.option("--seed", type=int, default=0, help="Seed of image 0; image i uses seed + i.")
 @click.option("--guidance", type=click.FloatRange(0, 50), default=1.0,
@@ -67,7 +69,7 @@ from .options import done, process_role
 @click.option("--allow-download", is_flag=True, default=False,
               help="Let a text model that is not a local folder be downloaded from the Hugging Face hub "
                    "for --prompt (otherwise nothing is fetched).")
-def sample(checkpoint, checkpoint_opt, num_images, sampler, steps, eta, seed, guidance, classes, prompts, features,
+def sample(checkpoint, checkpoint_opt, num_images, sampler, steps, spacing, eta, seed, guidance, classes, prompts, features,
            like, set_, mask, init_path, inpaint_path, strength, invert, from_class, from_prompt, negative_class,
            negative_prompt, resample, jump_length, feather, interpolate,
            seed_to, show_intermediate, frames, out, batch_size, ema, device, processes, allow_download):
@@ -102,7 +104,7 @@ def run_sample(params: dict) -> None:
     _sample(**{k: v for k, v in params.items() if k != "processes"})
 
 
-def _sample(checkpoint, checkpoint_opt, num_images, sampler, steps, eta, seed, guidance, classes, prompts, features,
+def _sample(checkpoint, checkpoint_opt, num_images, sampler, steps, spacing, eta, seed, guidance, classes, prompts, features,
             like, set_, mask, init_path, inpaint_path, strength, invert, from_class, from_prompt, negative_class,
             negative_prompt, resample, jump_length, feather, interpolate,
             seed_to, show_intermediate, frames, out, batch_size, ema, device, allow_download):
@@ -142,7 +144,7 @@ def _sample(checkpoint, checkpoint_opt, num_images, sampler, steps, eta, seed, g
                "set": list(set_), "mask": edit_request.condition_mask}
     if interpolate:
         return _interpolate(denoiser, request, interpolate, seed, seed_to, out, sampler=sampler, steps=steps,
-                            guidance=guidance, eta=eta, batch_size=batch_size)
+                            spacing=spacing, guidance=guidance, eta=eta, batch_size=batch_size)
     condition, rows = build_condition(denoiser, request, num_images)
     total = num_images * max(1, len(rows))
     if guidance != 1.0 and condition is None:
@@ -169,7 +171,7 @@ def _sample(checkpoint, checkpoint_opt, num_images, sampler, steps, eta, seed, g
 
     run = fromnoise.generate if edit_request.image else generate_across_processes  # edits: the main process alone
     with _notes():
-        images = run(denoiser, total, sampler=sampler, steps=steps, seed=seed, guidance=guidance,
+        images = run(denoiser, total, sampler=sampler, steps=steps, spacing=spacing, seed=seed, guidance=guidance,
                      condition=condition, callback=callback, batch_size=batch_size, eta=eta, progress=main, **edit)
     if not main:
         return

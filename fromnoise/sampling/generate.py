@@ -43,7 +43,8 @@ def _check_condition(denoiser, condition, guidance, n):
 
 
 @torch.no_grad()
-def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: int = 20, seed: int = 0,
+def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: int = 20, spacing: str = "trailing",
+             seed: int = 0,
              guidance: float = 1.0, condition: dict | None = None, callback=None, batch_size: int = 64,
              clip_x0: bool = True, eta: float = 0.0, noise: torch.Tensor | None = None,
              device: str | torch.device | None = None, progress: bool = False, init=None, mask=None,
@@ -57,6 +58,8 @@ def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: in
         n: number of images.
         sampler: a name in ``fromnoise.sampling.SAMPLERS`` (ddpm, ddim, dpmpp_2m, dpmpp_2m_sde, euler, heun).
         steps: sampler steps (the timestep grid has ``steps`` points before the clean image).
+        spacing: how the grid's points are spread, "trailing" (even in t), "karras" (Karras et al. 2022's
+            rho = 7, more steps at low noise) or "logsnr" (even in log-SNR): ``fromnoise.sampling.timestep_grid``.
         seed: image i uses its own generator seeded ``seed + i``, so it does not depend on batch size.
         guidance: classifier-free guidance scale (1 = conditional, 0 = unconditional).
         condition: model inputs per image, e.g. ``{"labels": LongTensor(n)}`` (see the encoders).
@@ -118,7 +121,8 @@ def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: in
     device = torch.device(device) if device is not None else next(denoiser.parameters()).device
     denoiser.eval()
     alpha_bar = denoiser.alpha_bar.cpu()
-    ts = walk.grid(denoiser.num_timesteps, steps) if walk is not None else timestep_grid(denoiser.num_timesteps, steps)
+    ts = (walk.grid(denoiser.num_timesteps, steps, spacing, alpha_bar) if walk is not None
+          else timestep_grid(denoiser.num_timesteps, steps, spacing, alpha_bar))
     fn = SAMPLERS[sampler]
     amp = network_dtype(device)
     options = {"eta": eta} if sampler == "ddim" else {}
@@ -135,7 +139,8 @@ def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: in
         def denoise(x_t, t, cond=cond, guidance=guidance, neg=neg):
             t_vec = torch.full((x_t.shape[0],), t, dtype=torch.long, device=x_t.device)
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                eps, x0 = denoiser.predict(x_t, t_vec, cond, guidance, neg)
+                eps, x0 = (denoiser.predict(x_t, t_vec, cond, guidance) if neg is None  # the contract's 4 arguments
+                           else denoiser.predict(x_t, t_vec, cond, guidance, negative=neg))
             eps, x0 = eps.to(x_t.dtype), x0.to(x_t.dtype)  # the sampler's arithmetic in its own precision
             if clip_x0:
                 x0 = x0.clamp(-1, 1)

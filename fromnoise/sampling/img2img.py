@@ -45,11 +45,14 @@ class Img2ImgWarning(UserWarning):
 
 
 # ---------------------------------------------------------------------------------- grids
-def sdedit_grid(num_timesteps: int, steps: int, strength: float) -> list[int]:
+def sdedit_grid(num_timesteps: int, steps: int, strength: float, spacing: str = "trailing",
+                alpha_bar: torch.Tensor | None = None) -> list[int]:
     """The timestep grid of an SDEdit walk: it starts at t = round(strength * T) - 1 and takes
-    ceil(strength * steps) steps (at least 1) to the clean image; strength 1 is the full grid."""
+    ceil(strength * steps) steps (at least 1) to the clean image, spaced as ``spacing`` over the first
+    t_start timesteps (:func:`~.samplers.timestep_grid`); strength 1 is the full grid."""
     t_start = max(1, round(strength * num_timesteps))
-    return timestep_grid(t_start, max(1, math.ceil(steps * strength - 1e-9)))
+    return timestep_grid(t_start, max(1, math.ceil(steps * strength - 1e-9)), spacing,
+                         None if alpha_bar is None else alpha_bar[:t_start])
 
 
 def repaint_schedule(grid: list[int], jump_length: int = 10, resample: int = 1) -> list[int]:
@@ -255,8 +258,9 @@ class Edit:
     jump_length: int = 10
     resample: int = 1
 
-    def grid(self, num_timesteps: int, steps: int) -> list[int]:
-        return sdedit_grid(num_timesteps, steps, self.strength)
+    def grid(self, num_timesteps: int, steps: int, spacing: str = "trailing",
+             alpha_bar: torch.Tensor | None = None) -> list[int]:
+        return sdedit_grid(num_timesteps, steps, self.strength, spacing, alpha_bar)
 
     def walk(self, fn, denoise, noise: torch.Tensor, lo: int, hi: int, grid: list[int], alpha_bar: torch.Tensor,
              *, invert_denoise=None, generators=None, callback=None, **options) -> torch.Tensor:

@@ -23,15 +23,59 @@ from typing import Callable
 
 import torch
 
+from ..errors import UserError
+
 Denoise = Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
 
 
-def timestep_grid(num_timesteps: int, steps: int) -> list[int]:
-    """``steps`` descending integer timesteps from T-1 (evenly spaced, "trailing": Lin et al. 2024,
-    arxiv 2305.08891, so the first step starts at the noisiest t) followed by -1 (clean)."""
+SPACINGS = ("trailing", "karras", "logsnr")
+SIGMA_TOP = 80.0  # EDM's sigma_max: beyond it x_t is noise for any data in [-1, 1] (cosine's last sigma is ~2e4)
+
+
+def timestep_grid(num_timesteps: int, steps: int, spacing: str = "trailing",
+                  alpha_bar: torch.Tensor | None = None) -> list[int]:
+    """``steps`` descending integer timesteps from T-1 followed by -1 (clean).
+
+    ``spacing``:
+      - "trailing": evenly spaced in t (Lin et al. 2024, arxiv 2305.08891: the first step starts at the
+        noisiest t);
+      - "karras": evenly spaced in sigma^(1/rho), rho = 7, from min(the schedule's largest sigma, 80) down to
+        its smallest, sigma_t = sqrt((1 - alpha_bar_t) / alpha_bar_t) (Karras et al. 2022, arxiv 2206.00364,
+        eq. 5): more steps at low noise;
+      - "logsnr": evenly spaced in log-SNR over the same range (DPM-Solver, Lu et al. 2022, arxiv 2206.00927).
+    The walk always starts at T-1 (pure noise), which replaces the first point of the range.
+    The non-trailing spacings need ``alpha_bar`` (of length ``num_timesteps``); each point goes to the timestep
+    nearest in ln sigma, and the grid is kept strictly descending from T-1 (points that would collide are
+    moved down one timestep), so it has exactly ``steps`` points before -1.
+    """
     steps = max(1, min(steps, num_timesteps))
-    ts = ((num_timesteps - torch.arange(steps, dtype=torch.float64) * num_timesteps / steps).round() - 1).long().tolist()
-    return ts + [-1]
+    if spacing not in SPACINGS:
+        raise UserError(f"unknown step spacing {spacing!r}; choose one of: {', '.join(SPACINGS)}")
+    if spacing == "trailing" or steps == 1:
+        ts = ((num_timesteps - torch.arange(steps, dtype=torch.float64) * num_timesteps / steps).round() - 1).long()
+        return ts.tolist() + [-1]
+    if alpha_bar is None or len(alpha_bar) < num_timesteps:
+        raise ValueError(f"spacing {spacing!r} needs the schedule's alpha_bar over {num_timesteps} timesteps")
+    ab = alpha_bar[:num_timesteps].double().clamp(1e-12, 1 - 1e-12)
+    log_sigma = 0.5 * (torch.log1p(-ab) - torch.log(ab))  # increasing in t
+    lo, hi = float(log_sigma[0]), min(float(log_sigma[-1]), math.log(SIGMA_TOP))
+    u = torch.linspace(0, 1, steps, dtype=torch.float64)
+    if spacing == "karras":
+        rho = 7.0
+        s_max, s_min = math.exp(hi), math.exp(lo)
+        want = torch.log((s_max ** (1 / rho) + u * (s_min ** (1 / rho) - s_max ** (1 / rho))) ** rho)
+    else:  # log-SNR = -2 ln sigma: even in ln sigma
+        want = hi + u * (lo - hi)
+    ts = torch.searchsorted(log_sigma, want).clamp(0, num_timesteps - 1)
+    prev = ts - 1
+    closer = (prev >= 0) & ((want - log_sigma[prev.clamp(min=0)]).abs() < (log_sigma[ts] - want).abs())
+    ts = torch.where(closer, prev, ts).tolist()
+    ts[0] = num_timesteps - 1
+    for i in range(1, steps):  # strictly descending; the last points may be pushed towards t = 0
+        ts[i] = min(ts[i], ts[i - 1] - 1)
+    for i in range(steps - 1, -1, -1):  # ... but never below 0 (steps <= T, so there is room)
+        ts[i] = max(ts[i], steps - 1 - i)
+    return [int(t) for t in ts] + [-1]
 
 
 def _ab(alpha_bar: torch.Tensor, t: int) -> float:

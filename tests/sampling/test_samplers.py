@@ -35,6 +35,38 @@ def test_grid_is_descending_and_ends_clean():
         assert all(a > b for a, b in zip(ts[:-1], ts[1:]))
 
 
+@pytest.mark.parametrize("schedule", ["cosine", "linear"])
+def test_karras_and_logsnr_spacings_follow_their_formulas(schedule):
+    """Karras: sigma_i^(1/7) even from min(sigma_max, 80) to sigma_min; logsnr: ln sigma even; both start at T-1."""
+    import math
+
+    from fromnoise.diffusion.schedules import get_schedule
+    from fromnoise.errors import UserError
+
+    ab = get_schedule(schedule, 1000)
+    log_sigma = 0.5 * (torch.log1p(-ab) - torch.log(ab))
+    top, bottom = min(float(log_sigma[-1]), math.log(80.0)), float(log_sigma[0])
+    inside = log_sigma[log_sigma <= top + 0.5]
+    step = float((inside[1:] - inside[:-1]).max())  # the coarsest spacing of the discrete levels in the range
+    for steps in (5, 10, 20):
+        for spacing in ("karras", "logsnr"):
+            ts = timestep_grid(1000, steps, spacing, ab)
+            assert ts[0] == 999 and ts[-1] == -1 and len(ts) == steps + 1
+            assert all(a > b for a, b in zip(ts[:-1], ts[1:]))
+            u = torch.linspace(0, 1, steps, dtype=torch.float64)[1:]
+            if spacing == "karras":
+                r = 7.0
+                want = r * torch.log(math.exp(top / r) + u * (math.exp(bottom / r) - math.exp(top / r)))
+            else:
+                want = top + u * (bottom - top)
+            got = log_sigma[torch.tensor(ts[1:-1])]
+            assert (got - want).abs().max() < step + 1e-9, (spacing, ts)
+    trailing = timestep_grid(1000, 10, "trailing", ab)
+    assert trailing == timestep_grid(1000, 10) and trailing != timestep_grid(1000, 10, "karras", ab)
+    with pytest.raises(UserError, match="spacing"):
+        timestep_grid(1000, 10, "even", ab)
+
+
 @pytest.mark.parametrize("name", list(SAMPLERS))
 @pytest.mark.parametrize("steps", [1, 3, 10, 50])
 def test_oracle_recovers_x0(name, steps):
