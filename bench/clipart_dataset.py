@@ -36,6 +36,12 @@ def square_rgba(path: Path, size: int) -> Image.Image | None:
             im = im.convert("RGBA")
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
+    return centred_square(im, size)
+
+
+def centred_square(im: Image.Image, size: int) -> Image.Image | None:
+    """An RGBA image's object (its alpha > 8 bounding box) centred on a transparent square, resized to
+    ``size`` x ``size`` (Lanczos); None when nothing is opaque."""
     bbox = im.getchannel("A").point(lambda a: 255 if a > 8 else 0).getbbox()
     if bbox is None:
         return None

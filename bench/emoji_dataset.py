@@ -20,6 +20,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the repository root
+
+from bench.clipart_dataset import centred_square  # noqa: E402
+
 FONT_PATH = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
 NATIVE_SIZE = 109  # the only size at which the font's colour bitmaps exist
 
@@ -46,14 +50,9 @@ def render_glyph(font: ImageFont.FreeTypeFont, codepoint: int, size: int) -> Ima
     text = chr(codepoint)
     canvas = Image.new("RGBA", (160, 160), (0, 0, 0, 0))
     ImageDraw.Draw(canvas).text((10, 10), text, font=font, embedded_color=True)
-    bbox = canvas.getchannel("A").point(lambda a: 255 if a > 8 else 0).getbbox()
-    if bbox is None:
+    small = centred_square(canvas, size)
+    if small is None:
         return None
-    glyph = canvas.crop(bbox)
-    side = max(glyph.size)
-    square = Image.new("RGBA", (side, side), (0, 0, 0, 0))
-    square.paste(glyph, ((side - glyph.width) // 2, (side - glyph.height) // 2))
-    small = square.resize((size, size), Image.Resampling.LANCZOS)
     alpha = np.asarray(small.getchannel("A"))
     if (alpha > 127).sum() < 4:  # too small to be an object at this size
         return None

@@ -171,6 +171,34 @@ def report() -> Path:
                 "cosine decay, without min-SNR).", "", ab["table"], "",
                 "Before (`today`) and after (`lognormal`): `ablation_today.png`, `ablation_lognormal.png` "
                 "(the first 64 samples of each).", ""]
+    wave = load("ablation_wave2")
+    if wave:
+        out += ["### More single changes on the new recipe", "", load_note(wave), "",
+                f"Each row is the `lognormal` recipe plus one change, {wave['cpu_minutes']} CPU-minutes, "
+                f"N = {wave['n']} (the `lognormal` row itself scored 0.0351 at this N in the first run). None beat "
+                "it, so none is a default.", "", wave["table"], ""]
+    curve = {m: load(f"ablation_{m}min") for m in (5, 60)}
+    if ab and all(curve.values()):
+        by = {(15, r["row"]): r for r in ab["rows"]}
+        for m, res in curve.items():
+            by.update({(m, r["row"]): r for r in res["rows"]})
+        out += ["### What longer training buys (KID against the test images, N = 600)", "",
+                "| recipe | 5 CPU-min | 15 CPU-min | 60 CPU-min |", "|---|---|---|---|"]
+        for row, name in (("today", "old (lr constant, uniform t)"), ("lognormal", "new (log-normal t, cosine lr)")):
+            cells = [f"{by[(m, row)]['kid']:.4f} ({by[(m, row)]['steps']:,} steps)" if (m, row) in by else "-"
+                     for m in (5, 15, 60)]
+            out.append(f"| {name} | " + " | ".join(cells) + " |")
+        out.append("")
+    sr = load("samplers_recipe")
+    if sr:
+        out += ["## Sampler and step spacing on the new recipe's model (bench_samplers.py)", "", load_note(sr), "",
+                f"Model: `{sr['checkpoint']}`; N = {sr['n']:,}. {sr.get('note', '')}", "",
+                table(sr["rows"], [("sampler", "sampler"), ("steps", "steps"), ("spacing", "spacing"), ("nfe", "NFE"),
+                                   ("kid", "KID"), ("kid_std", "KID std"), ("fid", "FID"),
+                                   ("seconds_per_image", "s / image")]), "",
+                "Best KID within 10 and 20 NFE: " + ", ".join(
+                    f"{nfe}: {r['sampler']} x{r['steps']} {r['spacing']} ({r['kid']:.4f})"
+                    for nfe, r in sr["best_kid_within_nfe"].items() if r), ""]
     for name, title in (("img2img", "Image-to-image (bench_img2img.py, issue 15)"),):
         md = RESULTS / f"{name}.md"
         if md.is_file():

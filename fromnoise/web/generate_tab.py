@@ -475,6 +475,19 @@ def last(updates: Iterator[Update]) -> Update:
     return out
 
 
+def _stream(updates: Iterator[Update], final, partial):
+    """The page's outputs for each update of a run: ``final(u)`` for the last one, ``partial(u)`` before it;
+    a run's error becomes the page's one-line error (``app.page_errors``)."""
+    from .app import page_errors
+
+    while True:
+        try:
+            u = page_errors(next, updates)
+        except StopIteration:
+            return
+        yield final(u) if u.done else partial(u)
+
+
 def png_base64(path: str) -> str:
     return base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
@@ -688,17 +701,10 @@ def build(ctx, model_box):
                     n, mode, init, s_strength, s_invert, drawn, mask_file, s_resample, s_jump, s_feather, *values):
         s = settings_of(name, class_name, prompt, use_f, use_m, mask_value, sampler_name, n_steps, g, seed_value,
                         n, values, [mode, init, s_strength, s_invert, drawn, mask_file, s_resample, s_jump, s_feather])
-        updates = run(ctx.store, s, timeout=ctx.timeout, out_root=ctx.tmp)
-        while True:
-            try:
-                u = page_errors(next, updates)
-            except StopIteration:
-                return
-            if u.done:
-                yield (u.status, u.preview, u.files, u.command, [p for p, _ in u.files] + [u.grid_path])
-            else:
-                yield u.status, u.preview if u.preview is not None else gr.update(), gr.update(), gr.update(), \
-                    gr.update()
+        yield from _stream(run(ctx.store, s, timeout=ctx.timeout, out_root=ctx.tmp),
+                           lambda u: (u.status, u.preview, u.files, u.command, [p for p, _ in u.files] + [u.grid_path]),
+                           lambda u: (u.status, u.preview if u.preview is not None else gr.update(), gr.update(),
+                                      gr.update(), gr.update()))
 
     controls = [model_box, class_box, prompt_box, use_features, use_mask, mask_box, sampler, steps, guidance, seed,
                 count]
@@ -711,17 +717,10 @@ def build(ctx, model_box):
                        to_seed, n_frames, *values):
         s = settings_of(name, class_name, prompt, use_f, use_m, mask_value, sampler_name, n_steps, g, seed_value, n,
                         values)
-        updates = interpolate_run(ctx.store, s, n_frames, to_seed if to_seed is not None else 0,
-                                  timeout=ctx.timeout, out_root=ctx.tmp)
-        while True:
-            try:
-                u = page_errors(next, updates)
-            except StopIteration:
-                return
-            if u.done:
-                yield u.status, u.preview, u.files[1][0], u.command
-            else:
-                yield u.status, gr.update(), gr.update(), gr.update()
+        yield from _stream(interpolate_run(ctx.store, s, n_frames, to_seed if to_seed is not None else 0,
+                                           timeout=ctx.timeout, out_root=ctx.tmp),
+                           lambda u: (u.status, u.preview, u.files[1][0], u.command),
+                           lambda u: (u.status, gr.update(), gr.update(), gr.update()))
 
     interp_event = interp_go.click(on_interpolate, controls + [seed_to, frames] + sliders,
                                    [status, interp_strip, interp_gif, interp_command], api_name="interpolate_page",
