@@ -131,7 +131,8 @@ def _sample(checkpoint, checkpoint_opt, num_images, sampler, steps, spacing, eta
     if "text" in denoiser.encoders:  # a checkpoint never grants downloads; only this flag does
         denoiser.encoders["text"].allow_download = allow_download
     edit_request = EditRequest(init=init_path, inpaint=inpaint_path, mask=mask, strength=strength, invert=invert,
-                               resample=resample, jump_length=jump_length, feather=feather)
+                               resample=resample, jump_length=jump_length, feather=feather, from_class=from_class,
+                               from_prompt=from_prompt, negative_class=negative_class, negative_prompt=negative_prompt)
     with _notes():
         edit = edit_request.generate_kwargs(denoiser)
     if interpolate and edit_request.image:
@@ -151,11 +152,7 @@ def _sample(checkpoint, checkpoint_opt, num_images, sampler, steps, spacing, eta
         if not denoiser.conditional:
             raise UserError(f"--guidance {guidance} needs a conditional model; this one is unconditional")
         raise UserError("--guidance needs a condition: give --class, --prompt, --features or --like")
-    edit.update(_edit_conditions(denoiser, total, condition, guidance, edit,
-                                 {"classes": [from_class] if from_class else [],
-                                  "prompts": [from_prompt] if from_prompt else []},
-                                 {"classes": [negative_class] if negative_class else [],
-                                  "prompts": [negative_prompt] if negative_prompt else []}))
+    edit.update(edit_request.condition_kwargs(denoiser, total, condition, guidance))
     out_dir = Path(out) if out else Path(denoiser.checkpoint).parent.parent / "generated"
     if main:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -192,37 +189,6 @@ def _sample(checkpoint, checkpoint_opt, num_images, sampler, steps, spacing, eta
         gif = save_gif([save_grid_frame(s) for s in keep_frames], out_dir / "denoising.gif")
         msg.append(f"denoising frames: {out_dir / 'denoising.png'} and {gif}")
     done("\n".join(msg))
-
-
-def _edit_conditions(denoiser, total, condition, guidance, edit, source_request, negative_request) -> dict:
-    """``source`` and ``negative`` for generate() from --from-class/--from-prompt and --negative-class/-prompt.
-
-    The input's own class or prompt (--from-*) is what the inversion runs under (with --invert) and what the
-    guidance pushes away from (with --guidance > 1), unless a --negative-* is given."""
-    from ..conditioning.request import build_condition
-    from ..errors import UserError
-
-    out = {}
-    source = negative = None
-    if any(source_request.values()):
-        if edit.get("init") is None:
-            raise UserError("--from-class/--from-prompt names the input's own content: it needs --init IMAGE")
-        if not edit.get("invert") and guidance == 1.0:
-            raise UserError("--from-class/--from-prompt acts through --invert (inverting under it) or through "
-                            "--guidance > 1 (guiding away from it); give one of them")
-        source, _ = build_condition(denoiser, source_request, total)
-    if any(negative_request.values()):
-        negative, _ = build_condition(denoiser, negative_request, total)
-    if (source or negative) and condition is None:
-        raise UserError("--from-* and --negative-* compare with a new condition: give --class or --prompt too")
-    if source is not None and edit.get("invert"):
-        out["source"] = source
-    negative = negative if negative is not None else (source if guidance != 1.0 else None)
-    if negative is not None:
-        if guidance == 1.0:
-            raise UserError("--negative-class/--negative-prompt acts through guidance: give --guidance > 1 (e.g. 3)")
-        out["negative"] = negative
-    return out
 
 
 def save_grid_frame(batch):

@@ -197,6 +197,8 @@ def generate_across_processes(denoiser, n: int = 16, *, seed: int = 0, condition
     lo, hi = min(n, rank * per), min(n, (rank + 1) * per)
     if hi > lo:
         cb = None if callback is None else (lambda d: callback({**d, "offset": d["offset"] + lo}))
+        if kwargs.get("negative") is not None:
+            kwargs = {**kwargs, "negative": _slice(kwargs["negative"], lo, hi)}
         mine = generate(denoiser, hi - lo, seed=seed + lo, condition=_slice(condition, lo, hi),
                         noise=None if noise is None else noise[lo:hi], callback=cb, **kwargs)
     else:  # more processes than images: this one has none

@@ -70,6 +70,10 @@ class EditRequest:
     resample: int = 1
     jump_length: int = 10
     feather: float = 1.0
+    from_class: str | None = None       # the input's own class (or prompt): inverted under it, guided away from it
+    from_prompt: str | None = None
+    negative_class: str | None = None   # guide away from this class (or prompt) instead of the null condition
+    negative_prompt: str | None = None
 
     @property
     def image(self) -> str | None:
@@ -127,6 +131,43 @@ class EditRequest:
             out += ["--jump-length", str(int(self.jump_length))]
         if self.inpaint and float(self.feather) != 1.0:
             out += ["--feather", f"{float(self.feather):g}"]
+        for flag, value in (("--from-class", self.from_class), ("--from-prompt", self.from_prompt),
+                            ("--negative-class", self.negative_class), ("--negative-prompt", self.negative_prompt)):
+            if value:
+                out += [flag, str(value)]
+        return out
+
+    def condition_kwargs(self, denoiser, total: int, condition: dict | None, guidance: float) -> dict:
+        """``source`` and ``negative`` for generate() from the --from-* and --negative-* options.
+
+        The input's own class or prompt (--from-*) is what the inversion runs under (with --invert) and what
+        the guidance pushes away from (with guidance > 1), unless a --negative-* is given."""
+        from ..conditioning.request import build_condition
+
+        def request(cls, prompt):
+            return {"classes": [cls] if cls else [], "prompts": [prompt] if prompt else []}
+
+        out = {}
+        source = negative = None
+        if self.from_class or self.from_prompt:
+            if not self.image:
+                raise UserError("--from-class/--from-prompt names the input's own content: it needs --init IMAGE")
+            if not self.invert and guidance == 1.0:
+                raise UserError("--from-class/--from-prompt acts through --invert (inverting under it) or through "
+                                "--guidance > 1 (guiding away from it); give one of them")
+            source, _ = build_condition(denoiser, request(self.from_class, self.from_prompt), total)
+        if self.negative_class or self.negative_prompt:
+            negative, _ = build_condition(denoiser, request(self.negative_class, self.negative_prompt), total)
+        if (source or negative) and condition is None:
+            raise UserError("--from-* and --negative-* compare with a new condition: give --class or --prompt too")
+        if source is not None and self.invert:
+            out["source"] = source
+        negative = negative if negative is not None else (source if guidance != 1.0 else None)
+        if negative is not None:
+            if guidance == 1.0:
+                raise UserError("--negative-class/--negative-prompt acts through guidance: give --guidance > 1 "
+                                "(e.g. 3)")
+            out["negative"] = negative
         return out
 
 

@@ -79,6 +79,7 @@ class Settings:
     resample: int = 1
     jump_length: int = 10
     feather: float = 1.0
+    source: str = ""                          # the upload's own class or prompt (--from-class / --from-prompt)
 
 
 def _integer(value, what: str) -> int:
@@ -301,7 +302,10 @@ def _save_inputs(model, s: Settings, out_dir: Path) -> tuple[str | None, EditReq
     upload = read_image(s.init)  # EXIF-rotated, 8 bits per channel: the PNG keeps every pixel
     upload.save(init_path)
     if s.inpaint is None:
-        return None, EditRequest(init=init_path, strength=s.strength, invert=s.invert)
+        source = (s.source or "").strip() or None
+        return None, EditRequest(init=init_path, strength=s.strength, invert=s.invert,
+                                 from_class=source if "class" in model.kinds else None,
+                                 from_prompt=source if "text" in model.kinds and "class" not in model.kinds else None)
     region = np.asarray(s.inpaint, bool)
     if region.shape != (upload.height, upload.width):  # a drawing on the enlarged canvas: back to the image's size
         region = np.asarray(Image.fromarray(region.astype(np.uint8) * 255, "L").resize(upload.size, Image.NEAREST)) > 127
@@ -402,6 +406,7 @@ def run(store, s: Settings, *, timeout: float = 120.0, out_root: str | Path | No
     with warnings.catch_warnings(record=True) as caught:  # the CLI's reading and checks of its files
         warnings.simplefilter("always", Img2ImgWarning)
         kwargs = edit.generate_kwargs(model.denoiser)
+    kwargs.update(edit.condition_kwargs(model.denoiser, total, condition, s.guidance))
     read_notes = _notes(caught)
 
     def work(callback):
@@ -569,6 +574,9 @@ def build(ctx, model_box):
                     invert = gr.Checkbox(False, elem_id="invert",
                                          label="DDIM inversion: start from the upload run backwards instead of "
                                                "noise (ddim with eta 0, dpmpp_2m, euler, heun)")
+                source_box = gr.Textbox("", elem_id="source", label="the upload is (its class or prompt; optional): "
+                                        "an edit then inverts under it and guides from it to the class or prompt "
+                                        "above, keeping more of the upload's layout")
                 with gr.Group(visible=False) as inpaint_group:
                     inpaint_draw = gr.ImageEditor(label="inpainting mask: draw white over the upload where to "
                                                         "regenerate", type="numpy", image_mode="RGBA",
@@ -666,7 +674,7 @@ def build(ctx, model_box):
     def settings_of(name, class_name, prompt, use_f, use_m, mask_value, sampler_name, n_steps, g, seed_value, n,
                     values, i2i=None):
         """The page's controls as Settings (i2i: mode, init, strength, invert, drawing, file, resample, jump,
-        feather)."""
+        feather, source)."""
         if not name:
             raise gr.Error("choose a model first (none was found: train one in the Train tab)",
                            print_exception=False)
@@ -686,21 +694,24 @@ def build(ctx, model_box):
         s = Settings(name, sampler_name, n_steps, g, seed_value if seed_value is not None else 0, n,
                      class_name if "class" in model.kinds else None,
                      prompt if "text" in model.kinds else "", feats, mask)
-        mode, init, s_strength, s_invert, drawn, mask_file, s_resample, s_jump, s_feather = i2i or ["off"] + [None] * 8
+        mode, init, s_strength, s_invert, drawn, mask_file, s_resample, s_jump, s_feather, source = \
+            i2i or ["off"] + [None] * 9
         if mode in ("variation / edit", "inpaint"):
             if not init:
                 raise gr.Error(f"{mode}: upload an init image first (or set image-to-image to off)",
                                print_exception=False)
-            s.init, s.strength, s.invert = init, s_strength, bool(s_invert)
+            s.init, s.strength, s.invert, s.source = init, s_strength, bool(s_invert), source or ""
         if mode == "inpaint":
             s.inpaint = page_errors(inpaint_region, drawn, mask_file)
             s.resample, s.jump_length, s.feather = s_resample, s_jump, s_feather
         return s
 
     def on_generate(name, class_name, prompt, use_f, use_m, mask_value, sampler_name, n_steps, g, seed_value,
-                    n, mode, init, s_strength, s_invert, drawn, mask_file, s_resample, s_jump, s_feather, *values):
+                    n, mode, init, s_strength, s_invert, drawn, mask_file, s_resample, s_jump, s_feather, source,
+                    *values):
         s = settings_of(name, class_name, prompt, use_f, use_m, mask_value, sampler_name, n_steps, g, seed_value,
-                        n, values, [mode, init, s_strength, s_invert, drawn, mask_file, s_resample, s_jump, s_feather])
+                        n, values, [mode, init, s_strength, s_invert, drawn, mask_file, s_resample, s_jump, s_feather,
+                                    source])
         yield from _stream(run(ctx.store, s, timeout=ctx.timeout, out_root=ctx.tmp),
                            lambda u: (u.status, u.preview, u.files, u.command, [p for p, _ in u.files] + [u.grid_path]),
                            lambda u: (u.status, u.preview if u.preview is not None else gr.update(), gr.update(),
@@ -709,7 +720,7 @@ def build(ctx, model_box):
     controls = [model_box, class_box, prompt_box, use_features, use_mask, mask_box, sampler, steps, guidance, seed,
                 count]
     event = go.click(on_generate, controls + [i2i_mode, init_image, strength, invert, inpaint_draw, inpaint_file,
-                                              resample, jump_length, feather] + sliders,
+                                              resample, jump_length, feather, source_box] + sliders,
                      [status, preview, gallery, command, files], api_name="generate",
                      concurrency_limit=ctx.concurrency, concurrency_id="generate")
 
@@ -728,13 +739,13 @@ def build(ctx, model_box):
     stop.click(None, None, None, cancels=[event, interp_event], api_visibility="private")
 
     def settings_api(model, n, steps, sampler, guidance, seed, class_name, prompt, features, mask_png, init_png="",
-                     inpaint_png="", strength=None, invert=False, resample=1, jump_length=10, feather=1.0):
+                     inpaint_png="", strength=None, invert=False, resample=1, jump_length=10, feather=1.0, source=""):
         m = page_errors(ctx.store.get, model)
         mask = page_errors(lambda: mask_from_image(decode_png(mask_png), m.image_size)) if mask_png else None
         s = Settings(model, sampler=sampler, steps=steps, guidance=guidance, seed=seed, n=n,
                      class_name=class_name or None, prompt=prompt, features=features, mask=mask,
                      strength=strength, invert=bool(invert), resample=resample, jump_length=jump_length,
-                     feather=feather)
+                     feather=feather, source=source or "")
         if init_png:
             s.init = page_errors(save_upload, init_png, ctx.tmp, "init image")
         if inpaint_png:
@@ -744,16 +755,18 @@ def build(ctx, model_box):
     def sample(model: str, n: int = 4, steps: int = 20, sampler: str = DEFAULT_SAMPLER, guidance: float = 1.0,
                seed: int = 0, class_name: str = "", prompt: str = "", features: dict | None = None,
                mask_png: str = "", init_png: str = "", inpaint_png: str = "", strength: float | None = None,
-               invert: bool = False, resample: int = 1, jump_length: int = 10, feather: float = 1.0) -> dict:
+               invert: bool = False, resample: int = 1, jump_length: int = 10, feather: float = 1.0,
+               source: str = "") -> dict:
         """Generate images; returns {"command", "images": [{"seed", "caption", "png"}]} (base64 PNGs).
 
         features: feature name -> value in [0, 1] (the rest stay at 0.5); mask_png: a base64
         PNG, white = object. Image-to-image: init_png, a base64 image to vary or edit (``--init``) at
         ``strength``, or with inpaint_png (white = regenerate) to inpaint (``--inpaint``, with resample,
-        jump_length, feather); invert: DDIM inversion. The limits and messages are the page's.
+        jump_length, feather); invert: DDIM inversion; source: the upload's own class or prompt (inverted under,
+        guided away from: ``--from-class`` / ``--from-prompt``). The limits and messages are the page's.
         """
         s = page_errors(settings_api, model, n, steps, sampler, guidance, seed, class_name, prompt, features,
-                        mask_png, init_png, inpaint_png, strength, invert, resample, jump_length, feather)
+                        mask_png, init_png, inpaint_png, strength, invert, resample, jump_length, feather, source)
         u = page_errors(last, run(ctx.store, s, timeout=ctx.timeout, out_root=ctx.tmp))
         return {"command": u.command, "status": u.status,
                 "images": [{"seed": s.seed + j, "caption": c, "png": png_base64(p)}

@@ -220,6 +220,29 @@ def test_the_page_and_the_cli_make_the_same_inpainting(client, runs, photo, tmp_
         np.testing.assert_array_equal(_pixels(item["png"]), cli_png)
 
 
+def test_an_edit_from_the_uploads_own_class_is_the_clis(client, runs, photo, tmp_path):
+    """source: the upload's class (--from-class), inverted under it and guided from it; the CLI gives the same."""
+    from fromnoise.cli.main import cli
+
+    img, _ = photo
+    r = client.predict(model="class", n=2, steps=3, seed=2, sampler="ddim", class_name="red", guidance=3.0,
+                       init_png=_b64_png(img), strength=0.7, invert=True, source="blue", api_name="/sample")
+    assert "--from-class blue" in r["command"] and "--invert" in r["command"]
+    plain = client.predict(model="class", n=2, steps=3, seed=2, sampler="ddim", class_name="red", guidance=3.0,
+                           init_png=_b64_png(img), strength=0.7, invert=True, api_name="/sample")
+    assert any((_pixels(a["png"]) != _pixels(b["png"])).any() for a, b in zip(r["images"], plain["images"]))
+    args = shlex.split(r["command"])[1:]
+    args[1] = str(runs["class"])
+    result = CliRunner().invoke(cli, args + ["--out", str(tmp_path / "cli")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    for j, item in enumerate(r["images"]):
+        np.testing.assert_array_equal(_pixels(item["png"]),
+                                      np.asarray(Image.open(tmp_path / "cli" / "images" / f"sample_{j:05d}.png")))
+    with pytest.raises(Exception, match="acts through"):
+        client.predict(model="class", n=1, steps=2, class_name="red", init_png=_b64_png(img), source="blue",
+                       api_name="/sample")
+
+
 def test_interpolation_between_two_seeds(client, runs, tmp_path):
     from fromnoise.cli.main import cli
 
