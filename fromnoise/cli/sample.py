@@ -90,12 +90,8 @@ def sample(checkpoint, checkpoint_opt, num_images, sampler, steps, spacing, eta,
       fromnoise inference --checkpoint outputs --num_images 64                 # reference 001/002 style
     """
     params = dict(locals())
-    from ..errors import UserError
     from ..training.launch import launch
 
-    if processes > 1 and int(os.environ.get("WORLD_SIZE", 1)) > 1:
-        raise UserError(f"--processes {processes} inside a launcher that already started processes; give one or "
-                        "the other")
     launch(run_sample, (params,), processes=processes)
 
 

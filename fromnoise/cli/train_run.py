@@ -78,15 +78,14 @@ def run_training(data: DataConfig, training: TrainingConfig, *, preset: str | No
     from ..data import canonical_source, load_dataset
     from ..models import get_preset
     from ..training.conditions import setup_conditioning
+    from ..training.launch import check_not_nested
 
     diffusion = (diffusion or DiffusionConfig()).validate(complete=False)
     conditioning = conditioning or ConditioningConfig()
     # everything that can be checked without the images is checked before they are loaded
     if training.steps is None and training.epochs is None and training.minutes is None:
         raise UserError("say how long to train: --steps N, --epochs N or --minutes N")
-    if processes > 1 and int(os.environ.get("WORLD_SIZE", 1)) > 1:
-        raise UserError(f"--processes {processes} inside a launcher that already started {os.environ['WORLD_SIZE']} "
-                        "processes; give one or the other (accelerate launch --num_processes N, or --processes N)")
+    check_not_nested(processes)  # before any data is loaded
     if preset is not None:
         get_preset(preset)  # an unknown name is a UserError listing the presets
     if conditioning.kind == "text":

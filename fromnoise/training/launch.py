@@ -72,6 +72,14 @@ class _Worker:
                 torch.distributed.destroy_process_group()
 
 
+def check_not_nested(processes: int) -> None:
+    """A UserError when ``--processes N`` (N > 1) is asked for inside a launcher that started processes already."""
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    if processes > 1 and world > 1:
+        raise UserError(f"--processes {processes} inside a launcher that already started {world} processes; give "
+                        "one or the other (accelerate launch --num_processes N, or --processes N)")
+
+
 def launch(function, args: tuple = (), processes: int = 2) -> None:
     """Run ``function(*args)`` in ``processes`` local processes (one with 1) and wait for all of them.
 
@@ -80,6 +88,7 @@ def launch(function, args: tuple = (), processes: int = 2) -> None:
     """
     if processes < 1:
         raise UserError(f"--processes must be at least 1, got {processes}")
+    check_not_nested(processes)
     if processes == 1:
         function(*args)
         return

@@ -191,3 +191,15 @@ def test_cli_sample_across_two_processes_writes_the_one_process_images_once(runs
         b = np.asarray(Image.open(tmp_path / "two" / "images" / name))
         assert np.abs(a.astype(int) - b.astype(int)).max() <= 1, name  # uint8 rounding of float noise
     assert said.count("wrote ") == 1, said
+
+
+def test_processes_inside_a_launcher_is_one_clear_error(monkeypatch, tmp_path):
+    """--processes N under a launcher that already started processes: train and sample refuse, before any work."""
+    from tests.cli_runner import run
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for args in (["train", "--dataset", tmp_path, "--steps", 1, "--processes", 2],
+                 ["sample", tmp_path / "no-run", "--processes", 2]):
+        result = run(*args, ok=False)
+        assert result.exit_code != 0 and "inside a launcher that already started 2 processes" in result.output
+        assert "Traceback" not in result.output
