@@ -44,8 +44,7 @@ def _check_condition(denoiser, condition, guidance, n):
 
 @torch.no_grad()
 def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: int = 20, spacing: str = "trailing",
-             seed: int = 0,
-             guidance: float = 1.0, condition: dict | None = None, callback=None, batch_size: int = 64,
+             seed: int = 0, guidance: float = 1.0, condition: dict | None = None, callback=None, batch_size: int = 64,
              clip_x0: bool = True, eta: float = 0.0, noise: torch.Tensor | None = None,
              device: str | torch.device | None = None, progress: bool = False, init=None, mask=None,
              strength: float | None = None, invert: bool = False, source: dict | None = None,
@@ -76,12 +75,13 @@ def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: in
             default 1 with a mask or ``invert``, 0.6 otherwise.
         invert: start from the DDIM inversion of the input instead of noise (deterministic samplers):
             strength 1 then comes back to the input.
-        source: with ``invert``, the input's own condition (e.g. ``{"labels": its class}``; keys it lacks come
-            from ``condition``) to invert under, ``{}`` for the null condition; default: ``condition``. Inverting under the source and sampling
-            under a new condition is an edit that keeps the input's layout (Mokady et al. 2023, arxiv 2211.09794).
+        source: with ``invert``, the input's own condition (e.g. ``{"labels": its class}``; keys it lacks
+            come from ``condition``) to invert under, ``{}`` for the null condition; default: ``condition``.
+            Inverting under the source and sampling under a new condition is an edit that keeps the input's
+            layout (Mokady et al. 2023, arxiv 2211.09794).
         negative: guide away from this condition instead of the null condition (keys it lacks come from
-            ``condition``; needs guidance != 1): eps = eps_neg + guidance (eps_cond - eps_neg). For an edit, the input's own
-            class or prompt, so that the guidance pushes from the old content to the new.
+            ``condition``; needs guidance != 1): eps = eps_neg + guidance (eps_cond - eps_neg). For an edit,
+            the input's own class or prompt, so that the guidance pushes from the old content to the new.
         jump_length, resample: RePaint's resampling (resample = 1: known-region replacement only).
         feather: pixels over which the regenerated region fades in at the seam (0 = a hard edge).
             The kept pixels are the input's own values, bit for bit, whatever the feather.
