@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .process import Prediction, snr
+from .process import Prediction, log_sigma, snr
 
 
 def min_snr_weight(prediction: Prediction, snr_t: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -33,11 +33,11 @@ def lognormal_timesteps(n: int, alpha_bar: torch.Tensor, p_mean: float = -1.2, p
     step. Uses the global torch generator (so a resumed run draws the same levels). Returns (n,) int64.
     """
     ab = alpha_bar.detach().double().cpu()
-    log_sigma = 0.5 * (torch.log1p(-ab) - torch.log(ab))  # increasing in t (inf where alpha_bar = 0)
+    levels = log_sigma(ab)
     draws = (p_mean + p_std * torch.randn(n, device=device)).double().cpu()
-    right = torch.searchsorted(log_sigma, draws).clamp(1, len(ab) - 1)
+    right = torch.searchsorted(levels, draws).clamp(1, len(ab) - 1)
     left = right - 1
-    t = torch.where(draws - log_sigma[left] < log_sigma[right] - draws, left, right)
+    t = torch.where(draws - levels[left] < levels[right] - draws, left, right)
     return t.to(device if device is not None else "cpu")
 
 

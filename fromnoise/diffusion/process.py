@@ -60,6 +60,12 @@ def to_eps_x0(prediction: Prediction, output: torch.Tensor, x_t: torch.Tensor, t
     return eps, x0
 
 
+def log_sigma(alpha_bar: torch.Tensor) -> torch.Tensor:
+    """ln sigma_t = 0.5 ln((1 - alpha_bar_t) / alpha_bar_t) for every t: the variance-exploding noise level of
+    x_t / sqrt(alpha_bar_t) (EDM's sigma), increasing in t (inf where alpha_bar = 0)."""
+    return 0.5 * (torch.log1p(-alpha_bar) - torch.log(alpha_bar))
+
+
 def snr(alpha_bar: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """Signal-to-noise ratio alpha_bar / (1 - alpha_bar) at timesteps t."""
     ab = alpha_bar.to(t.device)[t]

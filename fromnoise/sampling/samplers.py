@@ -23,6 +23,7 @@ from typing import Callable
 
 import torch
 
+from ..diffusion.process import log_sigma
 from ..errors import UserError
 
 Denoise = Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
@@ -57,8 +58,8 @@ def timestep_grid(num_timesteps: int, steps: int, spacing: str = "trailing",
     if alpha_bar is None or len(alpha_bar) < num_timesteps:
         raise ValueError(f"spacing {spacing!r} needs the schedule's alpha_bar over {num_timesteps} timesteps")
     ab = alpha_bar[:num_timesteps].double().clamp(1e-12, 1 - 1e-12)
-    log_sigma = 0.5 * (torch.log1p(-ab) - torch.log(ab))  # increasing in t
-    lo, hi = float(log_sigma[0]), min(float(log_sigma[-1]), math.log(SIGMA_TOP))
+    levels = log_sigma(ab)
+    lo, hi = float(levels[0]), min(float(levels[-1]), math.log(SIGMA_TOP))
     u = torch.linspace(0, 1, steps, dtype=torch.float64)
     if spacing == "karras":
         rho = 7.0
@@ -66,9 +67,9 @@ def timestep_grid(num_timesteps: int, steps: int, spacing: str = "trailing",
         want = torch.log((s_max ** (1 / rho) + u * (s_min ** (1 / rho) - s_max ** (1 / rho))) ** rho)
     else:  # log-SNR = -2 ln sigma: even in ln sigma
         want = hi + u * (lo - hi)
-    ts = torch.searchsorted(log_sigma, want).clamp(0, num_timesteps - 1)
+    ts = torch.searchsorted(levels, want).clamp(0, num_timesteps - 1)
     prev = ts - 1
-    closer = (prev >= 0) & ((want - log_sigma[prev.clamp(min=0)]).abs() < (log_sigma[ts] - want).abs())
+    closer = (prev >= 0) & ((want - levels[prev.clamp(min=0)]).abs() < (levels[ts] - want).abs())
     ts = torch.where(closer, prev, ts).tolist()
     ts[0] = num_timesteps - 1
     for i in range(1, steps):  # strictly descending; the last points may be pushed towards t = 0
