@@ -79,8 +79,11 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=AutoencoderTrainingConfig.batch_size)
     ap.add_argument("--lr", type=float, default=AutoencoderTrainingConfig.lr)
     ap.add_argument("--disc-start", type=int, default=None)
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="cpu",
+                    help="what --minutes counts (cpu: this process's CPU time, fair on a shared machine)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--fresh", action="store_true", help="delete earlier runs first")
+    ap.add_argument("--results", default="autoencoder", help="results file name under bench/results/")
     ap.add_argument("--smoke", action="store_true", help="label the result as a smoke run (autoencoder_smoke.json)")
     a = ap.parse_args()
     if a.threads:
@@ -100,20 +103,22 @@ def main() -> None:
         if a.fresh:
             shutil.rmtree(out, ignore_errors=True)
         config = AutoencoderConfig(image_size=a.size, channels=4, factor=factor)
-        options = AutoencoderTrainingConfig(out=str(out), minutes=a.minutes, batch_size=a.batch_size, lr=a.lr,
+        options = AutoencoderTrainingConfig(out=str(out), minutes=a.minutes, clock=a.clock,
+                                            batch_size=a.batch_size, lr=a.lr,
                                             disc_start=a.disc_start, sample_every=200, save_every=200)
-        t1 = time.time()
+        t1, c1 = time.time(), time.process_time()
         trainer = AutoencoderTrainer(config, train, options)
         trainer.run()
         ae = load_autoencoder(out)
         metrics = reconstruction_metrics(ae, held)
         results[f"factor_{factor}"] = {
             "config": config.to_dict(), "steps": trainer.step, "train_minutes_this_run": (time.time() - t1) / 60,
+            "train_cpu_minutes_this_run": (time.process_time() - c1) / 60,
             "images_seen": trainer.step * a.batch_size, "goal_psnr_rgb": GOALS.get(factor),
             "parameters": sum(p.numel() for p in ae.parameters()), **metrics, "run": str(out)}
         print(f"factor {factor}: {trainer.step} steps, PSNR {metrics['psnr_rgb']:.2f} dB "
               f"(goal {GOALS.get(factor)}), SSIM {metrics['ssim_rgb']:.3f}, mask PSNR {metrics['psnr_mask']:.2f} dB")
-    write_result("autoencoder_smoke" if a.smoke else "autoencoder",
+    write_result("autoencoder_smoke" if a.smoke else a.results,
                  {"smoke_only": a.smoke, "args": vars(a), "results": results})
 
 

@@ -17,7 +17,10 @@
     mask (goal < 3%). The autoencoder's minutes are reported separately.
 
     python bench/bench_latent.py --threads 1 --ae-minutes 60 --minutes 60          # the real run
-    python bench/bench_latent.py --threads 1 --smoke                                # does it work?
+    python bench/bench_latent.py --threads 1 --part latent --minutes 60 \
+        --autoencoder bench/cache/autoencoder/f4_256_2000 --results latent_quality   # reuse bench_autoencoder's
+    python bench/bench_latent.py --threads 1 --part pixel --minutes 60 --results latent_pixel  # the peer
+    python bench/bench_latent.py --threads 1 --smoke --part speed latent pixel       # does it work?
 
 Runs go to bench/cache/latent/; results: bench/results/latent.json (``latent_smoke.json`` with --smoke).
 """
@@ -109,104 +112,162 @@ def sampling_seconds(denoiser, n: int) -> dict:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "goal_seconds": 1.5}
 
 
-def quality(a) -> dict:
-    """(c): train the autoencoder and the latent model on clip art, measure on the held-out split."""
-    from fromnoise import load
-    from fromnoise.autoencoder.train import (
-        AutoencoderTrainer,
-        AutoencoderTrainingConfig,
-    )
+def _clipart(a):
+    """The training and held-out clip art folders, shared with ``bench_autoencoder.py`` (same split)."""
+    from bench.bench_autoencoder import CACHE as AE_CACHE
+    from fromnoise.data import load_dataset
+
+    train_dir, held_dir = make_clipart_folders(AE_CACHE / f"clipart{SIZE}_{a.train}_{a.heldout}", SIZE, a.train,
+                                               a.heldout)
+    return (train_dir, load_dataset(train_dir, channels=CHANNELS, labels_from="none"),
+            load_dataset(held_dir, channels=CHANNELS, labels_from="none"))
+
+
+def _train_diffusion(a, train_dir, out: Path, preset: str, autoencoder: str | None) -> float:
+    """``fromnoise train``'s own code path (``run_training``) for ``a.minutes`` of this process's CPU time;
+    returns the CPU minutes spent."""
     from fromnoise.cli.train_run import run_training
     from fromnoise.config import ConditioningConfig, DataConfig, TrainingConfig
-    from fromnoise.data import load_dataset, unit_to_uint8
+
+    t0 = time.process_time()
+    run_training(DataConfig(source=str(train_dir), channels=CHANNELS),
+                 TrainingConfig(out=str(out), minutes=a.minutes, clock="cpu", progress=False, sample_every=1000,
+                                save_every=200 if autoencoder is None else 1000, num_samples=4 if autoencoder is None
+                                else 8),
+                 preset=preset, conditioning=ConditioningConfig(kind="features", mask=True),
+                 auto=frozenset({"batch_size", "lr", "hflip"}), autoencoder=autoencoder)
+    return (time.process_time() - t0) / 60
+
+
+def _score(images: torch.Tensor, held, masks: torch.Tensor) -> dict:
+    """KID of generated (N, 4, 256, 256) images in [0, 1] (colour on white + alpha) against the held-out
+    images, and the share of generated object pixels (alpha > 0.5) outside the requested masks."""
+    from fromnoise.data import unit_to_uint8
     from fromnoise.evaluation.fid import kid_from_features
-    from fromnoise.evaluation.fidelity import evaluate_fidelity, held_out_targets
     from fromnoise.evaluation.inception import InceptionFeatures
 
-    train_dir, held_dir = make_clipart_folders(CACHE / f"clipart{SIZE}_{a.train}_{a.heldout}", SIZE, a.train,
-                                               a.heldout)
-    train = load_dataset(train_dir, channels=CHANNELS, labels_from="none")
-    held = load_dataset(held_dir, channels=CHANNELS, labels_from="none")
-    ae_out, out = CACHE / f"ae_f{a.factor}_{a.train}", CACHE / f"latent_f{a.factor}_{a.train}"
-    if a.fresh:
-        shutil.rmtree(ae_out, ignore_errors=True)
-        shutil.rmtree(out, ignore_errors=True)
-    t0 = time.process_time()
-    trainer = AutoencoderTrainer(AutoencoderConfig(image_size=SIZE, channels=CHANNELS, factor=a.factor), train,
-                                 AutoencoderTrainingConfig(out=str(ae_out), minutes=a.ae_minutes, progress=False,
-                                                           sample_every=500, save_every=500))
-    trainer.run()
-    ae_cpu_minutes = (time.process_time() - t0) / 60
-    t1 = time.process_time()
-    run_training(DataConfig(source=str(train_dir), channels=CHANNELS),
-                 TrainingConfig(out=str(out), minutes=a.minutes, progress=False, sample_every=1000, save_every=1000,
-                                num_samples=8),
-                 preset="youandme-latent", conditioning=ConditioningConfig(kind="features", mask=True),
-                 auto=frozenset({"batch_size", "lr", "hflip"}), autoencoder=str(ae_out))
-    latent_cpu_minutes = (time.process_time() - t1) / 60
-    denoiser = load(out)
-    requested, masks = held_out_targets(denoiser, held.images)
-    report = evaluate_fidelity(denoiser, requested, masks, steps=20, baseline=True, batch_size=16)
-    images = report.images  # (N, 4, 256, 256) in [0, 1]: colour on white + alpha
     inception = InceptionFeatures()
-    real = composite_alpha(held).images[:, :3]
-    f_real = inception(real, progress=False)
+    f_real = inception(composite_alpha(held).images[:, :3], progress=False)
     f_fake = inception(unit_to_uint8(images[:, :3]), progress=False)
     kid, kid_std = kid_from_features(f_fake, f_real, subset_size=min(len(f_real), len(f_fake), 1000))
     obj = images[:, 3] > 0.5
     outside = obj & (masks[:, 0] < 0.5)
+    return {"kid": float(kid), "kid_std": float(kid_std), "n_generated": len(images), "n_real": len(f_real),
+            "mask_outside_share": float(outside.sum() / obj.sum().clamp_min(1)), "goal_mask_outside_share": 0.03}
+
+
+def quality(a) -> dict:
+    """(c): the latent model on clip art (training the autoencoder first unless ``--autoencoder`` names a
+    trained run), measured on the held-out split: KID, feature fidelity, mask spill."""
+    from fromnoise import load
+    from fromnoise.autoencoder.train import AutoencoderTrainer, AutoencoderTrainingConfig
+    from fromnoise.evaluation.fidelity import evaluate_fidelity, held_out_targets
+    from fromnoise.training.checkpoint import read_checkpoint
+
+    train_dir, train, held = _clipart(a)
+    out = CACHE / f"latent_f{a.factor}_{a.train}"
+    ae_out = Path(a.autoencoder) if a.autoencoder else CACHE / f"ae_f{a.factor}_{a.train}"
+    if a.fresh:
+        shutil.rmtree(out, ignore_errors=True)
+        if not a.autoencoder:
+            shutil.rmtree(ae_out, ignore_errors=True)
+    ae_cpu_minutes = None
+    if not a.autoencoder:
+        t0 = time.process_time()
+        AutoencoderTrainer(AutoencoderConfig(image_size=SIZE, channels=CHANNELS, factor=a.factor), train,
+                           AutoencoderTrainingConfig(out=str(ae_out), minutes=a.ae_minutes, clock="cpu",
+                                                     progress=False, sample_every=500, save_every=500)).run()
+        ae_cpu_minutes = (time.process_time() - t0) / 60
+    ae_steps = int(read_checkpoint(ae_out)[2].get("step", 0))
+    latent_cpu_minutes = _train_diffusion(a, train_dir, out, "youandme-latent", str(ae_out))
+    denoiser = load(out)
+    requested, masks = held_out_targets(denoiser, held.images)
+    report = evaluate_fidelity(denoiser, requested, masks, steps=20, baseline=True, batch_size=16)
     groups = {g: {k: (None if not np.isfinite(v) else float(v)) for k, v in row.items()}
               for g, row in report.groups.to_dict(orient="index").items()}
-    return {"ae_steps": trainer.step, "ae_cpu_minutes": ae_cpu_minutes, "latent_cpu_minutes": latent_cpu_minutes,
-            "latent_steps": denoiser.step, "n_train": len(train), "n_heldout": len(held),
-            "kid": float(kid), "kid_std": float(kid_std), "fidelity_groups": groups,
-            "mask_outside_share": float(outside.sum() / obj.sum().clamp_min(1)),
-            "goal_mask_outside_share": 0.03, "runs": [str(ae_out), str(out)]}
+    return {"autoencoder": str(ae_out), "ae_steps": ae_steps, "ae_cpu_minutes_this_run": ae_cpu_minutes,
+            "latent_cpu_minutes": latent_cpu_minutes, "latent_steps": denoiser.step, "n_train": len(train),
+            "n_heldout": len(held), **_score(report.images, held, masks), "fidelity_groups": groups,
+            "runs": [str(ae_out), str(out)]}
+
+
+def pixel_quality(a) -> dict:
+    """The pixel-space ``youandme`` preset after the same budget on the same clip art: KID and mask spill
+    of ``--pixel-eval`` images (conditioned on the first held-out images' features and masks)."""
+    from fromnoise import load
+    from fromnoise.evaluation.fidelity import held_out_targets
+
+    train_dir, train, held = _clipart(a)
+    out = CACHE / f"pixel_{a.train}"
+    if a.fresh:
+        shutil.rmtree(out, ignore_errors=True)
+    cpu_minutes = _train_diffusion(a, train_dir, out, "youandme", None)
+    denoiser = load(out)
+    requested, masks = held_out_targets(denoiser, held.images[:a.pixel_eval])
+    t0 = time.process_time()
+    images = generate(denoiser, len(requested), sampler="dpmpp_2m", steps=a.pixel_nfe, seed=0, batch_size=4,
+                      condition={"features": torch.from_numpy(requested).float(), "mask": masks})
+    sample_cpu_minutes = (time.process_time() - t0) / 60
+    return {"cpu_minutes": cpu_minutes, "steps": denoiser.step, "nfe": a.pixel_nfe, "sample_cpu_minutes": sample_cpu_minutes,
+            **_score(images, held, masks), "run": str(out)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--part", choices=("speed", "latent", "pixel"), nargs="+", default=["speed", "latent"],
+                    help="speed: (a) and (b); latent: (c) for the latent model; pixel: (c) for the pixel-space "
+                         "youandme preset (slow: about 25 s per training step of one image)")
     ap.add_argument("--factor", type=int, default=4, choices=(4, 8))
     ap.add_argument("--pixel-steps", type=int, default=2, help="timed pixel-space training steps (~1 min each)")
     ap.add_argument("--latent-steps", type=int, default=5, help="timed latent training steps")
     ap.add_argument("--latent-batch", type=int, default=32, help="latent training batch (the preset's)")
     ap.add_argument("--sample-images", type=int, default=4, help="images per timed sampling run")
-    ap.add_argument("--ae-minutes", type=float, default=None, help="(c): autoencoder training minutes")
-    ap.add_argument("--minutes", type=float, default=None, help="(c): latent model training minutes")
+    ap.add_argument("--autoencoder", default=None,
+                    help="(c): a trained autoencoder run to use (e.g. bench_autoencoder.py's) instead of training one")
+    ap.add_argument("--ae-minutes", type=float, default=None, help="(c): autoencoder training CPU minutes")
+    ap.add_argument("--minutes", type=float, default=None, help="(c): diffusion training CPU minutes")
+    ap.add_argument("--pixel-eval", type=int, default=16, help="(c) pixel: images generated for its KID")
+    ap.add_argument("--pixel-nfe", type=int, default=10, help="(c) pixel: network evaluations per image")
     ap.add_argument("--train", type=int, default=2000, help="(c): training clip art images")
     ap.add_argument("--heldout", type=int, default=200, help="(c): held-out clip art images")
     ap.add_argument("--fresh", action="store_true", help="(c): delete earlier runs first")
+    ap.add_argument("--results", default="latent", help="results file name under bench/results/")
     ap.add_argument("--smoke", action="store_true", help="tiny settings everywhere; writes latent_smoke.json")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     if a.smoke:
         a.pixel_steps, a.latent_steps, a.latent_batch, a.sample_images = 1, 2, 8, 2
-        a.ae_minutes, a.minutes, a.train, a.heldout, a.fresh = 0.2, 0.3, 24, 8, True
+        a.ae_minutes, a.minutes, a.train, a.heldout, a.fresh, a.pixel_eval, a.pixel_nfe = 0.2, 0.3, 24, 8, True, 2, 2
     torch.manual_seed(0)
     results: dict = {}
-    lat = latent_denoiser(a.factor)
-    results["train_latent"] = train_images_per_s(lat, lat.latent_shape, a.latent_batch, a.latent_steps, 1)
-    print(f"(a) latent: {results['train_latent']['images_per_s']:.2f} images/s")
-    results["sample_latent"] = sampling_seconds(lat, a.sample_images)
-    print(f"(b) {results['sample_latent']['seconds_per_image']:.2f} s per 256x256 image at 20 NFE "
-          f"(decoding {results['sample_latent']['decode_seconds_per_image']:.3f} s)")
-    del lat
-    pix = pixel_denoiser()
-    results["train_pixel"] = train_images_per_s(pix, pix.image_shape, 1, a.pixel_steps, 0 if a.smoke else 1)
-    del pix
-    results["latent_vs_pixel_speedup"] = results["train_latent"]["images_per_s"] / results["train_pixel"]["images_per_s"]
-    results["goal_speedup"] = 30
-    print(f"(a) pixel: {results['train_pixel']['images_per_s']:.3f} images/s; latent / pixel = "
-          f"{results['latent_vs_pixel_speedup']:.0f}x")
-    if a.ae_minutes and a.minutes:
-        results["quality"] = quality(a)
-        q = results["quality"]
-        print(f"(c) KID {q['kid']:.4f} +- {q['kid_std']:.4f}, object pixels outside the mask "
+    if "speed" in a.part:
+        lat = latent_denoiser(a.factor)
+        results["train_latent"] = train_images_per_s(lat, lat.latent_shape, a.latent_batch, a.latent_steps, 1)
+        print(f"(a) latent: {results['train_latent']['images_per_s']:.2f} images/s")
+        results["sample_latent"] = sampling_seconds(lat, a.sample_images)
+        print(f"(b) {results['sample_latent']['seconds_per_image']:.2f} s per 256x256 image at 20 NFE "
+              f"(decoding {results['sample_latent']['decode_seconds_per_image']:.3f} s)")
+        del lat
+        pix = pixel_denoiser()
+        results["train_pixel"] = train_images_per_s(pix, pix.image_shape, 1, a.pixel_steps, 0 if a.smoke else 1)
+        del pix
+        results["latent_vs_pixel_speedup"] = (results["train_latent"]["images_per_s"]
+                                              / results["train_pixel"]["images_per_s"])
+        results["goal_speedup"] = 30
+        print(f"(a) pixel: {results['train_pixel']['images_per_s']:.3f} images/s; latent / pixel = "
+              f"{results['latent_vs_pixel_speedup']:.0f}x")
+    if "latent" in a.part and a.minutes and (a.ae_minutes or a.autoencoder):
+        results["quality"] = q = quality(a)
+        print(f"(c) latent: KID {q['kid']:.4f} +- {q['kid_std']:.4f}, object pixels outside the mask "
               f"{100 * q['mask_outside_share']:.1f}%, fidelity r by group "
               + ", ".join(f"{g} {v.get('r')}" for g, v in q["fidelity_groups"].items()))
-    write_result("latent_smoke" if a.smoke else "latent", {"smoke_only": a.smoke, "args": vars(a), "results": results})
+    if "pixel" in a.part and a.minutes:
+        results["pixel_quality"] = q = pixel_quality(a)
+        print(f"(c) pixel: {q['steps']} steps, KID {q['kid']:.4f} +- {q['kid_std']:.4f} (N = {q['n_generated']}), "
+              f"object pixels outside the mask {100 * q['mask_outside_share']:.1f}%")
+    write_result("latent_smoke" if a.smoke else a.results, {"smoke_only": a.smoke, "args": vars(a), "results": results})
 
 
 if __name__ == "__main__":

@@ -71,8 +71,10 @@ def make_clipart_folders(out: str | Path, size: int = 256, n_train: int | None =
             if target.exists():
                 continue
             img = square_rgba(f, size)
-            if img is not None:
-                img.save(target)
+            if img is not None:  # written whole or not at all (an interrupted run leaves no broken PNG)
+                tmp = target.with_suffix(".tmp")
+                img.save(tmp, format="PNG")
+                tmp.replace(target)
     return out / "train", out / "heldout"
 
 

@@ -39,7 +39,9 @@ def _widths(text: str | None) -> tuple[int, ...] | None:
 @click.option("--res-blocks", type=click.IntRange(1, 8), default=A.num_res_blocks, help="ResBlocks per level.")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Stop at this many optimizer steps in total.")
 @click.option("--minutes", type=click.FloatRange(0, min_open=True), default=None,
-              help="Stop after this much wall time in this run (a checkpoint and a grid are written at the end).")
+              help="Stop after this much time in this run (a checkpoint and a grid are written at the end).")
+@click.option("--clock", type=click.Choice(["wall", "cpu"]), default=T.clock,
+              help="What --minutes counts: wall time, or this process's CPU time (a fair budget on a shared machine).")
 @click.option("--batch-size", "--batch_size", "batch_size", type=click.IntRange(1, 4096), default=T.batch_size,
               help="Images per batch.")
 @click.option("--lr", type=click.FloatRange(0, 1, min_open=True), default=T.lr, help="Peak learning rate (AdamW).")

@@ -228,6 +228,26 @@ def test_discriminator_switches_on_saves_and_resumes(folder, tmp_path):
     assert "holds no discriminator" not in (out / "log.txt").read_text()
 
 
+def test_cpu_clock_budget_counts_process_time(folder, tmp_path, monkeypatch):
+    """--clock cpu: --minutes is this process's CPU time (a fake clock advancing 20 s a read stops a
+    1-minute run within a few steps); --clock wall does not read it."""
+    import fromnoise.autoencoder.train as train_module
+
+    fake = {"now": 0.0}
+
+    def process_time():
+        fake["now"] += 20.0
+        return fake["now"]
+
+    monkeypatch.setattr(train_module.time, "process_time", process_time)
+    _train(folder, tmp_path / "cpu", 50, "--minutes", 1, "--clock", "cpu")
+    steps = int(read_checkpoint(tmp_path / "cpu")[2]["step"])
+    assert 1 <= steps <= 3, steps
+    before = fake["now"]
+    _train(folder, tmp_path / "wall", 2, "--minutes", 1, "--clock", "wall")
+    assert fake["now"] == before  # the wall clock's run never consulted the CPU clock
+
+
 def test_adaptive_weight_is_the_ratio_of_gradient_norms():
     w = torch.randn(5, requires_grad=True)
     rec = (w ** 2).sum()
