@@ -125,15 +125,17 @@ def _clipart(a):
 
 def _train_diffusion(a, train_dir, out: Path, preset: str, autoencoder: str | None) -> float:
     """``fromnoise train``'s own code path (``run_training``) for ``a.minutes`` of this process's CPU time;
-    returns the CPU minutes spent."""
+    returns the CPU minutes spent. (The pixel model's end-of-run grid is 2 images at 4 steps: at 256x256
+    each of its network evaluations takes seconds.)"""
+    pixel_grid = (2, 4) if autoencoder is None else None
     from fromnoise.cli.train_run import run_training
     from fromnoise.config import ConditioningConfig, DataConfig, TrainingConfig
 
     t0 = time.process_time()
     run_training(DataConfig(source=str(train_dir), channels=CHANNELS),
                  TrainingConfig(out=str(out), minutes=a.minutes, clock="cpu", progress=False, sample_every=1000,
-                                save_every=200 if autoencoder is None else 1000, num_samples=4 if autoencoder is None
-                                else 8),
+                                save_every=1000, num_samples=8 if pixel_grid is None else pixel_grid[0],
+                                sample_steps=20 if pixel_grid is None else pixel_grid[1]),
                  preset=preset, conditioning=ConditioningConfig(kind="features", mask=True),
                  auto=frozenset({"batch_size", "lr", "hflip"}), autoencoder=autoencoder)
     return (time.process_time() - t0) / 60

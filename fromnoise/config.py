@@ -485,6 +485,7 @@ class TrainingConfig:
     grad_accum: int = 1                # batches per optimizer step
     ema_decay: float = 0.999
     min_snr_gamma: float | None = None  # arxiv 2303.09556; None or 0: plain MSE on the target
+    loss_weighting: str = "none"       # "uncertainty": EDM2's learned per-noise-level weighting (2312.02696)
     t_sampling: str = "uniform"        # training noise levels: uniform t, or EDM's "lognormal" sigma (2206.00364)
     lognormal_mean: float = -1.2       # ... ln sigma ~ N(lognormal_mean, lognormal_std^2) (EDM's P_mean, P_std)
     lognormal_std: float = 1.2
@@ -515,6 +516,7 @@ class TrainingConfig:
         "weight_decay": _Field("float", 0, None), "grad_clip": _Field("float", 0, None),
         "grad_accum": _Field("int", 1, 1024), "ema_decay": _Field("float", 0, 1),
         "min_snr_gamma": _Field("float", 0, None, none=True), "condition_dropout": _Field("float", 0, 1),
+        "loss_weighting": _Field("choice", choices=("none", "uncertainty")),
         "hflip": _Field("bool"), "color_jitter": _Field("float", 0, 1), "sample_every": _Field("int", 1, None),
         "save_every": _Field("int", 1, None), "keep": _Field("int", 1, None), "num_samples": _Field("int", 1, 1024),
         "sampler": _Field("str", none=True), "sample_steps": _Field("int", 1, 100_000),

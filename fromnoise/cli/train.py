@@ -45,6 +45,9 @@ T, D, C = TrainingConfig, DiffusionConfig, ConditioningConfig
               help="What the network predicts (default: the preset's).")
 @click.option("--min-snr-gamma", type=click.FloatRange(0), default=None,
               help="Min-SNR-gamma loss weighting (arxiv 2303.09556), e.g. 5; 0: off. Default: the preset's.")
+@click.option("--loss-weighting", type=click.Choice(["none", "uncertainty"]), default=T.loss_weighting,
+              help="uncertainty: EDM2's learned loss weighting, a small network u(sigma) trained beside the model on "
+                   "loss/exp(u) + u, so each noise level contributes equally (Karras et al. 2024, arxiv 2312.02696).")
 @click.option("--t-sampling", type=click.Choice(["uniform", "lognormal"]), default=None,
               help="Training noise levels: uniform timesteps, or EDM's log-normal sigma, ln sigma ~ N(-1.2, 1.2^2) "
                    "(Karras et al. 2022, arxiv 2206.00364). Default: the preset's.")

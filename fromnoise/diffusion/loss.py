@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
+from torch import nn
 
 from .process import Prediction, log_sigma, snr
 
@@ -48,3 +51,35 @@ def diffusion_loss(output: torch.Tensor, target: torch.Tensor, t: torch.Tensor, 
     if min_snr_gamma:
         per_sample = per_sample * min_snr_weight(prediction, snr(alpha_bar, t).float(), min_snr_gamma)
     return per_sample
+
+
+class UncertaintyWeighting(nn.Module):
+    """EDM2's learned loss weighting (Karras et al. 2024, arxiv 2312.02696, section 5 and appendix B.2).
+
+    A one-layer network u(sigma) on Fourier features of c_noise = ln(sigma) / 4 learns the
+    log-variance of the loss at each noise level, and training minimises
+    ``loss / exp(u(sigma)) + u(sigma)`` (:func:`uncertainty_weighted`) over both networks: the
+    minimum over u is at u(sigma) = ln E[loss | sigma], so every noise level ends up contributing
+    about equally to the gradient, however hard it is (Kendall et al. 2018's homoscedastic
+    uncertainty, per noise level). The output layer starts at zero (u = 0: the plain loss). The
+    random frequencies and phases are fixed buffers, saved with the weights.
+    """
+
+    def __init__(self, features: int = 128, seed: int = 0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.register_buffer("freqs", 2 * math.pi * torch.randn(features, generator=g))
+        self.register_buffer("phases", 2 * math.pi * torch.rand(features, generator=g))
+        self.linear = nn.Linear(features, 1)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(self, log_sigma_t: torch.Tensor) -> torch.Tensor:
+        """u (B,) for ln(sigma) (B,) of each sample's noise level."""
+        c_noise = log_sigma_t.float()[:, None] / 4
+        return self.linear(math.sqrt(2) * torch.cos(c_noise * self.freqs + self.phases)).squeeze(1)
+
+
+def uncertainty_weighted(per_sample: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """EDM2's objective per sample, ``loss / exp(u) + u``: minimised over u at u = ln(loss)."""
+    return per_sample * torch.exp(-u) + u

@@ -122,8 +122,11 @@ def read_rng_state(ckpt: Path, state: dict, rank: int) -> tuple[dict[str, torch.
 
 def save_checkpoint(run_dir: Path, step: int, *, model, ema=None, optimizer=None, config: dict,
                     trainer_state: dict | None = None, keep: int = 3, rng: bool = True,
-                    rng_ranks: list | None = None) -> Path:
+                    rng_ranks: list | None = None, extra: dict | None = None) -> Path:
     """Write checkpoint ``step`` crash-safely under ``run_dir/checkpoints`` and keep the newest ``keep``.
+
+    ``extra``: more modules to save beside the model, by file name (``{"loss_weighting.safetensors":
+    module}``), written into the same directory before it is renamed into place.
 
     ``rng_ranks``: in a data-parallel run, every process's :func:`rng_state` (gathered by the
     caller, process 0 first), written as rng.safetensors, rng_rank1.safetensors, ...; without
@@ -143,6 +146,8 @@ def save_checkpoint(run_dir: Path, step: int, *, model, ema=None, optimizer=None
         save_file(_state(model), str(tmp / "model.safetensors"), metadata=meta)
         if ema is not None:
             save_file(_state(ema), str(tmp / "ema.safetensors"), metadata=meta)
+        for name, module in (extra or {}).items():
+            save_file(_state(module), str(tmp / name), metadata=meta)
         state = dict(trainer_state or {}, step=step)
         if optimizer is not None:
             tensors, scalars = optimizer_to_tensors(optimizer)

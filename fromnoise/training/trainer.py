@@ -42,7 +42,9 @@ from ..build import build_denoiser
 from ..conditioning import dropout_mask
 from ..config import TrainingConfig, as_config
 from ..data import ImageData, TensorBatches
-from ..diffusion import diffusion_loss, lognormal_timesteps, q_sample, target, to_eps_x0
+from ..diffusion import (UncertaintyWeighting, diffusion_loss, lognormal_timesteps, q_sample, target, to_eps_x0,
+                         uncertainty_weighted)
+from ..diffusion.process import log_sigma
 from ..errors import UserError
 from .checkpoint import (list_checkpoints, load_weights, optimizer_from_tensors, read_checkpoint, read_rng_state,
                          recover_checkpoints, rng_state, save_checkpoint, set_rng_state)
@@ -53,6 +55,7 @@ from .signals import catch_stop_signals, restore_signals
 
 
 LR_DECAYS = ("none", "cosine")
+WEIGHTING_FILE = "loss_weighting.safetensors"  # a checkpoint's learned loss weighting (--loss-weighting)
 
 
 class TrainingInterrupted(UserError):
@@ -162,6 +165,12 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(self.denoiser.parameters(), lr=options.lr,
                                            weight_decay=options.weight_decay, betas=(0.9, 0.99),
                                            **optimizer_options(self.acc.device))
+        self.weighting = None  # EDM2's learned loss weighting: trained beside the model, not part of it
+        if options.loss_weighting == "uncertainty":
+            self.weighting = UncertaintyWeighting().to(self.acc.device)
+            self.optimizer.add_param_group({"params": list(self.weighting.parameters()), "weight_decay": 0.0})
+            # ln sigma of each timestep; clamped, as alpha_bar may reach 0 at t = T - 1 (ln sigma = inf)
+            self._log_sigma = log_sigma(self.denoiser.alpha_bar.double()).clamp(-20, 20).float().to(self.acc.device)
         self.batches = self.make_batches(data, options)
         self.step = 0
         self.ema = EMA(self.denoiser, options.ema_decay)
@@ -200,11 +209,7 @@ class Trainer:
         load_weights(self.denoiser, ckpt / "model.safetensors")
         load_weights(self.ema.model, ckpt / ("ema.safetensors" if (ckpt / "ema.safetensors").exists()
                                              else "model.safetensors"))
-        if (ckpt / "optimizer.safetensors").exists() and "optimizer" in state:
-            from safetensors.torch import load_file
-
-            self.optimizer.load_state_dict(optimizer_from_tensors(load_file(str(ckpt / "optimizer.safetensors")),
-                                                                  state["optimizer"]))
+        self._resume_optimizer(ckpt, state)
         self.step = int(state.get("step", 0))
         self.ema.updates = int(state.get("ema_updates", self.step))
         if "batches" in state:
@@ -222,6 +227,22 @@ class Trainer:
         self.logger.truncate(self.step)  # steps logged after this checkpoint are trained again
         self.logger.note(f"resumed from {ckpt} at step {self.step}")
 
+    def _resume_optimizer(self, ckpt: Path, state: dict) -> None:
+        """The optimizer's state (and the learned loss weighting's weights) from ``ckpt``; a run that
+        switches --loss-weighting on or off keeps the model's weights and starts the optimizer afresh."""
+        has_weighting = (ckpt / WEIGHTING_FILE).is_file()
+        if self.weighting is not None and has_weighting:
+            load_weights(self.weighting, ckpt / WEIGHTING_FILE)
+        if has_weighting != (self.weighting is not None):
+            self.logger.note(f"{ckpt.name} was trained with{'' if has_weighting else 'out'} --loss-weighting "
+                             "uncertainty and this run is not: the optimizer starts afresh")
+            return
+        if (ckpt / "optimizer.safetensors").exists() and "optimizer" in state:
+            from safetensors.torch import load_file
+
+            self.optimizer.load_state_dict(optimizer_from_tensors(load_file(str(ckpt / "optimizer.safetensors")),
+                                                                  state["optimizer"]))
+
     def save(self) -> Path:
         """Write a checkpoint of this step (on the main process; the path on every process).
 
@@ -238,7 +259,8 @@ class Trainer:
         if self.main:
             path = save_checkpoint(self.out, self.step, model=self.acc.unwrap_model(self.model), ema=self.ema.model,
                                    optimizer=self.optimizer, config=self.config, trainer_state=state,
-                                   keep=self.opt.keep, rng_ranks=ranks)
+                                   keep=self.opt.keep, rng_ranks=ranks,
+                                   extra={WEIGHTING_FILE: self.weighting} if self.weighting is not None else None)
         if self._collective:
             self.acc.wait_for_everyone()
         return path
@@ -291,8 +313,11 @@ class Trainer:
             out = self.forward(x_t, t, cond, drop)
         per_sample = diffusion_loss(out, target(d.prediction, x0, noise, t, d.alpha_bar), t, d.alpha_bar,
                                     d.prediction, self.opt.min_snr_gamma)
-        loss = per_sample.mean()
-        self.acc.backward(loss)
+        loss = per_sample.mean()  # what is logged and plotted: comparable with or without the weighting
+        if self.weighting is not None:
+            self.acc.backward(uncertainty_weighted(per_sample, self.weighting(self._log_sigma[t])).mean())
+        else:
+            self.acc.backward(loss)
         with torch.no_grad():
             _, x0_hat = to_eps_x0(d.prediction, out.detach().float(), x_t, t, d.alpha_bar)
             acc = 1 - (x0_hat.clamp(-1, 1) - x0).pow(2).mean()
@@ -388,6 +413,8 @@ class Trainer:
                     both = self.acc.reduce(torch.stack([stats["loss"].float(), stats["pseudo_acc"].float()]), "mean")
                     stats.update(loss=both[0], pseudo_acc=both[1])
                 self._check_finite(float(stats["loss"]), micro)
+                if self.weighting is not None and self.world > 1 and self.acc.sync_gradients:
+                    self._average_weighting_grads()  # DDP averages the model's gradients, not these
                 if self.acc.sync_gradients and self.opt.grad_clip:
                     self.acc.clip_grad_norm_(self.model.parameters(), self.opt.grad_clip)
                 self.optimizer.step()
@@ -410,6 +437,12 @@ class Trainer:
             finally:
                 self._collective = True
         return last_log, seen_since
+
+    def _average_weighting_grads(self) -> None:
+        for p in self.weighting.parameters():
+            if p.grad is not None:
+                torch.distributed.all_reduce(p.grad)
+                p.grad.div_(self.world)
 
     def _log(self, stats: dict, last_log: float, seen_since: int, bar) -> tuple[float, int]:
         now = time.time()

@@ -110,6 +110,23 @@ def test_resume_continues_the_step_count(folder, ae_run, latent_run, tmp_path):
     assert result.exit_code != 0 and "unreadable config.json" in result.output
 
 
+def test_a_latent_run_trains_on_two_processes_and_resumes_on_one(folder, ae_run, tmp_path):
+    """--autoencoder with --processes 2: the images are encoded once (one cache, in the parent), both
+    processes train on the cached latents with the mask at latent size, and one process resumes it."""
+    out = tmp_path / "two"
+    _train(folder, ae_run, out, 2, "--processes", 2, "--log-every", 1)
+    _, config, state = read_checkpoint(out)
+    assert state["step"] == 2 and state["world_size"] == 2 and config["latent"]["factor"] == 4
+    assert len(list((out / "latents").glob("*.safetensors"))) == 1
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2]  # written once, by the main process
+    _train(folder, ae_run, out, 3)
+    _, _, state = read_checkpoint(out)
+    assert state["step"] == 3 and state["world_size"] == 1
+    images = fromnoise.generate(fromnoise.load(out), 2, steps=2, seed=0)
+    assert images.shape == (2, 4, SIZE, SIZE) and bool(torch.isfinite(images).all())
+
+
 def test_sampling_decodes_to_pixels_in_unit_range_through_the_cli_and_the_api(latent_run, folder, tmp_path):
     denoiser = fromnoise.load(latent_run)
     assert isinstance(denoiser, LatentDenoiser)

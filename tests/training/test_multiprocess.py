@@ -16,7 +16,7 @@ from fromnoise.sampling import generate
 from fromnoise.sampling.generate import generate_across_processes
 from fromnoise.training import Trainer, TrainOptions, list_checkpoints, read_checkpoint
 from fromnoise.training.launch import launch
-from fromnoise.training.trainer import process_seed
+from fromnoise.training.trainer import WEIGHTING_FILE, process_seed
 from tests.synthetic import squares
 
 B = 8  # the global batch
@@ -43,7 +43,8 @@ class IndexedNoise(Trainer):
 
 def _options(out, steps, **kw):
     base = dict(out=str(out), steps=steps, batch_size=B, lr=3e-3, warmup=1, sample_every=10_000, save_every=1,
-                num_samples=2, sample_steps=2, progress=False, log_every=1, grad_clip=1.0)
+                num_samples=2, sample_steps=2, progress=False, log_every=1, grad_clip=1.0,
+                loss_weighting="uncertainty")  # its network's gradients are averaged by the trainer, not DDP
     return TrainOptions(**{**base, **kw})
 
 
@@ -82,6 +83,11 @@ def test_one_step_on_two_processes_equals_one_step_on_one(runs):
     wb = load_file(str(list_checkpoints(runs / "two" / "run")[-1] / "model.safetensors"))
     for name in wa:  # two AdamW steps later the weights agree too
         torch.testing.assert_close(wb[name], wa[name], atol=1e-5, rtol=1e-4, msg=name)
+    ua = load_file(str(list_checkpoints(runs / "one" / "run")[-1] / WEIGHTING_FILE))
+    ub = load_file(str(list_checkpoints(runs / "two" / "run")[-1] / WEIGHTING_FILE))
+    assert float(ua["linear.weight"].abs().sum()) > 0  # it learned, and the same on 1 and 2 processes
+    for name in ua:
+        torch.testing.assert_close(ub[name], ua[name], atol=1e-5, rtol=1e-4, msg=name)
     loss = [[json.loads(line)["loss"] for line in (runs / d / "run" / "metrics.jsonl").read_text().splitlines()]
             for d in ("one", "two")]
     assert loss[1] == pytest.approx(loss[0], rel=1e-5)  # the logged loss is the global mean

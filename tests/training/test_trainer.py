@@ -154,3 +154,26 @@ def test_lognormal_t_sampling_trains_and_draws_mid_levels(tmp_path):
     assert (t > late).float().mean() < 0.5 * (uniform > late).float().mean()
     tr.run()
     assert tr.step == 3
+
+
+def test_uncertainty_loss_weighting_trains_saves_and_resumes_as_one_run(tmp_path):
+    """--loss-weighting uncertainty: the weighting's network learns (leaves zero), is saved in every
+    checkpoint, and 2 + 2 steps resume to the same model and weighting as 4 straight steps."""
+    from safetensors.torch import load_file
+
+    from fromnoise.training.trainer import WEIGHTING_FILE
+
+    cfg = make_config("micro", image_size=8, channels=1)
+    straight = Trainer(cfg, tiny_data(), options(tmp_path / "a", steps=4, loss_weighting="uncertainty"))
+    straight.run()
+    assert float(straight.weighting.linear.weight.detach().abs().sum()) > 0
+    Trainer(cfg, tiny_data(), options(tmp_path / "b", steps=2, loss_weighting="uncertainty")).run()
+    resumed = Trainer(cfg, tiny_data(), options(tmp_path / "b", steps=4, loss_weighting="uncertainty"))
+    resumed.run()
+    a, b = list_checkpoints(tmp_path / "a" / "run")[-1], list_checkpoints(tmp_path / "b" / "run")[-1]
+    for name in ("model.safetensors", WEIGHTING_FILE):
+        wa, wb = load_file(str(a / name)), load_file(str(b / name))
+        assert all(torch.equal(wa[k], wb[k]) for k in wa), name
+    plain = Trainer(cfg, tiny_data(), options(tmp_path / "b", steps=5))  # switched off: the model goes on
+    plain.run()
+    assert "the optimizer starts afresh" in (tmp_path / "b" / "run" / "log.txt").read_text()
