@@ -24,6 +24,7 @@ Rows (each is the recipe of the row it builds on plus one change; ``--rows`` pic
 | batch32 | lognormal | batch 32 (twice the steps) | |
 | pmean-0.8 | lognormal | ln sigma ~ N(-0.8, 1.2^2): noisier levels, for data std ~0.7 instead of EDM's 0.5 | Karras et al.; Hoogeboom et al., arxiv 2301.11093 |
 | ema0 | lognormal | no EMA: sample the live weights (the lr decays to 0 anyway) | |
+| uncertainty | lognormal | EDM2's learned loss weighting per noise level (``--loss-weighting uncertainty``) | Karras et al., arxiv 2312.02696 |
 
 Results: ``bench/results/ablation[_TAG].json`` and a section in ``bench/results/report.md``
 (``bench/run_all.py --report``).
@@ -66,6 +67,7 @@ ROWS: list[tuple[str, str | None, dict]] = [
     ("batch32", "lognormal", {"batch_size": 32}),
     ("pmean-0.8", "lognormal", {"lognormal_mean": -0.8}),
     ("ema0", "lognormal", {"ema_decay": 0.0}),
+    ("uncertainty", "lognormal", {"loss_weighting": "uncertainty"}),
 ]
 CHANGES = {name: change for name, _, change in ROWS}
 BASES = {name: base for name, base, _ in ROWS}

@@ -210,7 +210,8 @@ def pixel_quality(a) -> dict:
     images = generate(denoiser, len(requested), sampler="dpmpp_2m", steps=a.pixel_nfe, seed=0, batch_size=4,
                       condition={"features": torch.from_numpy(requested).float(), "mask": masks})
     sample_cpu_minutes = (time.process_time() - t0) / 60
-    return {"cpu_minutes": cpu_minutes, "steps": denoiser.step, "nfe": a.pixel_nfe, "sample_cpu_minutes": sample_cpu_minutes,
+    return {"cpu_minutes": cpu_minutes, "steps": denoiser.step, "nfe": a.pixel_nfe,
+            "sample_cpu_minutes": sample_cpu_minutes,
             **_score(images, held, masks), "run": str(out)}
 
 

@@ -25,11 +25,14 @@ schedules, predictions or samplers import them when they run.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
 
 from .errors import UserError
+from .rules import Field, check_dataclass_fields, check_fields, check_keys, located
+
+__all__ = ["MAX_PARAMETERS", "ModelConfig", "DiffusionConfig", "ImageConfig", "LatentConfig", "ConditioningConfig",
+           "DataConfig", "TrainingConfig", "Config", "as_config", "check_fields", "check_dataclass_fields",
+           "validate_conditioning", "validate_data_description"]
 
 # The largest network a config may describe: 1e9 parameters are 4 GB of float32 weights and ~20 GB
 # of training state (weights, gradients, EMA, AdamW's two moments). Every preset is far below:
@@ -41,153 +44,57 @@ _MAX_WIDTH = 8192  # any channel / embedding width
 _MAX_SIDE = 4096  # any image side in pixels
 
 
-# ------------------------------------------------------------------------------------ checks
-class _Field:
-    """How one config value is checked: kind ("int", "float", "bool", "str", "choice", "ints", "bools",
-    "strs", "dict", "any"), a closed range [lo, hi] (``lo_open``: lo excluded), choices, list lengths,
-    and whether None is allowed."""
-
-    def __init__(self, kind: str, lo: float | None = None, hi: float | None = None, *, none: bool = False,
-                 choices: tuple | None = None, lo_open: bool = False, hi_open: bool = False,
-                 length: tuple[int, int] | None = None):
-        self.kind, self.lo, self.hi, self.none, self.choices = kind, lo, hi, none, choices
-        self.lo_open, self.hi_open, self.length = lo_open, hi_open, length
-
-    def range_text(self) -> str:
-        lo = "(" if self.lo_open else "["
-        hi = ")" if self.hi_open else "]"
-        return f"{lo}{self.lo if self.lo is not None else '-inf'}, {self.hi if self.hi is not None else 'inf'}{hi}"
-
-    def check_number(self, name: str, value) -> None:
-        if not math.isfinite(value):
-            raise UserError(f"{name} = {value!r} is not a finite number")
-        low_bad = self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo)
-        high_bad = self.hi is not None and (value >= self.hi if self.hi_open else value > self.hi)
-        if low_bad or high_bad:
-            raise UserError(f"{name} = {value!r} is out of range {self.range_text()}")
-
-    def check(self, name: str, value) -> Any:
-        """The checked value (lists become tuples of checked items); UserError naming ``name`` otherwise."""
-        if value is None:
-            if self.none or self.kind == "any":
-                return None
-            raise UserError(f"{name} is missing (null); it needs a value")
-        kind = self.kind
-        if kind == "any":
-            return value
-        if kind in ("ints", "bools", "strs"):
-            if not isinstance(value, (list, tuple)):
-                raise UserError(f"{name} must be a list, got {value!r}")
-            if self.length and not self.length[0] <= len(value) <= self.length[1]:
-                raise UserError(f"{name} has {len(value)} entries; it must have {self.length[0]} to {self.length[1]}")
-            item = _Field(kind[:-1], self.lo, self.hi, choices=self.choices)
-            return tuple(item.check(f"{name}[{i}]", v) for i, v in enumerate(value))
-        if kind == "int":
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise UserError(f"{name} must be an integer, got {value!r}")
-            self.check_number(name, value)
-            return value
-        if kind == "float":
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise UserError(f"{name} must be a number, got {value!r}")
-            self.check_number(name, float(value))
-            return float(value)
-        if kind == "bool":
-            if not isinstance(value, bool):
-                raise UserError(f"{name} must be true or false, got {value!r}")
-            return value
-        if kind in ("str", "choice"):
-            if not isinstance(value, str):
-                raise UserError(f"{name} must be a string, got {value!r}")
-            if kind == "choice" and value not in self.choices:
-                raise UserError(f"{name} {value!r} is not one of {', '.join(self.choices)}")
-            if len(value) > 4096:
-                raise UserError(f"{name} is a string of {len(value)} characters; at most 4096 are allowed")
-            return value
-        if kind == "dict":
-            if not isinstance(value, dict):
-                raise UserError(f"{name} must be a JSON object, got {value!r}")
-            return value
-        raise AssertionError(kind)
-
-
-def _check_keys(section: str, given: dict, known, required=()) -> None:
-    if not isinstance(given, dict):
-        raise UserError(f"{section} must be a JSON object, got {type(given).__name__}")
-    unknown = sorted(k for k in given if k not in known)
-    if unknown:
-        raise UserError(f"{section} has unknown key(s) {', '.join(map(repr, unknown))}; "
-                        f"known: {', '.join(known)}")
-    missing = [k for k in required if k not in given]
-    if missing:
-        raise UserError(f"{section} lacks {', '.join(map(repr, missing))}")
-
-
-def check_fields(section: str, given: dict, table: dict[str, _Field], required=()) -> dict:
-    """``given`` checked against ``table`` (known keys, then each value); lists come back as lists."""
-    _check_keys(section, given, list(table), required)
-    out = {}
-    for key, value in given.items():
-        checked = table[key].check(f"{section}.{key}", value)
-        out[key] = list(checked) if isinstance(checked, tuple) else checked
-    return out
-
-
-def _where(where: str, err: UserError) -> UserError:
-    return UserError(f"{where}: {err}" if where else str(err))
-
-
 # ------------------------------------------------------------------------------------ model
-WIDTH = _Field("int", 1, _MAX_WIDTH)
-OPTIONAL_WIDTH = _Field("int", 1, _MAX_WIDTH, none=True)
-SIDE = _Field("int", 1, _MAX_SIDE)
+WIDTH = Field("int", 1, _MAX_WIDTH)
+OPTIONAL_WIDTH = Field("int", 1, _MAX_WIDTH, none=True)
+SIDE = Field("int", 1, _MAX_SIDE)
 
 # The U-Net's keyword arguments (fromnoise.models.unet.UNetConfig; a test keeps the two in step).
-UNET_FIELDS: dict[str, _Field] = {
+UNET_FIELDS: dict[str, Field] = {
     "image_size": SIDE,
-    "in_channels": _Field("int", 1, 64),
-    "out_channels": _Field("int", 1, 64),
-    "channels": _Field("ints", 1, _MAX_WIDTH, length=(1, 8)),
-    "num_res_blocks": _Field("int", 1, 8),
-    "attention": _Field("bools", length=(1, 8)),
-    "downsample": _Field("bools", none=True, length=(1, 8)),
-    "mid_attention": _Field("bool"),
-    "heads": _Field("int", 1, 128),
-    "groups": _Field("int", 1, 1024),
-    "dropout": _Field("float", 0, 1, hi_open=True),
-    "scale_shift": _Field("bool"),
-    "time_freq_dim": _Field("int", 2, _MAX_WIDTH, none=True),
+    "in_channels": Field("int", 1, 64),
+    "out_channels": Field("int", 1, 64),
+    "channels": Field("ints", 1, _MAX_WIDTH, length=(1, 8)),
+    "num_res_blocks": Field("int", 1, 8),
+    "attention": Field("bools", length=(1, 8)),
+    "downsample": Field("bools", none=True, length=(1, 8)),
+    "mid_attention": Field("bool"),
+    "heads": Field("int", 1, 128),
+    "groups": Field("int", 1, 1024),
+    "dropout": Field("float", 0, 1, hi_open=True),
+    "scale_shift": Field("bool"),
+    "time_freq_dim": Field("int", 2, _MAX_WIDTH, none=True),
     "emb_dim": OPTIONAL_WIDTH,
-    "time_act": _Field("choice", choices=("silu", "gelu")),
-    "down_kind": _Field("choice", choices=("conv", "conv4", "conv_pool")),
-    "up_kind": _Field("choice", choices=("conv", "transpose")),
+    "time_act": Field("choice", choices=("silu", "gelu")),
+    "down_kind": Field("choice", choices=("conv", "conv4", "conv_pool")),
+    "up_kind": Field("choice", choices=("conv", "transpose")),
     "context_dim": OPTIONAL_WIDTH,
-    "cross_attention": _Field("bools", none=True, length=(1, 8)),
-    "patch": _Field("int", 1, 16),
-    "skips": _Field("choice", choices=("block", "level")),
+    "cross_attention": Field("bools", none=True, length=(1, 8)),
+    "patch": Field("int", 1, 16),
+    "skips": Field("choice", choices=("block", "level")),
 }
 # reference 004's DiffusionModel(image_size, channels, hidden_dims, time_dim, cond_dim).
-REFERENCE004_FIELDS: dict[str, _Field] = {
+REFERENCE004_FIELDS: dict[str, Field] = {
     "image_size": SIDE,
-    "channels": _Field("int", 1, 64),
-    "hidden_dims": _Field("ints", 1, _MAX_WIDTH, length=(1, 8)),
-    "time_dim": _Field("int", 2, _MAX_WIDTH),
+    "channels": Field("int", 1, 64),
+    "hidden_dims": Field("ints", 1, _MAX_WIDTH, length=(1, 8)),
+    "time_dim": Field("int", 2, _MAX_WIDTH),
     "cond_dim": OPTIONAL_WIDTH,
 }
 ARCH_FIELDS = {"unet": UNET_FIELDS, "reference004": REFERENCE004_FIELDS}
 ARCH_REQUIRED = {"unet": (), "reference004": ("image_size", "channels")}
 
 # A preset's suggested training settings (informational, kept in the checkpoint).
-PRESET_DEFAULT_FIELDS: dict[str, _Field] = {
-    "lr": _Field("float", 0, 1, lo_open=True),
-    "batch_size": _Field("int", 1, 65536),
-    "schedule": _Field("str"),
-    "prediction": _Field("str"),
-    "condition": _Field("str"),
-    "mask": _Field("bool"),
-    "lr_decay": _Field("choice", choices=("none", "cosine")),
-    "t_sampling": _Field("choice", choices=("uniform", "lognormal")),
-    "min_snr_gamma": _Field("float", 0, None, none=True),
+PRESET_DEFAULT_FIELDS: dict[str, Field] = {
+    "lr": Field("float", 0, 1, lo_open=True),
+    "batch_size": Field("int", 1, 65536),
+    "schedule": Field("str"),
+    "prediction": Field("str"),
+    "condition": Field("str"),
+    "mask": Field("bool"),
+    "lr_decay": Field("choice", choices=("none", "cosine")),
+    "t_sampling": Field("choice", choices=("uniform", "lognormal")),
+    "min_snr_gamma": Field("float", 0, None, none=True),
 }
 
 
@@ -205,7 +112,7 @@ class ModelConfig:
 
     def validate(self) -> "ModelConfig":
         """Known keys and ranges of the network's arguments (a UserError naming the field)."""
-        arch = _Field("choice", choices=tuple(ARCH_FIELDS)).check("model.arch", self.arch)
+        arch = Field("choice", choices=tuple(ARCH_FIELDS)).check("model.arch", self.arch)
         self.kwargs = check_fields(f"model.kwargs ({arch})", self.kwargs, ARCH_FIELDS[arch], ARCH_REQUIRED[arch])
         self.defaults = check_fields("model.defaults", self.defaults, PRESET_DEFAULT_FIELDS)
         if arch == "unet":
@@ -247,10 +154,10 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, d: dict, where: str = "") -> "ModelConfig":
         try:
-            _check_keys("model", d, ("arch", "kwargs", "defaults"), ("arch", "kwargs"))
+            check_keys("model", d, ("arch", "kwargs", "defaults"), ("arch", "kwargs"))
             return cls(d["arch"], d["kwargs"], d.get("defaults", {})).validate()
         except UserError as err:
-            raise _where(where, err) from None
+            raise located(where, err) from None
 
 
 # -------------------------------------------------------------------------------- diffusion
@@ -268,9 +175,9 @@ class DiffusionConfig:
     def validate(self, complete: bool = True) -> "DiffusionConfig":
         from .diffusion import PREDICTIONS, SCHEDULES
 
-        table = {"schedule": _Field("choice", choices=tuple(SCHEDULES), none=not complete),
-                 "timesteps": _Field("int", 2, 100_000),
-                 "prediction": _Field("choice", choices=tuple(PREDICTIONS), none=not complete)}
+        table = {"schedule": Field("choice", choices=tuple(SCHEDULES), none=not complete),
+                 "timesteps": Field("int", 2, 100_000),
+                 "prediction": Field("choice", choices=tuple(PREDICTIONS), none=not complete)}
         for key, rule in table.items():
             rule.check(f"diffusion.{key}", getattr(self, key))
         return self
@@ -281,10 +188,10 @@ class DiffusionConfig:
     @classmethod
     def from_dict(cls, d: dict, where: str = "") -> "DiffusionConfig":
         try:
-            _check_keys("diffusion", d, [f.name for f in fields(cls)], ("schedule", "timesteps", "prediction"))
+            check_keys("diffusion", d, [f.name for f in fields(cls)], ("schedule", "timesteps", "prediction"))
             return cls(**d).validate()
         except UserError as err:
-            raise _where(where, err) from None
+            raise located(where, err) from None
 
 
 # ------------------------------------------------------------------------------------ image
@@ -296,8 +203,8 @@ class ImageConfig:
     size: int = 28
 
     def validate(self) -> "ImageConfig":
-        _Field("int", 1, 4).check("image.channels", self.channels)
-        _Field("int", 1, _MAX_SIDE).check("image.size", self.size)
+        Field("int", 1, 4).check("image.channels", self.channels)
+        Field("int", 1, _MAX_SIDE).check("image.size", self.size)
         return self
 
     def to_dict(self) -> dict:
@@ -306,10 +213,10 @@ class ImageConfig:
     @classmethod
     def from_dict(cls, d: dict, where: str = "") -> "ImageConfig":
         try:
-            _check_keys("image", d, ("channels", "size"), ("channels", "size"))
+            check_keys("image", d, ("channels", "size"), ("channels", "size"))
             return cls(**d).validate()
         except UserError as err:
-            raise _where(where, err) from None
+            raise located(where, err) from None
 
 
 # ----------------------------------------------------------------------------------- latent
@@ -331,11 +238,11 @@ class LatentConfig:
     def validate(self) -> "LatentConfig":
         from .autoencoder.model import AutoencoderConfig
 
-        _Field("int", 1, 64).check("latent.factor", self.factor)
-        _Field("int", 1, 64).check("latent.latent_channels", self.latent_channels)
-        self.scale = _Field("float", 0, 1e6, lo_open=True).check("latent.scale", self.scale)
-        _Field("dict").check("latent.autoencoder", self.autoencoder)
-        digest = _Field("str").check("latent.autoencoder_sha256", self.autoencoder_sha256)
+        Field("int", 1, 64).check("latent.factor", self.factor)
+        Field("int", 1, 64).check("latent.latent_channels", self.latent_channels)
+        self.scale = Field("float", 0, 1e6, lo_open=True).check("latent.scale", self.scale)
+        Field("dict").check("latent.autoencoder", self.autoencoder)
+        digest = Field("str").check("latent.autoencoder_sha256", self.autoencoder_sha256)
         if len(digest) != 64 or any(ch not in "0123456789abcdef" for ch in digest):
             raise UserError(f"latent.autoencoder_sha256 {digest[:80]!r} is not a sha256 hex digest")
         ae = AutoencoderConfig.from_dict(self.autoencoder, where="latent.autoencoder")
@@ -351,26 +258,26 @@ class LatentConfig:
     @classmethod
     def from_dict(cls, d: dict, where: str = "") -> "LatentConfig":
         try:
-            _check_keys("latent", d, [f.name for f in fields(cls)], [f.name for f in fields(cls)])
+            check_keys("latent", d, [f.name for f in fields(cls)], [f.name for f in fields(cls)])
             return cls(**d).validate()
         except UserError as err:
-            raise _where(where, err) from None
+            raise located(where, err) from None
 
 
 # ----------------------------------------------------------------------------- conditioning
-_DROPOUT = _Field("float", 0, 1)
+_DROPOUT = Field("float", 0, 1)
 # Each encoder kind's keyword arguments (fromnoise.conditioning; a test keeps these in step).
-ENCODER_FIELDS: dict[str, dict[str, _Field]] = {
-    "class": {"num_classes": _Field("int", 1, 1_000_000), "emb_dim": WIDTH,
-              "class_names": _Field("strs", none=True, length=(0, 1_000_000))},
-    "text": {"model": _Field("str"), "emb_dim": WIDTH, "context_dim": WIDTH, "pooled_dim": WIDTH,
-             "token_dim": WIDTH, "max_tokens": _Field("int", 1, 1024),
-             "token_dropout": _Field("float", 0, 1, hi_open=True), "captions": _Field("strs", none=True,
+ENCODER_FIELDS: dict[str, dict[str, Field]] = {
+    "class": {"num_classes": Field("int", 1, 1_000_000), "emb_dim": WIDTH,
+              "class_names": Field("strs", none=True, length=(0, 1_000_000))},
+    "text": {"model": Field("str"), "emb_dim": WIDTH, "context_dim": WIDTH, "pooled_dim": WIDTH,
+             "token_dim": WIDTH, "max_tokens": Field("int", 1, 1024),
+             "token_dropout": Field("float", 0, 1, hi_open=True), "captions": Field("strs", none=True,
                                                                                     length=(0, 100_000)),
-             "templates": _Field("strs", none=True, length=(0, 1000))},
-    "features": {"emb_dim": WIDTH, "normalizer": _Field("dict"), "image_size": SIDE, "channels": _Field("int", 1, 4),
+             "templates": Field("strs", none=True, length=(0, 1000))},
+    "features": {"emb_dim": WIDTH, "normalizer": Field("dict"), "image_size": SIDE, "channels": Field("int", 1, 4),
                  "hidden": OPTIONAL_WIDTH, "solo_dropout": _DROPOUT},
-    "mask": {"image_size": SIDE, "channels": _Field("int", 1, 4), "solo_dropout": _DROPOUT},
+    "mask": {"image_size": SIDE, "channels": Field("int", 1, 4), "solo_dropout": _DROPOUT},
 }
 ENCODER_REQUIRED = {"class": ("num_classes", "emb_dim"), "text": (), "features": ("emb_dim", "normalizer",
                                                                                   "image_size", "channels"),
@@ -380,7 +287,7 @@ ENCODER_REQUIRED = {"class": ("num_classes", "emb_dim"), "text": (), "features":
 def validate_conditioning(d: dict, where: str = "") -> dict[str, dict]:
     """The ``conditioning`` section ({kind: encoder kwargs}) checked kind by kind."""
     try:
-        _check_keys("conditioning", d, list(ENCODER_FIELDS))
+        check_keys("conditioning", d, list(ENCODER_FIELDS))
         out = {}
         for kind, kwargs in d.items():
             out[kind] = check_fields(f"conditioning.{kind}", kwargs, ENCODER_FIELDS[kind], ENCODER_REQUIRED[kind])
@@ -390,7 +297,7 @@ def validate_conditioning(d: dict, where: str = "") -> dict[str, dict]:
                                 f"{out[kind]['num_classes']} classes (conditioning.class.num_classes)")
         return out
     except UserError as err:
-        raise _where(where, err) from None
+        raise located(where, err) from None
 
 
 CONDITIONS = ("none", "class", "text", "features")
@@ -410,14 +317,14 @@ class ConditioningConfig:
 
     def __post_init__(self):
         try:
-            _Field("choice", choices=CONDITIONS).check("condition", self.kind)
-            self.caption_templates = _Field("strs", length=(0, 1000)).check("caption_template", self.caption_templates)
-            self.token_dropout = _Field("float", 0, 1, hi_open=True).check("token_dropout", self.token_dropout)
-            _Field("str", none=True).check("text_encoder", self.text_encoder)
-            _Field("bool").check("allow_download", self.allow_download)
-            _Field("bool", none=True).check("mask", self.mask)
+            Field("choice", choices=CONDITIONS).check("condition", self.kind)
+            self.caption_templates = Field("strs", length=(0, 1000)).check("caption_template", self.caption_templates)
+            self.token_dropout = Field("float", 0, 1, hi_open=True).check("token_dropout", self.token_dropout)
+            Field("str", none=True).check("text_encoder", self.text_encoder)
+            Field("bool").check("allow_download", self.allow_download)
+            Field("bool", none=True).check("mask", self.mask)
         except UserError as err:
-            raise _where("conditioning", err) from None
+            raise located("conditioning", err) from None
 
 
 # ------------------------------------------------------------------------------------- data
@@ -433,36 +340,26 @@ class DataConfig:
 
     def __post_init__(self):
         try:
-            self.source = str(_Field("str").check("dataset", str(self.source) if self.source is not None else None))
-            _Field("int", 8, 1024, none=True).check("image_size", self.image_size)
+            self.source = str(Field("str").check("dataset", str(self.source) if self.source is not None else None))
+            Field("int", 8, 1024, none=True).check("image_size", self.image_size)
             if self.channels is not None and (isinstance(self.channels, bool) or self.channels not in (1, 3, 4)):
                 raise UserError(f"channels = {self.channels!r} is not one of 1, 3, 4")
-            _Field("int", 1, None, none=True).check("limit", self.limit)
+            Field("int", 1, None, none=True).check("limit", self.limit)
         except UserError as err:
-            raise _where("data", err) from None
+            raise located("data", err) from None
 
 
 def validate_data_description(d: dict, where: str = "") -> dict:
     """The checkpoint's ``data`` section: a JSON object of facts, its ``source`` a string when present."""
     try:
-        _Field("dict").check("data", d)
-        _Field("str", none=True).check("data.source", d.get("source"))
+        Field("dict").check("data", d)
+        Field("str", none=True).check("data.source", d.get("source"))
         return d
     except UserError as err:
-        raise _where(where, err) from None
+        raise located(where, err) from None
 
 
 # --------------------------------------------------------------------------------- training
-def check_dataclass_fields(obj, where: str) -> None:
-    """Check (and normalise) every field of a dataclass against its class's ``_RULES``; an int given for
-    a float field becomes a float. Raises UserError naming ``where.field``."""
-    for f in fields(obj):
-        value = getattr(obj, f.name)
-        if isinstance(value, int) and not isinstance(value, bool) and obj._RULES[f.name].kind == "float":
-            value = float(value)
-        setattr(obj, f.name, obj._RULES[f.name].check(f"{where}.{f.name}", value))
-
-
 @dataclass
 class TrainingConfig:
     """How to train: budget, optimisation, augmentation, pictures, checkpoints.
@@ -506,22 +403,22 @@ class TrainingConfig:
     progress: bool = True
 
     _RULES = {
-        "out": _Field("str"), "steps": _Field("int", 1, None, none=True),
-        "epochs": _Field("float", 0, None, none=True, lo_open=True),
-        "minutes": _Field("float", 0, None, none=True, lo_open=True), "clock": _Field("choice", choices=("wall", "cpu")),
-        "t_sampling": _Field("choice", choices=("uniform", "lognormal")),
-        "lognormal_mean": _Field("float", -20, 20), "lognormal_std": _Field("float", 0, 20, lo_open=True),
-        "batch_size": _Field("int", 1, 65536), "lr": _Field("float", 0, 1, lo_open=True),
-        "warmup": _Field("int", 0, None), "lr_decay": _Field("choice", choices=("none", "cosine")),
-        "weight_decay": _Field("float", 0, None), "grad_clip": _Field("float", 0, None),
-        "grad_accum": _Field("int", 1, 1024), "ema_decay": _Field("float", 0, 1),
-        "min_snr_gamma": _Field("float", 0, None, none=True), "condition_dropout": _Field("float", 0, 1),
-        "loss_weighting": _Field("choice", choices=("none", "uncertainty")),
-        "hflip": _Field("bool"), "color_jitter": _Field("float", 0, 1), "sample_every": _Field("int", 1, None),
-        "save_every": _Field("int", 1, None), "keep": _Field("int", 1, None), "num_samples": _Field("int", 1, 1024),
-        "sampler": _Field("str", none=True), "sample_steps": _Field("int", 1, 100_000),
-        "eval_every": _Field("int", 0, None), "eval_samples": _Field("int", 16, 100_000), "seed": _Field("int"),
-        "compile": _Field("bool"), "log_every": _Field("int", 1, None), "progress": _Field("bool"),
+        "out": Field("str"), "steps": Field("int", 1, None, none=True),
+        "epochs": Field("float", 0, None, none=True, lo_open=True),
+        "minutes": Field("float", 0, None, none=True, lo_open=True), "clock": Field("choice", choices=("wall", "cpu")),
+        "t_sampling": Field("choice", choices=("uniform", "lognormal")),
+        "lognormal_mean": Field("float", -20, 20), "lognormal_std": Field("float", 0, 20, lo_open=True),
+        "batch_size": Field("int", 1, 65536), "lr": Field("float", 0, 1, lo_open=True),
+        "warmup": Field("int", 0, None), "lr_decay": Field("choice", choices=("none", "cosine")),
+        "weight_decay": Field("float", 0, None), "grad_clip": Field("float", 0, None),
+        "grad_accum": Field("int", 1, 1024), "ema_decay": Field("float", 0, 1),
+        "min_snr_gamma": Field("float", 0, None, none=True), "condition_dropout": Field("float", 0, 1),
+        "loss_weighting": Field("choice", choices=("none", "uncertainty")),
+        "hflip": Field("bool"), "color_jitter": Field("float", 0, 1), "sample_every": Field("int", 1, None),
+        "save_every": Field("int", 1, None), "keep": Field("int", 1, None), "num_samples": Field("int", 1, 1024),
+        "sampler": Field("str", none=True), "sample_steps": Field("int", 1, 100_000),
+        "eval_every": Field("int", 0, None), "eval_samples": Field("int", 16, 100_000), "seed": Field("int"),
+        "compile": Field("bool"), "log_every": Field("int", 1, None), "progress": Field("bool"),
     }
 
     def __post_init__(self):
@@ -530,7 +427,7 @@ class TrainingConfig:
             from .sampling.samplers import DEFAULT_SAMPLER, SAMPLERS
 
             self.sampler = self.sampler or DEFAULT_SAMPLER
-            _Field("choice", choices=tuple(SAMPLERS)).check("training.sampler", self.sampler)
+            Field("choice", choices=tuple(SAMPLERS)).check("training.sampler", self.sampler)
         except UserError as err:
             raise UserError(f"{err}; fix that training option") from None
 
@@ -540,10 +437,10 @@ class TrainingConfig:
     @classmethod
     def from_dict(cls, d: dict, where: str = "") -> "TrainingConfig":
         try:
-            _check_keys("training", d, [f.name for f in fields(cls)])
+            check_keys("training", d, [f.name for f in fields(cls)])
             return cls(**d)
         except UserError as err:
-            raise _where(where, err) from None
+            raise located(where, err) from None
 
 
 # ------------------------------------------------------------------------------ the whole
@@ -619,8 +516,8 @@ class Config:
         'foo' is not one of eps, x0, v'``.
         """
         try:
-            _check_keys("the config", d, TOP_KEYS, ("model", "diffusion", "image"))
-            preset = _Field("str", none=True).check("preset", d.get("preset"))
+            check_keys("the config", d, TOP_KEYS, ("model", "diffusion", "image"))
+            preset = Field("str", none=True).check("preset", d.get("preset"))
             config = cls(model=ModelConfig.from_dict(d["model"]), diffusion=DiffusionConfig.from_dict(d["diffusion"]),
                          image=ImageConfig.from_dict(d["image"]),
                          conditioning=validate_conditioning(d.get("conditioning") or {}), preset=preset,
@@ -629,7 +526,7 @@ class Config:
                          latent=LatentConfig.from_dict(d["latent"]) if d.get("latent") is not None else None)
             return config.validate()
         except UserError as err:
-            raise _where(where, err) from None
+            raise located(where, err) from None
 
 
 def as_config(config: "Config | dict", where: str = "the model config") -> Config:

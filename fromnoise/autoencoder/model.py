@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import _check_keys, _Field, _where
+from ..rules import Field, check_keys, located
 from ..errors import UserError
 
 KIND = "autoencoder"  # config.json's "kind" for an autoencoder run
@@ -61,17 +61,17 @@ class AutoencoderConfig:
     groups: int = 8                  # GroupNorm groups
 
     _RULES = {
-        "image_size": _Field("int", 8, 4096), "channels": _Field("choice", choices=(1, 3, 4)),
-        "factor": _Field("choice", choices=FACTORS), "latent_channels": _Field("int", 1, 64),
-        "widths": _Field("ints", 1, 4096, none=True, length=(1, 8)), "num_res_blocks": _Field("int", 1, 8),
-        "groups": _Field("int", 1, 256),
+        "image_size": Field("int", 8, 4096), "channels": Field("choice", choices=(1, 3, 4)),
+        "factor": Field("choice", choices=FACTORS), "latent_channels": Field("int", 1, 64),
+        "widths": Field("ints", 1, 4096, none=True, length=(1, 8)), "num_res_blocks": Field("int", 1, 8),
+        "groups": Field("int", 1, 256),
     }
 
     def __post_init__(self):
         for f in fields(self):
             value = getattr(self, f.name)
             rule = self._RULES[f.name]
-            if rule.kind == "choice":  # integer choices: _Field's "choice" checks strings
+            if rule.kind == "choice":  # integer choices: Field's "choice" checks strings
                 if isinstance(value, bool) or value not in rule.choices:
                     raise UserError(f"autoencoder.{f.name} = {value!r} is not one of "
                                     f"{', '.join(map(str, rule.choices))}")
@@ -105,10 +105,10 @@ class AutoencoderConfig:
     def from_dict(cls, d: dict, where: str = "") -> AutoencoderConfig:
         """A validated config from JSON (unknown keys and bad values are a UserError naming the field)."""
         try:
-            _check_keys("autoencoder", d, [f.name for f in fields(cls)])
+            check_keys("autoencoder", d, [f.name for f in fields(cls)])
             return cls(**d)
         except UserError as err:
-            raise _where(where, err) from None
+            raise located(where, err) from None
 
 
 # ------------------------------------------------------------------------------ the posterior

@@ -27,7 +27,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from ..config import _check_keys, _Field, _where, check_dataclass_fields
+from ..rules import Field, check_dataclass_fields, check_keys, located
 from ..data import ImageData, TensorBatches
 from ..errors import UserError
 from ..io import atomic_write
@@ -76,15 +76,15 @@ class AutoencoderTrainingConfig:
     progress: bool = True
 
     _RULES = {
-        "out": _Field("str"), "steps": _Field("int", 1, None, none=True),
-        "minutes": _Field("float", 0, None, none=True, lo_open=True),
-        "clock": _Field("choice", choices=("wall", "cpu")), "batch_size": _Field("int", 1, 65536),
-        "lr": _Field("float", 0, 1, lo_open=True), "warmup": _Field("int", 0, None),
-        "grad_clip": _Field("float", 0, None), "kl_weight": _Field("float", 0, 1),
-        "ssim_weight": _Field("float", 0, 100), "disc_start": _Field("int", 0, None, none=True),
-        "disc_weight": _Field("float", 0, 100), "hflip": _Field("bool"), "sample_every": _Field("int", 1, None),
-        "save_every": _Field("int", 1, None), "keep": _Field("int", 1, None), "num_samples": _Field("int", 1, 256),
-        "log_every": _Field("int", 1, None), "seed": _Field("int"), "progress": _Field("bool"),
+        "out": Field("str"), "steps": Field("int", 1, None, none=True),
+        "minutes": Field("float", 0, None, none=True, lo_open=True),
+        "clock": Field("choice", choices=("wall", "cpu")), "batch_size": Field("int", 1, 65536),
+        "lr": Field("float", 0, 1, lo_open=True), "warmup": Field("int", 0, None),
+        "grad_clip": Field("float", 0, None), "kl_weight": Field("float", 0, 1),
+        "ssim_weight": Field("float", 0, 100), "disc_start": Field("int", 0, None, none=True),
+        "disc_weight": Field("float", 0, 100), "hflip": Field("bool"), "sample_every": Field("int", 1, None),
+        "save_every": Field("int", 1, None), "keep": Field("int", 1, None), "num_samples": Field("int", 1, 256),
+        "log_every": Field("int", 1, None), "seed": Field("int"), "progress": Field("bool"),
     }
 
     def __post_init__(self):
@@ -96,10 +96,10 @@ class AutoencoderTrainingConfig:
     @classmethod
     def from_dict(cls, d: dict, where: str = "") -> AutoencoderTrainingConfig:
         try:
-            _check_keys("training", d, [f.name for f in fields(cls)])
+            check_keys("training", d, [f.name for f in fields(cls)])
             return cls(**d)
         except UserError as err:
-            raise _where(where, err) from None
+            raise located(where, err) from None
 
 
 class AutoencoderTrainer:
