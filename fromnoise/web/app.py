@@ -1,6 +1,7 @@
 """The page of ``fromnoise serve``: one Gradio Blocks app, one module per tab.
 
     Generate  generate_tab.py  controls that follow the model's conditioning, streamed x0 previews
+                               (its work, shared with the /sample API: generate_work.py)
     Learn     learn_tab.py     forward process, reverse animation, attention maps, embeddings
     Train     train_tab.py     ``fromnoise train`` as a separate process, watched and stoppable
     Runs      runs_tab.py      loss, sample grids, metrics, config and checkpoints of a run

@@ -69,7 +69,7 @@ def forward_process(model, x0: torch.Tensor, t: int, seed: int = 0) -> tuple[np.
     ts = [max(0, u) for u in ts]
     cols = [q_sample(x0, torch.tensor([u]), noise, ab.float()) for u in ts]
     strip = ((torch.cat(cols).clamp(-1, 1) + 1) / 2)
-    from .generate_tab import display
+    from .generate_work import display
 
     picture = display(strip, nrow=len(ts), width=96 * len(ts))
     fig = Figure(figsize=(6, 3))
@@ -104,7 +104,7 @@ def condition_of(model, text: str, n: int) -> dict | None:
 def reverse_process(model, *, n: int = 4, steps: int = 20, sampler: str = DEFAULT_SAMPLER, seed: int = 0,
                     text: str = "", out_dir: str | Path, frames: int = 20) -> tuple[str, str, str]:
     """Paths of (x_t animation GIF, x0 animation GIF, the frames as a grid PNG)."""
-    from .generate_tab import MAX_STEPS
+    from .generate_work import MAX_STEPS
 
     if not 1 <= int(steps) <= MAX_STEPS or not 1 <= int(n) <= 16:
         raise UserError(f"the animation takes 1 to 16 images and 1 to {MAX_STEPS} steps")
