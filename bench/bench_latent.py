@@ -81,7 +81,7 @@ def pixel_denoiser(preset: str = "youandme"):
     return build_denoiser(config)
 
 
-def train_images_per_s(denoiser, shape, batch: int, steps: int, warmup: int) -> dict:
+def train_images_per_s(denoiser, shape, batch: int, steps: int, warmup: int, clock=time.perf_counter) -> dict:
     """Median seconds per training step of the whole Denoiser on (batch, *shape) inputs, conditioned."""
     denoiser.train()
 
@@ -91,22 +91,22 @@ def train_images_per_s(denoiser, shape, batch: int, steps: int, warmup: int) -> 
         cond = {"features": torch.rand(batch, 32), "mask": (torch.rand(batch, 1, SIZE, SIZE) > 0.5).float()}
         return x, t, cond
 
-    s = time_train_steps(denoiser, make_batch, steps=steps, warmup=warmup)
+    s = time_train_steps(denoiser, make_batch, steps=steps, warmup=warmup, clock=clock)
     return {"batch": batch, "seconds_per_step": s, "images_per_s": batch / s,
             "parameters": sum(p.numel() for p in denoiser.parameters())}
 
 
-def sampling_seconds(denoiser, n: int) -> dict:
+def sampling_seconds(denoiser, n: int, clock=time.perf_counter) -> dict:
     """Seconds per 256x256 image at 20 NFE (dpmpp_2m, 20 steps) including decoding, and decoding alone."""
     cond = {"features": torch.full((n, 32), 0.5), "mask": torch.zeros(n, 1, SIZE, SIZE)}
     generate(denoiser, 1, steps=2, condition={k: v[:1] for k, v in cond.items()})  # warm-up
-    t0 = time.perf_counter()
+    t0 = clock()
     images = generate(denoiser, n, sampler="dpmpp_2m", steps=20, condition=cond, batch_size=n)
-    total = time.perf_counter() - t0
+    total = clock() - t0
     z = torch.randn(n, *denoiser.latent_shape)
-    t1 = time.perf_counter()
+    t1 = clock()
     denoiser.decode_latents(z)
-    decode = time.perf_counter() - t1
+    decode = clock() - t1
     assert images.shape == (n, CHANNELS, SIZE, SIZE)
     return {"n": n, "nfe": 20, "seconds_per_image": total / n, "decode_seconds_per_image": decode / n,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "goal_seconds": 1.5}
@@ -221,6 +221,9 @@ def main() -> None:
     ap.add_argument("--part", choices=("speed", "latent", "pixel"), nargs="+", default=["speed", "latent"],
                     help="speed: (a) and (b); latent: (c) for the latent model; pixel: (c) for the pixel-space "
                          "youandme preset (slow: about 25 s per training step of one image)")
+    ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                    help="speed: time with this process's CPU seconds (fair on a shared machine; with --threads 1) "
+                         "or wall seconds")
     ap.add_argument("--factor", type=int, default=4, choices=(4, 8))
     ap.add_argument("--pixel-steps", type=int, default=2, help="timed pixel-space training steps (~1 min each)")
     ap.add_argument("--latent-steps", type=int, default=5, help="timed latent training steps")
@@ -245,16 +248,18 @@ def main() -> None:
         a.ae_minutes, a.minutes, a.train, a.heldout, a.fresh, a.pixel_eval, a.pixel_nfe = 0.2, 0.3, 24, 8, True, 2, 2
     torch.manual_seed(0)
     results: dict = {}
+    clock = time.process_time if a.clock == "cpu" else time.perf_counter
     if "speed" in a.part:
         lat = latent_denoiser(a.factor)
-        results["train_latent"] = train_images_per_s(lat, lat.latent_shape, a.latent_batch, a.latent_steps, 1)
+        results["train_latent"] = train_images_per_s(lat, lat.latent_shape, a.latent_batch, a.latent_steps, 1, clock)
         print(f"(a) latent: {results['train_latent']['images_per_s']:.2f} images/s")
-        results["sample_latent"] = sampling_seconds(lat, a.sample_images)
+        results["sample_latent"] = sampling_seconds(lat, a.sample_images, clock)
         print(f"(b) {results['sample_latent']['seconds_per_image']:.2f} s per 256x256 image at 20 NFE "
               f"(decoding {results['sample_latent']['decode_seconds_per_image']:.3f} s)")
         del lat
         pix = pixel_denoiser()
-        results["train_pixel"] = train_images_per_s(pix, pix.image_shape, 1, a.pixel_steps, 0 if a.smoke else 1)
+        results["train_pixel"] = train_images_per_s(pix, pix.image_shape, 1, a.pixel_steps, 0 if a.smoke else 1,
+                                                    clock)
         del pix
         results["latent_vs_pixel_speedup"] = (results["train_latent"]["images_per_s"]
                                               / results["train_pixel"]["images_per_s"])
