@@ -24,13 +24,12 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
 from ..rules import Field, check_dataclass_fields, check_keys, located
 from ..data import ImageData, TensorBatches
 from ..errors import UserError
-from ..io import atomic_write
 from ..training.checkpoint import (
     list_checkpoints,
     load_weights,
@@ -172,16 +171,13 @@ class AutoencoderTrainer:
     def save(self) -> Path:
         """Write a checkpoint of this step (and the discriminator beside it)."""
         state = {"batches": self.batches.state_dict(), "images_seen": self.step * self.opt.batch_size}
-        disc_tensors = None
-        if self.disc is not None:
+        extra = None
+        if self.disc is not None:  # written inside the checkpoint before it is renamed into place
             disc_tensors, state["disc_optimizer"] = optimizer_to_tensors(self.disc_opt)
-        path = save_checkpoint(self.out, self.step, model=self.acc.unwrap_model(self.ae), optimizer=self.optimizer,
-                               config=self.config, trainer_state=state, keep=self.opt.keep)
-        if self.disc is not None:
-            weights = {k: v.detach().contiguous().cpu() for k, v in self.acc.unwrap_model(self.disc).state_dict().items()}
-            atomic_write(path / "discriminator.safetensors", lambda tmp: save_file(weights, tmp))
-            atomic_write(path / "disc_optimizer.safetensors", lambda tmp: save_file(disc_tensors, tmp))
-        return path
+            extra = {"discriminator.safetensors": self.acc.unwrap_model(self.disc),
+                     "disc_optimizer.safetensors": disc_tensors}
+        return save_checkpoint(self.out, self.step, model=self.acc.unwrap_model(self.ae), optimizer=self.optimizer,
+                               config=self.config, trainer_state=state, keep=self.opt.keep, extra=extra)
 
     # ------------------------------------------------------------------------------------- step
     def _gan_on(self) -> bool:

@@ -125,8 +125,9 @@ def save_checkpoint(run_dir: Path, step: int, *, model, ema=None, optimizer=None
                     rng_ranks: list | None = None, extra: dict | None = None) -> Path:
     """Write checkpoint ``step`` crash-safely under ``run_dir/checkpoints`` and keep the newest ``keep``.
 
-    ``extra``: more modules to save beside the model, by file name (``{"loss_weighting.safetensors":
-    module}``), written into the same directory before it is renamed into place.
+    ``extra``: more modules (or dicts of tensors) to save beside the model, by file name
+    (``{"loss_weighting.safetensors": module}``), written into the same directory before it is
+    renamed into place.
 
     ``rng_ranks``: in a data-parallel run, every process's :func:`rng_state` (gathered by the
     caller, process 0 first), written as rng.safetensors, rng_rank1.safetensors, ...; without
