@@ -127,6 +127,28 @@ def test_a_latent_run_trains_on_two_processes_and_resumes_on_one(folder, ae_run,
     assert images.shape == (2, 4, SIZE, SIZE) and bool(torch.isfinite(images).all())
 
 
+def test_class_conditioning_works_unchanged_on_latents(folder, tmp_path):
+    """A folder of class subfolders: the latent model learns the classes from the folder names, and
+    sampling one class decodes to pixels like any class-conditional model."""
+    root = tmp_path / "classes"
+    for i, png in enumerate(sorted(folder.glob("*.png"))):
+        (root / ("red" if i % 2 else "blue")).mkdir(parents=True, exist_ok=True)
+        shutil.copy(png, root / ("red" if i % 2 else "blue") / png.name)
+    ae = tmp_path / "ae"
+    run("train-autoencoder", root, "--channels", 4, "--factor", 4, "--widths", "8,8,8", "--steps", 2,
+        "--batch-size", 4, "--out", ae, "--no-progress")
+    out = tmp_path / "run"
+    run("train", "--dataset", root, "--autoencoder", ae, "--preset", "micro", "--condition", "class", "--steps", 2,
+        "--batch-size", 4, "--num-samples", 2, "--sample-every", 1000, "--out", out, "--no-progress")
+    _, config, _ = read_checkpoint(out)
+    assert set(config["conditioning"]) == {"class"} and config["latent"]["factor"] == 4
+    samples = tmp_path / "samples"
+    run("sample", out, "-n", 2, "--steps", 2, "--class", "red", "--guidance", 2, "--out", samples)
+    assert Image.open(min((samples / "images").glob("*.png"))).size == (SIZE, SIZE)
+    result = run("sample", out, "-n", 1, "--steps", 2, "--class", "green", "--out", tmp_path / "bad", ok=False)
+    assert result.exit_code != 0 and "green" in result.output and "Traceback" not in result.output
+
+
 def test_sampling_decodes_to_pixels_in_unit_range_through_the_cli_and_the_api(latent_run, folder, tmp_path):
     denoiser = fromnoise.load(latent_run)
     assert isinstance(denoiser, LatentDenoiser)
