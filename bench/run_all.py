@@ -150,7 +150,7 @@ def latent_section() -> list[str]:
                 "Conditioned on the held-out images' 32 features and masks; KID of the colour (composited on white) "
                 "against the held-out images; mask spill = generated object pixels (alpha > 0.5) outside the "
                 "requested mask (goal < 3%).", "",
-                "| model | training CPU-min | steps | N | NFE | KID | mask spill |", "|---|---|---|---|---|---|---|"]
+                "| model | CPU-min (60 of them training) | steps | N | NFE | KID | mask spill |", "|---|---|---|---|---|---|---|"]
         if lq:
             q = lq["results"]["quality"]
             out.append(f"| youandme-latent (factor 4) | {q['latent_cpu_minutes']:.1f} (+ the autoencoder's) | "
