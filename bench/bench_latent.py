@@ -123,19 +123,17 @@ def _clipart(a):
             load_dataset(held_dir, channels=CHANNELS, labels_from="none"))
 
 
-def _train_diffusion(a, train_dir, out: Path, preset: str, autoencoder: str | None) -> float:
+def _train_diffusion(a, train_dir, out: Path, preset: str, autoencoder: str | None,
+                     grid: tuple[int, int] = (8, 20)) -> float:
     """``fromnoise train``'s own code path (``run_training``) for ``a.minutes`` of this process's CPU time;
-    returns the CPU minutes spent. (The pixel model's end-of-run grid is 2 images at 4 steps: at 256x256
-    each of its network evaluations takes seconds.)"""
-    pixel_grid = (2, 4) if autoencoder is None else None
+    returns the CPU minutes spent. ``grid``: (images, steps) of the end-of-run sample grid."""
     from fromnoise.cli.train_run import run_training
     from fromnoise.config import ConditioningConfig, DataConfig, TrainingConfig
 
     t0 = time.process_time()
     run_training(DataConfig(source=str(train_dir), channels=CHANNELS),
                  TrainingConfig(out=str(out), minutes=a.minutes, clock="cpu", progress=False, sample_every=1000,
-                                save_every=1000, num_samples=8 if pixel_grid is None else pixel_grid[0],
-                                sample_steps=20 if pixel_grid is None else pixel_grid[1]),
+                                save_every=1000, num_samples=grid[0], sample_steps=grid[1]),
                  preset=preset, conditioning=ConditioningConfig(kind="features", mask=True),
                  auto=frozenset({"batch_size", "lr", "hflip"}), autoencoder=autoencoder)
     return (time.process_time() - t0) / 60
@@ -203,7 +201,8 @@ def pixel_quality(a) -> dict:
     out = CACHE / f"pixel_{a.train}"
     if a.fresh:
         shutil.rmtree(out, ignore_errors=True)
-    cpu_minutes = _train_diffusion(a, train_dir, out, "youandme", None)
+    # a small end-of-run grid: at 256x256 each network evaluation of the 84M model takes seconds
+    cpu_minutes = _train_diffusion(a, train_dir, out, "youandme", None, grid=(2, 4))
     denoiser = load(out)
     requested, masks = held_out_targets(denoiser, held.images[:a.pixel_eval])
     t0 = time.process_time()

@@ -27,9 +27,9 @@ import torch
 from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
-from ..rules import Field, check_dataclass_fields, check_keys, located
 from ..data import ImageData, TensorBatches
 from ..errors import UserError
+from ..rules import Field, check_dataclass_fields, check_keys, located
 from ..training.checkpoint import (
     list_checkpoints,
     load_weights,
@@ -43,7 +43,13 @@ from ..training.checkpoint import (
 )
 from ..training.logging import RunLogger
 from ..training.signals import catch_stop_signals, restore_signals
-from ..training.trainer import TrainingInterrupted, learning_rate, optimizer_options, seed_everything
+from ..training.trainer import (
+    TrainingInterrupted,
+    budget_clock,
+    learning_rate,
+    optimizer_options,
+    seed_everything,
+)
 from .latents import check_data, composite_alpha
 from .losses import PatchDiscriminator, adaptive_weight, hinge_d_loss, patch_layers, reconstruction_loss
 from .model import KIND, Autoencoder, AutoencoderConfig, autoencoder_config
@@ -274,8 +280,7 @@ class AutoencoderTrainer:
         return self.out
 
     def _now(self) -> float:
-        """The budget's clock in seconds: wall time, or this process's CPU time (``clock="cpu"``)."""
-        return time.process_time() if self.opt.clock == "cpu" else time.time()
+        return budget_clock(self.opt.clock)
 
     def _log(self, stats: dict, last_log: float, seen: int, bar) -> tuple[float, int]:
         now = time.time()

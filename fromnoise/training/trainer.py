@@ -58,6 +58,12 @@ LR_DECAYS = ("none", "cosine")
 WEIGHTING_FILE = "loss_weighting.safetensors"  # a checkpoint's learned loss weighting (--loss-weighting)
 
 
+def budget_clock(clock: str) -> float:
+    """The seconds a ``--minutes`` budget counts: wall time, or this process's CPU time (``clock="cpu"``:
+    a benchmark's budget that other jobs on a shared machine do not eat into)."""
+    return time.process_time() if clock == "cpu" else time.time()
+
+
 class TrainingInterrupted(UserError):
     """SIGINT or SIGTERM stopped training; a checkpoint was saved (the message names it).
 
@@ -277,9 +283,7 @@ class Trainer:
         return min(1.0, max(done, default=0.0))
 
     def _now(self) -> float:
-        """The budget's clock in seconds: wall time, or this process's CPU time (``clock="cpu"``: a
-        benchmark's budget that other jobs on a shared machine do not eat into)."""
-        return time.process_time() if self.opt.clock == "cpu" else time.time()
+        return budget_clock(self.opt.clock)
 
     def _target_steps(self) -> int | None:
         per_epoch = math.ceil(len(self.data) / (self.opt.batch_size * self.opt.grad_accum))
