@@ -187,9 +187,22 @@ class TrainJobs:
         if self.out is None:
             return {"text": "No training started from this page yet.", "running": False}
         steps, losses = read_losses(self.out)
+        log = self.out / "web_train.log"
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-12:]) if log.exists() else ""
+        sample = self.out / "samples" / "latest.png"
+        image = None
+        if sample.exists():
+            try:
+                with Image.open(sample) as im:
+                    image = np.asarray(im.convert("RGB"))
+            except OSError:  # being replaced right now: the next tick shows it
+                image = None
+        figure = loss_figure(self.out)
+        # the process state is read last, after the slow parts (the figure), so that a tick that began before a
+        # Stop cannot answer "running" after the Stop has answered "stopped"
         rc = None if self.proc is None else self.proc.poll()
         if rc is None:
-            state = "running"
+            state = "stopping" if self.stopped else "running"
         elif self.stopped:
             state = "stopped"
         else:
@@ -201,17 +214,7 @@ class TrainJobs:
             progress = f", {(time.time() - self.started) / 60:.1f} of {self.goal[1]:g} minutes"
         line = f"**{state}** · {self.out}" + (f" · step {steps[-1]}, loss {losses[-1]:.4f}{progress}" if steps
                                                else " · starting (loading data, building the model)")
-        log = self.out / "web_train.log"
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-12:]) if log.exists() else ""
-        sample = self.out / "samples" / "latest.png"
-        image = None
-        if sample.exists():
-            try:
-                with Image.open(sample) as im:
-                    image = np.asarray(im.convert("RGB"))
-            except OSError:  # being replaced right now: the next tick shows it
-                image = None
-        return {"text": line, "running": rc is None, "log": tail, "sample": image, "loss": loss_figure(self.out),
+        return {"text": line, "running": rc is None, "log": tail, "sample": image, "loss": figure,
                 "step": steps[-1] if steps else 0}
 
 
@@ -265,8 +268,10 @@ def build(ctx):
 
     def on_tick():
         st = jobs.status()
+        # a Stop pressed while this tick ran answers after it (stop() waits for the process), so a tick never
+        # overwrites "stopped" with an older "running"; once stopping, the ticks end
         return (st["text"], st.get("loss") or gr.update(), st["sample"] if st.get("sample") is not None else gr.update(),
-                st.get("log", ""), gr.Timer(active=st["running"]))
+                st.get("log", ""), gr.Timer(active=st["running"] and not jobs.stopped))
 
     timer.tick(on_tick, None, [state, loss, sample, log, timer], api_visibility="private", concurrency_limit=None)
 
