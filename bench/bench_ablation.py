@@ -25,6 +25,13 @@ Rows (each is the recipe of the row it builds on plus one change; ``--rows`` pic
 | pmean-0.8 | lognormal | ln sigma ~ N(-0.8, 1.2^2): noisier levels, for data std ~0.7 instead of EDM's 0.5 | Karras et al.; Hoogeboom et al., arxiv 2301.11093 |
 | ema0 | lognormal | no EMA: sample the live weights (the lr decays to 0 anyway) | |
 | uncertainty | lognormal | EDM2's learned loss weighting per noise level (``--loss-weighting uncertainty``) | Karras et al., arxiv 2312.02696 |
+| power0.10 | lognormal | EDM2's power-function EMA, sigma_rel 0.10, instead of decay 0.999 (``--ema-std``) | Karras et al., arxiv 2312.02696 |
+| power0.05 | lognormal | the same, sigma_rel 0.05 | Karras et al., arxiv 2312.02696 |
+| slim | lognormal | U-Net widths 24-48-96 instead of 32-64-128 (~0.56x the FLOPs: more steps) | |
+| wide | lognormal | U-Net widths 48-96-192 (~2.2x the FLOPs: fewer steps) | |
+
+A change under the key ``model`` overrides the preset's network (``make_config(model_overrides=)``); the
+others are ``TrainOptions`` fields.
 
 Results: ``bench/results/ablation[_TAG].json`` and a section in ``bench/results/report.md``
 (``bench/run_all.py --report``).
@@ -68,6 +75,10 @@ ROWS: list[tuple[str, str | None, dict]] = [
     ("pmean-0.8", "lognormal", {"lognormal_mean": -0.8}),
     ("ema0", "lognormal", {"ema_decay": 0.0}),
     ("uncertainty", "lognormal", {"loss_weighting": "uncertainty"}),
+    ("power0.10", "lognormal", {"ema_std": 0.10}),
+    ("power0.05", "lognormal", {"ema_std": 0.05}),
+    ("slim", "lognormal", {"model": {"channels": (24, 48, 96)}}),
+    ("wide", "lognormal", {"model": {"channels": (48, 96, 192)}}),
 ]
 CHANGES = {name: change for name, _, change in ROWS}
 BASES = {name: base for name, base, _ in ROWS}
@@ -94,12 +105,15 @@ def worker(row: str, minutes: float, samples: int, work: Path) -> None:
     out.mkdir(parents=True)
     data = load_dataset("fashion-mnist", image_size=28, channels=1, train=True)
     load_start, wall0, cpu0 = os.getloadavg(), time.time(), time.process_time()
+    train = dict(recipe(row))
+    net = train.pop("model", None)
     opts = TrainOptions(out=str(out / "run"), minutes=minutes, clock="cpu", progress=False,
-                        sample_every=10**9, save_every=10**9, log_every=50, **recipe(row))
-    trainer = Trainer(make_config("fashion"), data, opts)
+                        sample_every=10**9, save_every=10**9, log_every=50, **train)
+    trainer = Trainer(make_config("fashion", model_overrides=net), data, opts)
     trainer.run()
     cpu = time.process_time() - cpu0
-    stats = {"row": row, "recipe": recipe(row), "steps": trainer.step, "cpu_seconds": cpu,
+    stats = {"row": row, "recipe": recipe(row), "parameters": sum(p.numel() for p in trainer.denoiser.net.parameters()),
+             "steps": trainer.step, "cpu_seconds": cpu,
              "wall_seconds": time.time() - wall0, "images_per_cpu_s": trainer.step * opts.batch_size / cpu}
     t1 = time.process_time()
     images = unit_to_uint8(generate(trainer.ema.model, samples, sampler="dpmpp_2m", steps=20, seed=0))

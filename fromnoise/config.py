@@ -381,6 +381,8 @@ class TrainingConfig:
     grad_clip: float = 1.0             # max gradient norm (0: off)
     grad_accum: int = 1                # batches per optimizer step
     ema_decay: float = 0.999
+    ema_std: float | None = None       # EDM2's power-function EMA of this relative width instead (2312.02696)
+    ema_snapshots: int = 0             # steps between post-hoc EMA snapshots (0: none; fromnoise posthoc-ema)
     min_snr_gamma: float | None = None  # arxiv 2303.09556; None or 0: plain MSE on the target
     loss_weighting: str = "none"       # "uncertainty": EDM2's learned per-noise-level weighting (2312.02696)
     t_sampling: str = "uniform"        # training noise levels: uniform t, or EDM's "lognormal" sigma (2206.00364)
@@ -412,6 +414,7 @@ class TrainingConfig:
         "warmup": Field("int", 0, None), "lr_decay": Field("choice", choices=("none", "cosine")),
         "weight_decay": Field("float", 0, None), "grad_clip": Field("float", 0, None),
         "grad_accum": Field("int", 1, 1024), "ema_decay": Field("float", 0, 1),
+        "ema_std": Field("float", 0, 0.288, none=True, lo_open=True), "ema_snapshots": Field("int", 0, None),
         "min_snr_gamma": Field("float", 0, None, none=True), "condition_dropout": Field("float", 0, 1),
         "loss_weighting": Field("choice", choices=("none", "uncertainty")),
         "hflip": Field("bool"), "color_jitter": Field("float", 0, 1), "sample_every": Field("int", 1, None),

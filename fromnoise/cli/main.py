@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "evaluate": ("fromnoise.cli.evaluate", "evaluate", "FID / KID of a checkpoint against a dataset, offline."),
     "evaluate-features": ("fromnoise.cli.evaluate_features", "evaluate_features",
                           "Feature fidelity of a feature-conditioned checkpoint."),
+    "posthoc-ema": ("fromnoise.cli.posthoc_ema", "posthoc_ema",
+                    "Rebuild a run's EMA for any averaging length from its snapshots (EDM2's post-hoc EMA)."),
     "serve": ("fromnoise.cli.serve", "serve", "The web page: generate, learn, train and browse runs (Gradio)."),
 }
 # The reference documents' own command names (001: sample.py, 002: main.py inference).

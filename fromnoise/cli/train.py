@@ -56,6 +56,13 @@ T, D, C = TrainingConfig, DiffusionConfig, ConditioningConfig
 @click.option("--lognormal-std", type=click.FloatRange(0, min_open=True), default=T.lognormal_std,
               help="Standard deviation of ln sigma for --t-sampling lognormal (EDM's P_std).")
 @click.option("--ema-decay", type=click.FloatRange(0, 1), default=T.ema_decay, help="EMA decay of the sampling weights.")
+@click.option("--ema-std", type=click.FloatRange(0, 0.288, min_open=True), default=T.ema_std,
+              help="Instead of --ema-decay: EDM2's power-function EMA whose averaging window is this share of the "
+                   "training so far (sigma_rel, e.g. 0.10; Karras et al. 2024, arxiv 2312.02696).")
+@click.option("--ema-snapshots", type=click.IntRange(0), default=T.ema_snapshots,
+              help="Every N steps, save snapshots of two power EMAs (sigma_rel 0.05 and 0.10) in OUT/ema_snapshots, "
+                   "from which 'fromnoise posthoc-ema' builds the EMA of any width after training (EDM2's post-hoc "
+                   "EMA). 0: off.")
 @click.option("--grad-clip", type=click.FloatRange(0), default=T.grad_clip, help="Max gradient norm (0: off).")
 @click.option("--grad-accum", type=click.IntRange(1, 1024), default=T.grad_accum, help="Batches per optimizer step.")
 @click.option("--condition", type=click.Choice(CONDITIONS), default=C.kind,

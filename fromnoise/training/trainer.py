@@ -49,13 +49,14 @@ from ..errors import UserError
 from .checkpoint import (list_checkpoints, load_weights, optimizer_from_tensors, read_checkpoint, read_rng_state,
                          recover_checkpoints, rng_state, save_checkpoint, set_rng_state)
 from .conditions import batch_condition
-from .ema import EMA
+from .ema import EMA, PostHocEMA, drop_snapshots_after, save_snapshot
 from .logging import RunLogger
 from .signals import catch_stop_signals, restore_signals
 
 
 LR_DECAYS = ("none", "cosine")
 WEIGHTING_FILE = "loss_weighting.safetensors"  # a checkpoint's learned loss weighting (--loss-weighting)
+POSTHOC_FILE = "posthoc_ema.safetensors"  # a checkpoint's post-hoc EMA trackers (--ema-snapshots)
 
 
 def budget_clock(clock: str) -> float:
@@ -179,7 +180,8 @@ class Trainer:
             self._log_sigma = log_sigma(self.denoiser.alpha_bar.double()).clamp(-20, 20).float().to(self.acc.device)
         self.batches = self.make_batches(data, options)
         self.step = 0
-        self.ema = EMA(self.denoiser, options.ema_decay)
+        self.ema = EMA(self.denoiser, options.ema_decay, std=options.ema_std)
+        self.posthoc = PostHocEMA(self.denoiser) if options.ema_snapshots else None
         if self.rank > 0:  # timesteps, noise and dropout of their own
             seed_everything(process_seed(options.seed, self.rank))
         self.logger = RunLogger(self.out) if self.main else _Quiet()  # the one guard on what is written
@@ -187,6 +189,8 @@ class Trainer:
         self._resume()
         self.model, self.optimizer = self.acc.prepare(self.denoiser, self.optimizer)
         self.ema.model.to(self.acc.device)
+        for tracker in self.posthoc.emas if self.posthoc is not None else []:
+            tracker.model.to(self.acc.device)
         self.forward = torch.compile(self.model) if options.compile else self.model
 
     def make_batches(self, data: ImageData, options: TrainOptions) -> TensorBatches:
@@ -218,6 +222,7 @@ class Trainer:
         self._resume_optimizer(ckpt, state)
         self.step = int(state.get("step", 0))
         self.ema.updates = int(state.get("ema_updates", self.step))
+        self._resume_posthoc(ckpt)
         if "batches" in state:
             self.batches.load_state_dict(state["batches"])
         saved_world = int(state.get("world_size", 1))
@@ -232,6 +237,23 @@ class Trainer:
             seed_everything(process_seed(self.opt.seed, self.rank, self.step))
         self.logger.truncate(self.step)  # steps logged after this checkpoint are trained again
         self.logger.note(f"resumed from {ckpt} at step {self.step}")
+
+    def _resume_posthoc(self, ckpt: Path) -> None:
+        """The post-hoc EMA trackers from ``ckpt``; snapshots after it are dropped (those steps are trained again)."""
+        if self.main:
+            gone = drop_snapshots_after(self.out, self.step)
+            if gone:
+                self.logger.note(f"removed {gone} EMA snapshot(s) after step {self.step}: those steps are trained again")
+        if self.posthoc is None:
+            return
+        if (ckpt / POSTHOC_FILE).is_file():
+            from safetensors.torch import load_file
+
+            self.posthoc.load(load_file(str(ckpt / POSTHOC_FILE)), self.step)
+        else:
+            self.posthoc = PostHocEMA(self.denoiser)
+            self.posthoc.load(self.posthoc.state(), self.step)  # the trackers start from this step's weights
+            self.logger.note(f"{ckpt.name} holds no post-hoc EMA trackers; they start from its weights")
 
     def _resume_optimizer(self, ckpt: Path, state: dict) -> None:
         """The optimizer's state (and the learned loss weighting's weights) from ``ckpt``; a run that
@@ -266,10 +288,21 @@ class Trainer:
             path = save_checkpoint(self.out, self.step, model=self.acc.unwrap_model(self.model), ema=self.ema.model,
                                    optimizer=self.optimizer, config=self.config, trainer_state=state,
                                    keep=self.opt.keep, rng_ranks=ranks,
-                                   extra={WEIGHTING_FILE: self.weighting} if self.weighting is not None else None)
+                                   extra=self._extra_files())
+            if self.posthoc is not None:  # every checkpoint's step has its snapshot, for fromnoise posthoc-ema
+                save_snapshot(self.out, self.step, self.posthoc)
         if self._collective:
             self.acc.wait_for_everyone()
         return path
+
+    def _extra_files(self) -> dict:
+        """What a checkpoint holds beside the model: the learned loss weighting, the post-hoc EMA trackers."""
+        extra = {}
+        if self.weighting is not None:
+            extra[WEIGHTING_FILE] = self.weighting
+        if self.posthoc is not None:
+            extra[POSTHOC_FILE] = self.posthoc.state()
+        return extra
 
     # ------------------------------------------------------------------------------------- loop
     def _lr(self, step: int, progress: float = 0.0) -> float:
@@ -425,7 +458,11 @@ class Trainer:
                 self.optimizer.zero_grad(set_to_none=True)
             seen_since += x0.shape[0] * self.world
         self.ema.update(self.acc.unwrap_model(self.model))
+        if self.posthoc is not None:
+            self.posthoc.update(self.acc.unwrap_model(self.model))
         self.step += 1
+        if self.posthoc is not None and self.main and self.step % self.opt.ema_snapshots == 0:
+            save_snapshot(self.out, self.step, self.posthoc)
         if self.step % self.opt.log_every == 0 or self.step == 1:
             last_log, seen_since = self._log(stats, last_log, seen_since, bar)
         bar.update(1)

@@ -1,4 +1,4 @@
-"""Commands that read a checkpoint (info, sample, evaluate) on damaged or mismatched run directories.
+"""Commands that read a checkpoint (info, sample, evaluate, posthoc-ema) on damaged or mismatched run directories.
 
 Each must stop with one ``Error:`` line and a non-zero exit: never a traceback, a hang, or a
 changed file in the run directory.
@@ -20,11 +20,11 @@ from .test_folders import stand_in_inception  # noqa: F401 (a fixture)
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A real one-step run of the micro preset on 8x8 RGB images, and its image folder."""
+    """A real one-step run of the micro preset on 8x8 RGB images (with post-hoc EMA snapshots), and its image folder."""
     folder = good_folder(tmp_path_factory.mktemp("data") / "imgs", n=4)
     out = tmp_path_factory.mktemp("run") / "r"
     outcome = run_cli(["train", "--dataset", folder, "--image-size", 8, "--preset", "micro", "--steps", 1,
-                       "--batch-size", 2, "--num-samples", 1, "--out", out, "--no-progress"], watch=folder, seconds=300)
+                       "--batch-size", 2, "--num-samples", 1, "--ema-snapshots", 1, "--out", out, "--no-progress"], watch=folder, seconds=300)
     assert outcome.exit_code == 0, outcome.output
     return out, folder
 
@@ -93,6 +93,7 @@ COMMANDS = {
     "sample": lambda run, folder, out: ["sample", run, "-n", 1, "--steps", 1, "--out", out],
     "evaluate": lambda run, folder, out: ["evaluate", run, "--dataset", folder, "-n", 2, "--steps", 1,
                                           "--out", out],
+    "posthoc-ema": lambda run, folder, out: ["posthoc-ema", run, "--std", "0.1", "--out", out],
 }
 
 
