@@ -240,10 +240,18 @@ def report() -> Path:
                 "it, so none is a default.", "", wave["table"], ""]
     wave3 = load("ablation_wave3")
     if wave3:
-        out += ["### EDM2's learned loss weighting on the new recipe", "", load_note(wave3), "",
-                f"The `lognormal` recipe plus `--loss-weighting uncertainty`, {wave3['cpu_minutes']} CPU-minutes, "
-                f"N = {wave3['n']} (compare the `lognormal` row: 0.0351 at this N in an earlier run).", "",
-                wave3["table"], ""]
+        out += ["### EDM2's learned loss weighting and the network's width on the new recipe", "", load_note(wave3), "",
+                f"Each row is the `lognormal` recipe plus one change, {wave3['cpu_minutes']} CPU-minutes, "
+                f"N = {wave3['n']}, all in one run with the `lognormal` row itself (this run's machine was less "
+                "loaded than the earlier ones', so every row took ~45% more steps: compare within a table, not "
+                "across). The learned weighting is level with the recipe (within one KID std); the slimmer network's "
+                "extra steps do not make up for its width, and the wider one gets too few.", "", wave3["table"], ""]
+    wave4 = load("ablation_wave4")
+    if wave4:
+        out += ["### EDM2's power-function EMA on the new recipe", "", load_note(wave4), "",
+                f"The `lognormal` recipe (EMA decay 0.999 with warm-up) against the power-function EMA "
+                f"(`--ema-std`), {wave4['cpu_minutes']} CPU-minutes, N = {wave4['n']}, in one run.", "",
+                wave4["table"], ""]
     curve = {m: load(f"ablation_{m}min") for m in (5, 60)}
     if ab and all(curve.values()):
         by = {(15, r["row"]): r for r in ab["rows"]}

@@ -92,7 +92,7 @@ def cifar(image_size=32, channels=3) -> ModelSpec:
 
 
 def fashion(image_size=28, channels=1) -> ModelSpec:
-    """The CPU demo preset, chosen for quality per CPU-minute (bench/bench_presets.py): 2x2 pixels
+    """The CPU demo preset, chosen for quality per CPU-minute (the width rows of bench/bench_ablation.py): 2x2 pixels
     folded into channels (the U-Net runs at 14x14, 7x7, 4x4: a third of the FLOPs of a 28x28 U-Net
     of the same widths; 0.37 GFLOP per image per training step), one skip per level, attention only at 4x4 and in the middle, FiLM
     embeddings; trained with v-prediction, a cosine schedule and lr 2e-3 (see ``defaults``).
