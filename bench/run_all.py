@@ -232,28 +232,27 @@ def report() -> Path:
                 "cosine decay, without min-SNR).", "", ab["table"], "",
                 "Before (`today`) and after (`lognormal`): `ablation_today.png`, `ablation_lognormal.png` "
                 "(the first 64 samples of each).", ""]
-    wave = load("ablation_wave2")
-    if wave:
-        out += ["### More single changes on the new recipe", "", load_note(wave), "",
-                f"Each row is the `lognormal` recipe plus one change, {wave['cpu_minutes']} CPU-minutes, "
-                f"N = {wave['n']} (the `lognormal` row itself scored 0.0351 at this N in the first run). None beat "
-                "it, so none is a default.", "", wave["table"], ""]
-    wave3 = load("ablation_wave3")
-    if wave3:
-        out += ["### EDM2's learned loss weighting and the network's width on the new recipe", "", load_note(wave3), "",
-                f"Each row is the `lognormal` recipe plus one change, {wave3['cpu_minutes']} CPU-minutes, "
-                f"N = {wave3['n']}, all in one run with the `lognormal` row itself (this run's machine was less "
-                "loaded than the earlier ones', so every row took ~45% more steps: compare within a table, not "
-                "across). The learned weighting is level with the recipe (within one KID std); the slimmer network's "
-                "extra steps do not make up for its width, and the wider one gets too few.", "", wave3["table"], ""]
-    wave4 = load("ablation_wave4")
-    if wave4:
-        out += ["### EDM2's power-function EMA on the new recipe", "", load_note(wave4), "",
-                f"The `lognormal` recipe (EMA decay 0.999 with warm-up) against the power-function EMA "
-                f"(`--ema-std`), {wave4['cpu_minutes']} CPU-minutes, N = {wave4['n']}, in one run (the test suite ran "
-                "beside it, load ~4: fewer steps than wave 3). Both widths beat the classic EMA, sigma_rel 0.05 by "
-                "0.0037 KID (1.8 of its std): a candidate default, to confirm at N = 2,000.", "",
-                wave4["table"], ""]
+    waves = [  # later waves of single changes on the new recipe: (results, title, text)
+        ("ablation_wave2", "More single changes on the new recipe",
+         lambda w: f"Each row is the `lognormal` recipe plus one change, {w['cpu_minutes']} CPU-minutes, N = {w['n']} "
+                   "(the `lognormal` row itself scored 0.0351 at this N in the first run). None beat it, so none is "
+                   "a default."),
+        ("ablation_wave3", "EDM2's learned loss weighting and the network's width on the new recipe",
+         lambda w: f"Each row is the `lognormal` recipe plus one change, {w['cpu_minutes']} CPU-minutes, N = {w['n']}, "
+                   "all in one run with the `lognormal` row itself (this run's machine was less loaded than the "
+                   "earlier ones', so every row took ~45% more steps: compare within a table, not across). The "
+                   "learned weighting is level with the recipe (within one KID std); the slimmer network's extra "
+                   "steps do not make up for its width, and the wider one gets too few."),
+        ("ablation_wave4", "EDM2's power-function EMA on the new recipe",
+         lambda w: "The `lognormal` recipe (EMA decay 0.999 with warm-up) against the power-function EMA "
+                   f"(`--ema-std`), {w['cpu_minutes']} CPU-minutes, N = {w['n']}, in one run (the test suite ran "
+                   "beside it, load ~4: fewer steps than wave 3). Both widths beat the classic EMA, sigma_rel 0.05 "
+                   "by 0.0037 KID (1.8 of its std): a candidate default, to confirm at N = 2,000."),
+    ]
+    for name, title, text in waves:
+        wave = load(name)
+        if wave:
+            out += [f"### {title}", "", load_note(wave), "", text(wave), "", wave["table"], ""]
     curve = {m: load(f"ablation_{m}min") for m in (5, 60)}
     if ab and all(curve.values()):
         by = {(15, r["row"]): r for r in ab["rows"]}

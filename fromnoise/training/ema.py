@@ -89,6 +89,11 @@ class PostHocEMA:
     def updates(self) -> int:
         return self.emas[0].updates
 
+    @updates.setter
+    def updates(self, value: int) -> None:
+        for e in self.emas:
+            e.updates = value
+
     def update(self, model: nn.Module) -> None:
         for ema in self.emas:
             ema.update(model)
@@ -100,7 +105,7 @@ class PostHocEMA:
         for e in self.emas:
             prefix = f"std{e.std:.3f}/"
             e.model.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
-            e.updates = updates
+        self.updates = updates
 
 
 def posthoc_coefficients(snapshots: list[tuple[float, float]], target: tuple[float, float]) -> np.ndarray:
@@ -186,13 +191,11 @@ def reconstruct(run_dir: Path, std: float, step: int | None = None) -> tuple[dic
             parts.append({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
     x = posthoc_coefficients(entries, (float(step), gamma))
     out: dict[str, torch.Tensor] = {}
-    for coef, part in zip(x, parts):
-        for name, v in part.items():
-            if v.is_floating_point():
-                out[name] = out.get(name, 0) + float(coef) * v.double()
-            else:
-                out[name] = v  # integer buffers: the newest snapshot's
-    out = {k: v.float() if v.is_floating_point() else v for k, v in out.items()}  # fp32, as trained
+    for name, newest in parts[-1].items():
+        if newest.is_floating_point():  # summed in float64, stored in fp32 as trained
+            out[name] = sum(float(c) * part[name].double() for c, part in zip(x, parts)).float()
+        else:
+            out[name] = newest  # integer buffers: the newest snapshot's
     return out, {"step": step, "std": std, "snapshots": [s for s, _ in snaps],
                  "coefficients": [float(c) for c in x]}
 
@@ -203,8 +206,10 @@ def posthoc_checkpoint(run_dir: Path, std: float, out: Path | None = None, step:
     any run. Written beside and renamed into place; ``out`` defaults to RUN/posthoc_ema/std_0.XXX."""
     import shutil
 
-    from safetensors.torch import load_file, save_file
+    from safetensors import safe_open
+    from safetensors.torch import save_file
 
+    from ..api import load
     from ..errors import UserError
     from ..io import replace_dir, write_json
     from .checkpoint import list_checkpoints, read_checkpoint
@@ -216,18 +221,17 @@ def posthoc_checkpoint(run_dir: Path, std: float, out: Path | None = None, step:
     if not ckpts:
         raise UserError(f"'{run_dir}' holds no complete checkpoint{f' of step {step}' if step else ''}; "
                         "give a run directory of 'fromnoise train --ema-snapshots N'")
-    from ..api import load
-
     load(ckpts[-1])  # the checkpoint is validated (config, weights, a latent model's autoencoder) first
     ckpt, _, state = read_checkpoint(ckpts[-1])
     ckpt_step = int(state.get("step", ckpt.name.split("_")[1]))
     weights, used = reconstruct(run_dir, std, ckpt_step)
-    if used["step"] != ckpt_step or ckpt_step not in used["snapshots"]:
+    if ckpt_step not in used["snapshots"]:
         raise UserError(f"'{run_dir}' has no EMA snapshot of step {ckpt_step} (its checkpoint); snapshots: "
                         f"{used['snapshots'][-3:]}")
     ema_file = ckpt / "ema.safetensors"
-    own = load_file(str(ema_file if ema_file.is_file() else ckpt / "model.safetensors"))  # read by load() above
-    if set(own) != set(weights) or any(own[k].shape != weights[k].shape for k in own):
+    with safe_open(str(ema_file if ema_file.is_file() else ckpt / "model.safetensors"), "pt") as f:  # shapes only
+        own = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    if set(own) != set(weights) or any(own[k] != tuple(weights[k].shape) for k in own):
         raise UserError(f"the EMA snapshots of '{run_dir}' do not fit its checkpoint {ckpt.name} "
                         "(another model was trained into the same directory?)")
     out = Path(out) if out is not None else run_dir / "posthoc_ema" / f"std_{std:.3f}"

@@ -251,8 +251,8 @@ class Trainer:
 
             self.posthoc.load(load_file(str(ckpt / POSTHOC_FILE)), self.step)
         else:
-            self.posthoc = PostHocEMA(self.denoiser)
-            self.posthoc.load(self.posthoc.state(), self.step)  # the trackers start from this step's weights
+            self.posthoc = PostHocEMA(self.denoiser)  # the trackers start from this checkpoint's weights
+            self.posthoc.updates = self.step
             self.logger.note(f"{ckpt.name} holds no post-hoc EMA trackers; they start from its weights")
 
     def _resume_optimizer(self, ckpt: Path, state: dict) -> None:
