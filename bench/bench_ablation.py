@@ -10,6 +10,7 @@ FID 12.4 at N = 2,000).
 
     python bench/bench_ablation.py                       # all rows, 15 CPU-minutes each
     python bench/bench_ablation.py --minutes 5 --rows today,cosine --tag 5min
+    python bench/bench_ablation.py --rows lognormal,power0.05 --posthoc 0.02,0.08 --posthoc-rows power0.05
 
 Rows (each is the recipe of the row it builds on plus one change; ``--rows`` picks any subset):
 
@@ -92,8 +93,11 @@ def recipe(row: str) -> dict:
     return {**(recipe(base) if base else {}), **CHANGES[row]}
 
 
-def worker(row: str, minutes: float, samples: int, work: Path) -> None:
-    """Train one row for ``minutes`` of CPU time (one thread), then sample ``samples`` images."""
+def worker(row: str, minutes: float, samples: int, work: Path, posthoc: list[float] = (), posthoc_samples: int = 600,
+           snapshot_every: int = 50) -> None:
+    """Train one row for ``minutes`` of CPU time (one thread), then sample ``samples`` images; with ``posthoc``
+    the run also saves EMA snapshots every ``snapshot_every`` steps and, after training, samples
+    ``posthoc_samples`` images from the post-hoc EMA of each relative std in ``posthoc`` (ROW/posthoc-STD/)."""
     from fromnoise.build import make_config
     from fromnoise.data import load_dataset, unit_to_uint8
     from fromnoise.sampling import generate
@@ -107,6 +111,8 @@ def worker(row: str, minutes: float, samples: int, work: Path) -> None:
     load_start, wall0, cpu0 = os.getloadavg(), time.time(), time.process_time()
     train = dict(recipe(row))
     net = train.pop("model", None)
+    if posthoc:
+        train["ema_snapshots"] = snapshot_every
     opts = TrainOptions(out=str(out / "run"), minutes=minutes, clock="cpu", progress=False,
                         sample_every=10**9, save_every=10**9, log_every=50, **train)
     trainer = Trainer(make_config("fashion", model_overrides=net), data, opts)
@@ -121,14 +127,36 @@ def worker(row: str, minutes: float, samples: int, work: Path) -> None:
     np.save(out / "samples.npy", images.numpy(), allow_pickle=False)
     (out / "stats.json").write_text(json.dumps(stats, indent=2, default=str))
     print(f"{row}: {trainer.step} steps in {cpu:.0f} CPU-s", flush=True)
+    if posthoc:
+        import copy
+
+        from fromnoise.training.ema import reconstruct
+
+        model = copy.deepcopy(trainer.ema.model)
+        for std in posthoc:
+            weights, used = reconstruct(Path(opts.out), std)
+            model.load_state_dict(weights)
+            images = unit_to_uint8(generate(model, posthoc_samples, sampler="dpmpp_2m", steps=20, seed=0))
+            sub = out / f"posthoc-{std:g}"
+            sub.mkdir()
+            np.save(sub / "samples.npy", images.numpy(), allow_pickle=False)
+            (sub / "stats.json").write_text(json.dumps({**stats, "row": f"{row}@{std:g}", "posthoc_std": std,
+                                                        "posthoc_snapshots": len(used["snapshots"])}, indent=2,
+                                                       default=str))
+            print(f"{row}: post-hoc EMA sigma_rel {std:g} from {len(used['snapshots'])} snapshots", flush=True)
 
 
 def report(rows: list[dict]) -> str:
     """The ablation as a markdown table (each row with every change above it)."""
-    lines = ["| row | on | adds | steps | img/CPU-s | KID | FID |", "|---|---|---|---|---|---|---|"]
+    lines = ["| row | on | adds | steps | img/CPU-s | N | KID | FID |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        adds = ", ".join(f"{k}={v}" for k, v in CHANGES[r["row"]].items()) if r["row"] != "today" else "baseline"
-        lines.append(f"| {r['row']} | {BASES[r['row']] or ''} | {adds} | {r['steps']} | {r['images_per_cpu_s']:.1f} | "
+        name, _, std = r["row"].partition("@")  # ROW@STD: the post-hoc EMA of relative std STD of row ROW's run
+        if std:
+            on, adds = name, f"post-hoc EMA, sigma_rel {std} (from the run's snapshots)"
+        else:
+            on = BASES[name] or ""
+            adds = ", ".join(f"{k}={v}" for k, v in CHANGES[name].items()) if name != "today" else "baseline"
+        lines.append(f"| {r['row']} | {on} | {adds} | {r['steps']} | {r['images_per_cpu_s']:.1f} | {r['n']} | "
                      f"{r['kid']:.4f} ± {r['kid_std']:.4f} | {r['fid']:.1f} |")
     return "\n".join(lines)
 
@@ -145,19 +173,29 @@ def main() -> None:
     ap.add_argument("--score-only", action="store_true", help="score the samples already in --work")
     ap.add_argument("--results", default=None, help="name of the results file (default: ablation[_TAG])")
     ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1), help="torch threads for scoring")
+    ap.add_argument("--posthoc", default="",
+                    help="comma-separated EMA relative stds (e.g. 0.02,0.08): the rows of --posthoc-rows also save "
+                         "EMA snapshots and are scored with the post-hoc EMA of each (rows ROW@STD)")
+    ap.add_argument("--posthoc-rows", default="", help="the rows that get --posthoc (default: all)")
+    ap.add_argument("--posthoc-samples", type=int, default=600, help="images per post-hoc EMA")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     work = args.work / (args.tag or "default")
-    if args.worker:
-        return worker(args.worker, args.minutes, args.samples, work)
+    stds = [float(v) for v in args.posthoc.split(",") if v.strip()]
     rows = args.rows.split(",")
-    for row in rows:
+    sweep_rows = args.posthoc_rows.split(",") if args.posthoc_rows else rows
+    if args.worker:
+        return worker(args.worker, args.minutes, args.samples, work, stds if args.worker in sweep_rows else [],
+                      args.posthoc_samples)
+    for row in rows + (sweep_rows if stds else []):
         recipe(row)  # unknown names fail before anything runs
     t0, load_before = time.time(), os.getloadavg()
     if not args.score_only:
         procs = [(row, subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--worker", row, "--minutes",
                                          str(args.minutes), "--samples", str(args.samples), "--work", str(args.work),
-                                         "--tag", args.tag], cwd=HERE, env={**os.environ, "OMP_NUM_THREADS": "1"}))
+                                         "--tag", args.tag, "--rows", args.rows, "--posthoc", args.posthoc,
+                                         "--posthoc-rows", args.posthoc_rows,
+                                         "--posthoc-samples", str(args.posthoc_samples)], cwd=HERE, env={**os.environ, "OMP_NUM_THREADS": "1"}))
                  for row in rows]
         for row, proc in procs:
             if proc.wait():
@@ -169,12 +207,14 @@ def main() -> None:
     inception = InceptionFeatures()
     ref = test_reference(args.samples, inception)
     results = []
-    for row in rows:
-        stats = json.loads((work / row / "stats.json").read_text())
-        images = torch.from_numpy(np.load(work / row / "samples.npy", allow_pickle=False))[:args.samples]
-        s = score(cached_features(work / row, images, inception), ref)
+    folders = [(row, work / row) for row in rows]
+    folders += [(f"{row}@{std:g}", work / row / f"posthoc-{std:g}") for row in rows if row in sweep_rows for std in stds]
+    for row, folder in folders:
+        stats = json.loads((folder / "stats.json").read_text())
+        images = torch.from_numpy(np.load(folder / "samples.npy", allow_pickle=False))[:args.samples]
+        s = score(cached_features(folder, images, inception), ref)
         results.append({**stats, "n": len(images), "kid": s["kid"], "kid_std": s["kid_std"], "fid": s["fid"]})
-        print(f"{row:10s} {stats['steps']:6d} steps  KID {s['kid']:.5f} ± {s['kid_std']:.5f}  FID {s['fid']:.2f}",
+        print(f"{row:16s} {stats['steps']:6d} steps  KID {s['kid']:.5f} ± {s['kid_std']:.5f}  FID {s['fid']:.2f}",
               flush=True)
     from fromnoise.viz import save_grid
 

@@ -144,7 +144,7 @@ def test_image_to_image_follows_the_strength_and_inpainting_keeps_the_rest(page,
 def test_feature_model_slider_changes_the_image(page, shots, folders):
     choose(page, "model", "features")
     page.wait_for_selector("#feature-temperature", state="visible")
-    assert page.locator("#mask-editor").is_visible()
+    page.locator("#mask-editor").wait_for(state="visible")
     set_number(page, "steps", 4)
     set_number(page, "count", 8)
     set_number(page, "feature-temperature", 0.0)
@@ -169,7 +169,8 @@ def test_learn_tab_renders(page, shots):
     choose(page, "model", "class")
     tab(page, "Learn")
     page.locator("#forward-image img").first.wait_for()
-    assert page.locator("#schedule-plot img").first.is_visible()
+    # the plot arrives in the same update but the browser renders it a moment later: wait, do not poll once
+    page.locator("#schedule-plot img").first.wait_for(state="visible")
     set_number(page, "timestep", 900)
     page.locator("#timestep input[type=number]").first.blur()
     page.locator("#animate").click()
