@@ -248,6 +248,15 @@ def report() -> Path:
                    f"(`--ema-std`), {w['cpu_minutes']} CPU-minutes, N = {w['n']}, in one run (the test suite ran "
                    "beside it, load ~4: fewer steps than wave 3). Both widths beat the classic EMA, sigma_rel 0.05 "
                    "by 0.0037 KID (1.8 of its std): a candidate default, to confirm at N = 2,000."),
+        ("ablation_wave5", "The power-function EMA confirmed at N = 2,000, and post-hoc EMA widths",
+         lambda w: f"The `lognormal` recipe against it plus the power EMA (sigma_rel 0.05), {w['cpu_minutes']} "
+                   f"CPU-minutes, N = {w['n']:,}, one run on a quiet machine (load 2; this machine does ~2.7x the steps "
+                   "per CPU-second of the earlier waves'). The ROW@STD rows are the post-hoc EMA of that run's "
+                   "snapshots (N = 600). The power EMA became the CPU presets' default."),
+        ("ablation_wave6", "The old recipe beside the new default, and three more changes",
+         lambda w: f"{w['cpu_minutes']} CPU-minutes, N = {w['n']:,}, five rows in one run (load ~7). With ~3,100 steps "
+                   "the old and new recipes are closer than at ~1,200 steps; none of the three changes beats the "
+                   "new default."),
     ]
     for name, title, text in waves:
         wave = load(name)

@@ -95,6 +95,7 @@ PRESET_DEFAULT_FIELDS: dict[str, Field] = {
     "lr_decay": Field("choice", choices=("none", "cosine")),
     "t_sampling": Field("choice", choices=("uniform", "lognormal")),
     "min_snr_gamma": Field("float", 0, None, none=True),
+    "ema_std": Field("float", 0, 0.288, none=True, lo_open=True),
 }
 
 

@@ -55,10 +55,13 @@ T, D, C = TrainingConfig, DiffusionConfig, ConditioningConfig
               help="Mean of ln sigma for --t-sampling lognormal (EDM's P_mean; higher: noisier training levels).")
 @click.option("--lognormal-std", type=click.FloatRange(0, min_open=True), default=T.lognormal_std,
               help="Standard deviation of ln sigma for --t-sampling lognormal (EDM's P_std).")
-@click.option("--ema-decay", type=click.FloatRange(0, 1), default=T.ema_decay, help="EMA decay of the sampling weights.")
-@click.option("--ema-std", type=click.FloatRange(0, 0.288, min_open=True), default=T.ema_std,
+@click.option("--ema-decay", type=click.FloatRange(0, 1), default=None,
+              help=f"The classic EMA of the sampling weights with this decay (default {T.ema_decay} where the preset "
+                   "suggests no --ema-std; given, it replaces the preset's power EMA; 0: no EMA).")
+@click.option("--ema-std", type=click.FloatRange(0, 0.288, min_open=True), default=None,
               help="Instead of --ema-decay: EDM2's power-function EMA whose averaging window is this share of the "
-                   "training so far (sigma_rel, e.g. 0.10; Karras et al. 2024, arxiv 2312.02696).")
+                   "training so far (sigma_rel, e.g. 0.05; Karras et al. 2024, arxiv 2312.02696). Default: the "
+                   "preset's (0.05 for fashion, cpu32 and youandme-latent).")
 @click.option("--ema-snapshots", type=click.IntRange(0), default=T.ema_snapshots,
               help="Every N steps, save snapshots of two power EMAs (sigma_rel 0.05 and 0.10) in OUT/ema_snapshots, "
                    "from which 'fromnoise posthoc-ema' builds the EMA of any width after training (EDM2's post-hoc "

@@ -16,10 +16,9 @@ import click
 from ..config import ConditioningConfig, DataConfig, DiffusionConfig, TrainingConfig
 from ..errors import UserError
 
-# Training fields a run may leave open: batch size and lr then come from the preset's
-# suggestions, horizontal flips from the data (on for folders and CIFAR-10).
-# options that, when not given, come from the preset's suggested training settings (its recipe)
-AUTO_FIELDS = frozenset({"batch_size", "lr", "hflip", "lr_decay", "t_sampling", "min_snr_gamma"})
+# Training fields a run may leave open: they then come from the preset's suggested settings (its
+# recipe), horizontal flips from the data (on for folders and CIFAR-10).
+AUTO_FIELDS = frozenset({"batch_size", "lr", "hflip", "lr_decay", "t_sampling", "min_snr_gamma", "ema_std"})
 
 
 def _default_preset(data) -> str:
@@ -46,6 +45,10 @@ def configs_from_options(params: dict) -> dict:
     p["compile"] = p.pop("compile_")
     p["out"] = p.get("out") or default_out(data.source)
     auto = {k for k in AUTO_FIELDS if p.get(k) is None}
+    if p.get("ema_decay") is None:
+        p.pop("ema_decay", None)  # the config's default decay
+    elif p.get("ema_std") is None:
+        auto.discard("ema_std")  # a decay given alone asks for the classic EMA, not the preset's power EMA
     known = {f.name for f in fields(TrainingConfig)}
     unknown = sorted(set(p) - known)
     if unknown:  # a programming error between train.py and this module, not a user's

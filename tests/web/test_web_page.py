@@ -212,7 +212,7 @@ def test_train_start_and_stop(page, shots, folders, web_root, loopback_only):
     page.locator("#train-stop").click()
     page.get_by_text(re.compile("stopped; starting the same run again resumes")).first.wait_for()
     # the state line says so too, and no late timer tick turns it back to "running"
-    page.wait_for_function("() => /stopped/.test(document.querySelector('#train-state').innerText)", timeout=5_000)
+    page.wait_for_function("() => /stopped/.test(document.querySelector('#train-state').innerText)", timeout=30_000)
     page.wait_for_timeout(2_500)
     assert "stopped" in page.locator("#train-state").inner_text()
     assert (web_root / "runs" / "from-the-page" / "metrics.jsonl").exists()
