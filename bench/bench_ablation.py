@@ -190,18 +190,17 @@ def main() -> None:
     stds = [float(v) for v in args.posthoc.split(",") if v.strip()]
     rows = args.rows.split(",")
     sweep_rows = args.posthoc_rows.split(",") if args.posthoc_rows else rows
-    if args.worker:
-        return worker(args.worker, args.minutes, args.samples, work, stds if args.worker in sweep_rows else [],
-                      args.posthoc_samples)
+    if args.worker:  # the parent passes --posthoc only to the rows that get it
+        return worker(args.worker, args.minutes, args.samples, work, stds, args.posthoc_samples)
     for row in rows + (sweep_rows if stds else []):
         recipe(row)  # unknown names fail before anything runs
     t0, load_before = time.time(), os.getloadavg()
     if not args.score_only:
         procs = [(row, subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--worker", row, "--minutes",
                                          str(args.minutes), "--samples", str(args.samples), "--work", str(args.work),
-                                         "--tag", args.tag, "--rows", args.rows, "--posthoc", args.posthoc,
-                                         "--posthoc-rows", args.posthoc_rows,
-                                         "--posthoc-samples", str(args.posthoc_samples)], cwd=HERE, env={**os.environ, "OMP_NUM_THREADS": "1"}))
+                                         "--tag", args.tag, "--posthoc", args.posthoc if row in sweep_rows else "",
+                                         "--posthoc-samples", str(args.posthoc_samples)],
+                                        cwd=HERE, env={**os.environ, "OMP_NUM_THREADS": "1"}))
                  for row in rows]
         for row, proc in procs:
             if proc.wait():

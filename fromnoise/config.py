@@ -84,18 +84,23 @@ REFERENCE004_FIELDS: dict[str, Field] = {
 ARCH_FIELDS = {"unet": UNET_FIELDS, "reference004": REFERENCE004_FIELDS}
 ARCH_REQUIRED = {"unet": (), "reference004": ("image_size", "channels")}
 
-# A preset's suggested training settings (informational, kept in the checkpoint).
-PRESET_DEFAULT_FIELDS: dict[str, Field] = {
+# The training fields a preset may suggest (its recipe): checked alike in a preset and in TrainingConfig.
+RECIPE_RULES: dict[str, Field] = {
     "lr": Field("float", 0, 1, lo_open=True),
     "batch_size": Field("int", 1, 65536),
-    "schedule": Field("str"),
-    "prediction": Field("str"),
-    "condition": Field("str"),
-    "mask": Field("bool"),
     "lr_decay": Field("choice", choices=("none", "cosine")),
     "t_sampling": Field("choice", choices=("uniform", "lognormal")),
     "min_snr_gamma": Field("float", 0, None, none=True),
     "ema_std": Field("float", 0, 0.288, none=True, lo_open=True),
+}
+
+# A preset's suggested training settings (informational, kept in the checkpoint).
+PRESET_DEFAULT_FIELDS: dict[str, Field] = {
+    **RECIPE_RULES,
+    "schedule": Field("str"),
+    "prediction": Field("str"),
+    "condition": Field("str"),
+    "mask": Field("bool"),
 }
 
 
@@ -409,14 +414,12 @@ class TrainingConfig:
         "out": Field("str"), "steps": Field("int", 1, None, none=True),
         "epochs": Field("float", 0, None, none=True, lo_open=True),
         "minutes": Field("float", 0, None, none=True, lo_open=True), "clock": Field("choice", choices=("wall", "cpu")),
-        "t_sampling": Field("choice", choices=("uniform", "lognormal")),
+        **RECIPE_RULES,
         "lognormal_mean": Field("float", -20, 20), "lognormal_std": Field("float", 0, 20, lo_open=True),
-        "batch_size": Field("int", 1, 65536), "lr": Field("float", 0, 1, lo_open=True),
-        "warmup": Field("int", 0, None), "lr_decay": Field("choice", choices=("none", "cosine")),
+        "warmup": Field("int", 0, None),
         "weight_decay": Field("float", 0, None), "grad_clip": Field("float", 0, None),
-        "grad_accum": Field("int", 1, 1024), "ema_decay": Field("float", 0, 1),
-        "ema_std": Field("float", 0, 0.288, none=True, lo_open=True), "ema_snapshots": Field("int", 0, None),
-        "min_snr_gamma": Field("float", 0, None, none=True), "condition_dropout": Field("float", 0, 1),
+        "grad_accum": Field("int", 1, 1024), "ema_decay": Field("float", 0, 1), "ema_snapshots": Field("int", 0, None),
+        "condition_dropout": Field("float", 0, 1),
         "loss_weighting": Field("choice", choices=("none", "uncertainty")),
         "hflip": Field("bool"), "color_jitter": Field("float", 0, 1), "sample_every": Field("int", 1, None),
         "save_every": Field("int", 1, None), "keep": Field("int", 1, None), "num_samples": Field("int", 1, 1024),
