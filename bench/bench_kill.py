@@ -74,7 +74,7 @@ def last_logged_step(run: Path) -> int:
 def check_checkpoints(run: Path) -> tuple[int, int, str | None]:
     """(number of checkpoints, newest step, error) after loading every checkpoint on disk."""
     import fromnoise
-    from fromnoise.training.checkpoint import list_checkpoints
+    from fromnoise.checkpoint import list_checkpoints
 
     ckpts = list_checkpoints(run)
     for ckpt in ckpts:
@@ -89,7 +89,7 @@ def check_checkpoints(run: Path) -> tuple[int, int, str | None]:
 def final_weights(run: Path) -> dict:
     from safetensors.torch import load_file
 
-    from fromnoise.training.checkpoint import list_checkpoints
+    from fromnoise.checkpoint import list_checkpoints
 
     ckpt = list_checkpoints(run)[-1]
     return {f: load_file(str(ckpt / f)) for f in ("model.safetensors", "ema.safetensors", "optimizer.safetensors")}

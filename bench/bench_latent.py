@@ -162,7 +162,7 @@ def quality(a) -> dict:
     from fromnoise import load
     from fromnoise.autoencoder.train import AutoencoderTrainer, AutoencoderTrainingConfig
     from fromnoise.evaluation.fidelity import evaluate_fidelity, held_out_targets
-    from fromnoise.training.checkpoint import read_checkpoint
+    from fromnoise.checkpoint import read_checkpoint
 
     train_dir, train, held = _clipart(a)
     out = CACHE / f"latent_f{a.factor}_{a.train}"

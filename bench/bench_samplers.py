@@ -41,7 +41,7 @@ def cached_samples(denoiser, checkpoint: Path, sampler: str, steps: int, n: int,
     import fromnoise
     from fromnoise.data import unit_to_uint8
     from fromnoise.io import atomic_write, write_json
-    from fromnoise.training.checkpoint import resolve_checkpoint
+    from fromnoise.checkpoint import resolve_checkpoint
 
     ckpt = resolve_checkpoint(checkpoint)
     folder = ckpt.parent.parent / "samplers" / (f"{ckpt.name}-{sampler}-{steps}" +

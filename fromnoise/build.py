@@ -17,9 +17,12 @@ and only then allocates and initialises the weights.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
+from .autoencoder.latent_model import LatentDenoiser, attach_run_autoencoder
+from .checkpoint import load_weights, read_checkpoint
 from .conditioning import build_encoder
 from .config import (BYTES_PER_TRAINED_PARAMETER, MAX_PARAMETERS, Config, DiffusionConfig, ImageConfig, LatentConfig,
                      ModelConfig, as_config)
@@ -77,8 +80,6 @@ def _assemble(cfg: Config) -> Denoiser:
     alpha_bar = get_schedule(cfg.diffusion.schedule, cfg.diffusion.timesteps)
     shape = (cfg.image.channels, cfg.image.size, cfg.image.size)
     if cfg.latent is not None:  # a Denoiser over latents, plus the decoder (attached when loaded)
-        from .autoencoder.latent_model import LatentDenoiser
-
         return LatentDenoiser(net, alpha_bar, cfg.diffusion.prediction, encoders, shape, cfg.latent)
     return Denoiser(net, alpha_bar, cfg.diffusion.prediction, encoders, shape)
 
@@ -135,3 +136,27 @@ def build_denoiser(config: Config | dict, where: str = "the model config") -> De
     cfg = as_config(config, where)
     check_size(cfg, where)
     return _assemble(cfg)
+
+
+def load(path: str | Path, *, ema: bool = True, device: str | torch.device = "cpu") -> Denoiser:
+    """Load a Denoiser from a run directory (latest checkpoint) or a checkpoint directory.
+
+    Uses the EMA weights when the checkpoint has them and ``ema`` is True. The checkpoint's
+    config.json is validated (``fromnoise.config.Config.from_dict``) and the network's size
+    checked before anything is allocated; a bad field is a UserError naming it. The returned
+    denoiser has ``.config`` (the checkpoint's validated config, as a dict) and ``.step`` attributes.
+    """
+    ckpt, raw, trainer = read_checkpoint(path)
+    where = str(ckpt / "config.json")
+    config = Config.from_dict(raw, where)  # known keys, ranges, size: all before any weight is allocated
+    denoiser = build_denoiser(config, where)
+    file = ckpt / "ema.safetensors"
+    if not (ema and file.exists()):
+        file = ckpt / "model.safetensors"
+    load_weights(denoiser, file)
+    if config.latent is not None:  # a latent model decodes with the run's own autoencoder (RUN/autoencoder)
+        attach_run_autoencoder(denoiser, ckpt)
+    denoiser.config = config.to_dict()
+    denoiser.step = int(trainer.get("step", 0))
+    denoiser.checkpoint = ckpt
+    return denoiser.to(device).eval()

@@ -175,7 +175,7 @@ def test_fields_tables_match_the_classes_they_check():
 # ------------------------------------------------------------------------------ loading a checkpoint
 @pytest.fixture
 def checkpoint(tmp_path):
-    from fromnoise.training.checkpoint import save_checkpoint
+    from fromnoise.checkpoint import save_checkpoint
 
     raw = old_config()
     denoiser = build_denoiser(raw)

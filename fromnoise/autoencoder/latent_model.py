@@ -149,7 +149,7 @@ def autoencoder_dir(ckpt: str | Path) -> Path:
 def read_run_autoencoder(folder: str | Path, latent: LatentConfig) -> Autoencoder:
     """The autoencoder in ``folder`` (a latent run's ``RUN/autoencoder``), checked against ``latent``:
     its config must be the one stored, its weights those whose digest is stored."""
-    from ..training.checkpoint import load_weights
+    from ..checkpoint import load_weights
     from .model import autoencoder_config
 
     folder = Path(folder)

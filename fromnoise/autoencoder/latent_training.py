@@ -72,7 +72,7 @@ class LatentTrainer(Trainer):
 def check_latent_options(ae_run: str | Path, training: TrainingConfig, auto: frozenset = frozenset()):
     """The AutoencoderConfig of ``ae_run`` (validated, no weights read), refusing the training options a
     latent run cannot honour: augmentations of images that are encoded once."""
-    from ..training.checkpoint import read_checkpoint
+    from ..checkpoint import read_checkpoint
     from .model import autoencoder_config
 
     _, config, _ = read_checkpoint(ae_run)
@@ -93,7 +93,7 @@ def prepare_latent_run(ae_run: str | Path, data: ImageData, run_dir: str | Path,
     Returns (scaled latents (N, c, H/f, W/f), the model's LatentConfig). A run that already holds
     another autoencoder is refused (its checkpoints were trained on that one's latents).
     """
-    from ..training.checkpoint import list_checkpoints, read_checkpoint
+    from ..checkpoint import list_checkpoints, read_checkpoint
 
     ckpt, _, _ = read_checkpoint(ae_run)
     ae = load_autoencoder(ckpt)
@@ -134,7 +134,7 @@ def latent_tables(tables: dict, latent: LatentConfig, image_size: int) -> dict:
 
 def _saved_latent(run_dir: Path) -> LatentConfig:
     """The LatentConfig of a run's newest checkpoint."""
-    from ..training.checkpoint import read_checkpoint
+    from ..checkpoint import read_checkpoint
 
     ckpt, config, _ = read_checkpoint(run_dir)
     if not config.get("latent"):

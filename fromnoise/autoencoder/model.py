@@ -15,7 +15,7 @@ untiled result up to the blending at tile seams, and memory stays flat at any im
     z = posterior.sample(generator)          # (B, 4, 32, 32)
     x_hat = ae.decode(z)                     # (B, 4, 256, 256)
 
-Checkpoints are the house's (``fromnoise.training.checkpoint``): ``model.safetensors`` holds the
+Checkpoints are the house's (``fromnoise.checkpoint``): ``model.safetensors`` holds the
 autoencoder's weights, ``config.json`` has ``{"kind": "autoencoder", "autoencoder": {...}}``;
 :func:`load_autoencoder` validates the config before it allocates anything.
 """
@@ -344,7 +344,7 @@ def autoencoder_config(config: dict, where: str = "the checkpoint") -> Autoencod
 
 def load_autoencoder(path: str | Path, device: str | torch.device = "cpu") -> Autoencoder:
     """The autoencoder of a run directory or checkpoint (config validated before weights are allocated), in eval mode."""
-    from ..training.checkpoint import load_weights, read_checkpoint
+    from ..checkpoint import load_weights, read_checkpoint
 
     ckpt, config, _ = read_checkpoint(path)
     ae = Autoencoder(autoencoder_config(config, where=f"'{ckpt}'"))

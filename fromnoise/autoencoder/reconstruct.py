@@ -16,7 +16,7 @@ from .model import KIND
 
 def is_autoencoder_run(path: str | Path) -> bool:
     """Whether ``path`` (a run or checkpoint directory) holds an autoencoder rather than a diffusion model."""
-    from ..training.checkpoint import read_checkpoint
+    from ..checkpoint import read_checkpoint
 
     _, config, _ = read_checkpoint(path)
     return isinstance(config, dict) and config.get("kind") == KIND
@@ -50,7 +50,7 @@ def reconstruct(ae, data) -> tuple[torch.Tensor, torch.Tensor]:
 
 def sample_autoencoder(path: str | Path, n: int, out: str | Path | None = None, device: str = "cpu") -> str:
     """Write originals beside reconstructions (``grid.png``: originals on top; ``images/``); returns a summary."""
-    from ..training.checkpoint import read_checkpoint
+    from ..checkpoint import read_checkpoint
     from ..viz import save_grid, save_images
     from .losses import ssim
     from .model import load_autoencoder
@@ -77,7 +77,7 @@ def sample_autoencoder(path: str | Path, n: int, out: str | Path | None = None, 
 def describe_autoencoder(path: str | Path) -> str:
     """``fromnoise info`` of an autoencoder run: its architecture, latent shape, training and data."""
     from ..models import count_parameters
-    from ..training.checkpoint import list_checkpoints, read_checkpoint
+    from ..checkpoint import list_checkpoints, read_checkpoint
     from .model import Autoencoder, autoencoder_config
 
     ckpt, config, state = read_checkpoint(path)

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from ..data import ImageData, TensorBatches
 from ..errors import UserError
 from ..rules import Field, check_dataclass_fields, check_keys, located
-from ..training.checkpoint import (
+from ..checkpoint import (
     list_checkpoints,
     load_weights,
     optimizer_from_tensors,

@@ -42,7 +42,7 @@ def evaluate_features(checkpoint: Path, data_dir: Path | None, n: int, guidance:
     from fromnoise.data import load_dataset
     from fromnoise.errors import UserError
     from fromnoise.evaluation.fidelity import evaluate_fidelity, held_out_targets, markdown_table, save_report
-    from fromnoise.training.checkpoint import read_checkpoint
+    from fromnoise.checkpoint import read_checkpoint
 
     ckpt, config, _ = read_checkpoint(checkpoint)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")

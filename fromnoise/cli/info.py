@@ -42,7 +42,7 @@ def info(checkpoint, as_json):
     """Config, parameter count, training steps and training data of a checkpoint."""
     from ..build import build_denoiser
     from ..models import count_parameters
-    from ..training.checkpoint import list_checkpoints, read_checkpoint
+    from ..checkpoint import list_checkpoints, read_checkpoint
 
     ckpt, config, state = read_checkpoint(checkpoint)
     if config.get("kind") == "autoencoder" and not as_json:

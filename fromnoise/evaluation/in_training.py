@@ -32,7 +32,7 @@ from fromnoise.evaluation.inception import InceptionFeatures
 from fromnoise.evaluation.reference import reference_stats
 from fromnoise.io import recover_dir, replace_dir, write_json
 from fromnoise.sampling.samplers import DEFAULT_SAMPLER
-from fromnoise.training.checkpoint import list_checkpoints
+from fromnoise.checkpoint import list_checkpoints
 
 BEST_DIR = "best"
 BEST_FILE = "best.json"

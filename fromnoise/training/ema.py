@@ -209,10 +209,10 @@ def posthoc_checkpoint(run_dir: Path, std: float, out: Path | None = None, step:
     from safetensors import safe_open
     from safetensors.torch import save_file
 
-    from ..api import load
+    from ..build import load
     from ..errors import UserError
     from ..io import replace_dir, write_json
-    from .checkpoint import list_checkpoints, read_checkpoint
+    from ..checkpoint import list_checkpoints, read_checkpoint
 
     run_dir = Path(run_dir)
     ckpts = list_checkpoints(run_dir)

@@ -46,7 +46,7 @@ from ..diffusion import (UncertaintyWeighting, diffusion_loss, lognormal_timeste
                          uncertainty_weighted)
 from ..diffusion.process import log_sigma
 from ..errors import UserError
-from .checkpoint import (list_checkpoints, load_weights, optimizer_from_tensors, read_checkpoint, read_rng_state,
+from ..checkpoint import (list_checkpoints, load_weights, optimizer_from_tensors, read_checkpoint, read_rng_state,
                          recover_checkpoints, rng_state, save_checkpoint, set_rng_state)
 from .conditions import batch_condition
 from .ema import EMA, PostHocEMA, drop_snapshots_after, save_snapshot

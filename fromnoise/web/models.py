@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .. import load
 from ..errors import UserError
-from ..training.checkpoint import list_checkpoints
+from ..checkpoint import list_checkpoints
 
 
 def find_runs(root: str | Path, depth: int = 2) -> list[Path]:

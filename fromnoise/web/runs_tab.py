@@ -11,7 +11,7 @@ import json
 import time
 from pathlib import Path
 
-from ..training.checkpoint import list_checkpoints
+from ..checkpoint import list_checkpoints
 from .train_tab import loss_figure
 
 

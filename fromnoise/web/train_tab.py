@@ -27,7 +27,7 @@ from PIL import Image
 
 from ..errors import UserError
 from ..models import PRESETS
-from ..training.checkpoint import list_checkpoints
+from ..checkpoint import list_checkpoints
 from ..training.logging import RunLogger
 from ..viz import moving_average
 

@@ -21,7 +21,7 @@ from fromnoise.autoencoder.losses import adaptive_weight, ssim
 from fromnoise.autoencoder.model import tiled
 from fromnoise.data import load_dataset, to_float
 from fromnoise.errors import UserError
-from fromnoise.training.checkpoint import list_checkpoints, read_checkpoint
+from fromnoise.checkpoint import list_checkpoints, read_checkpoint
 from tests.cli_runner import run
 
 

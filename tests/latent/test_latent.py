@@ -24,7 +24,7 @@ from fromnoise.build import make_config
 from fromnoise.data import load_dataset
 from fromnoise.errors import UserError
 from fromnoise.sampling.img2img import plan_edit
-from fromnoise.training.checkpoint import list_checkpoints, read_checkpoint
+from fromnoise.checkpoint import list_checkpoints, read_checkpoint
 from tests.cli_runner import run
 
 SIZE = 32

@@ -81,13 +81,13 @@ def test_kill_while_saving_leaves_the_previous_checkpoint(tmp_path):
     script = textwrap.dedent(f"""
         import os, signal, torch, safetensors.torch as st
         from fromnoise.build import make_config, build_denoiser
-        from fromnoise.training.checkpoint import save_checkpoint
+        from fromnoise.checkpoint import save_checkpoint
         real = st.save_file
         def dying(tensors, path, metadata=None):
             real(tensors, path, metadata=metadata)
             if path.endswith("ema.safetensors"):
                 os.kill(os.getpid(), signal.SIGKILL)   # killed half-way through the checkpoint
-        import fromnoise.training.checkpoint as ck
+        import fromnoise.checkpoint as ck
         ck.save_file = dying
         d = build_denoiser(make_config("micro", image_size=8, channels=1))
         save_checkpoint({str(tmp_path / 'run')!r}, 99, model=d, ema=d, config={{}})

@@ -13,7 +13,7 @@ from fromnoise.build import make_config
 from fromnoise.errors import UserError
 from fromnoise.io import atomic_write, recover_dir, replace_dir, write_text
 from fromnoise.training import Trainer, TrainOptions, list_checkpoints, read_checkpoint
-from fromnoise.training.checkpoint import recover_checkpoints
+from fromnoise.checkpoint import recover_checkpoints
 from tests.synthetic import squares
 
 
@@ -97,7 +97,7 @@ def test_nan_in_an_early_micro_batch_stops_before_the_optimizer_step(tmp_path):
 
 def test_full_disk_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     _train(tmp_path / "run", 2).run()
-    import fromnoise.training.checkpoint as ck
+    import fromnoise.checkpoint as ck
 
     real = ck.save_file
 

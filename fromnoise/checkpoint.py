@@ -36,8 +36,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..errors import UserError
-from ..io import recover_dir, replace_dir, write_json
+from .errors import UserError
+from .io import recover_dir, replace_dir, write_json
 
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 _LEFTOVER = re.compile(r"^step_(\d+)\.(old|tmp)$")
