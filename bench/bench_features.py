@@ -46,7 +46,7 @@ def split(data: ImageData, holdout: int, seed: int = 0) -> tuple[ImageData, Imag
 
 
 def train(args) -> None:
-    from fromnoise.training.conditions import setup_conditioning
+    from fromnoise.conditioning.tables import setup_conditioning
     from fromnoise.training.trainer import TrainOptions, Trainer
 
     torch.set_num_threads(args.threads)

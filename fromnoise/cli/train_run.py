@@ -80,7 +80,7 @@ def run_training(data: DataConfig, training: TrainingConfig, *, preset: str | No
     from ..build import make_config
     from ..data import canonical_source, load_dataset
     from ..models import get_preset
-    from ..training.conditions import setup_conditioning
+    from ..conditioning.tables import setup_conditioning
     from ..training.launch import check_not_nested
 
     diffusion = (diffusion or DiffusionConfig()).validate(complete=False)

@@ -242,7 +242,7 @@ def setup_features(data, emb_dim: int, *, mask: bool = False, workers: int | Non
     Returns:
         (kwargs, tables). Without ``mask``: FeatureEncoder kwargs; with it, kwargs by encoder
         kind, ``{"features": kwargs, "mask": kwargs}`` (see
-        ``fromnoise.training.conditions.setup_conditioning``). ``tables``: ``features``
+        ``fromnoise.conditioning.tables.setup_conditioning``). ``tables``: ``features``
         (N, 32) float32 in [0, 1] and, with ``mask``, ``mask`` (N, 1, H, W) float32 in {0, 1}.
     """
     images = data.images

@@ -44,7 +44,7 @@ def _top(counter: Counter, k: int = 20) -> dict:
 
 def conditions_from_tables(tables: dict, n: int, seed: int = 0) -> tuple[dict | None, dict]:
     """The training tables' rows of ``n`` random training images (in-training evaluation)."""
-    from ..training.conditions import batch_condition
+    from ..conditioning.tables import batch_condition
 
     if not tables:
         return None, {"drawn": "none (unconditional)"}

@@ -48,7 +48,7 @@ from ..diffusion.process import log_sigma
 from ..errors import UserError
 from ..checkpoint import (list_checkpoints, load_weights, optimizer_from_tensors, read_checkpoint, read_rng_state,
                          recover_checkpoints, rng_state, save_checkpoint, set_rng_state)
-from .conditions import batch_condition
+from ..conditioning.tables import batch_condition
 from .ema import EMA, PostHocEMA, drop_snapshots_after, save_snapshot
 from .logging import RunLogger
 from .signals import catch_stop_signals, restore_signals
@@ -135,7 +135,7 @@ class Trainer:
         config: the model config (``fromnoise.build.make_config``), saved in every checkpoint.
         data: the in-memory training images.
         options: how long and how to train, and where to write.
-        tables: per-image condition tables (``fromnoise.training.conditions``), may be empty.
+        tables: per-image condition tables (``fromnoise.conditioning.tables``), may be empty.
         hooks: callables ``hook(trainer, step)`` run after every step (in-training evaluation).
     """
 

@@ -18,7 +18,7 @@ from fromnoise.data import load_dataset
 from fromnoise.errors import UserError
 from fromnoise.features import FEATURE_NAMES, FeatureNormalizer
 from fromnoise.sampling import generate
-from fromnoise.training.conditions import setup_conditioning
+from fromnoise.conditioning.tables import setup_conditioning
 
 SIZE = 16
 COLORS = [(230, 30, 30), (30, 200, 40), (40, 60, 220), (240, 200, 20), (160, 40, 200), (20, 180, 200)]

@@ -15,7 +15,7 @@ from fromnoise.data import ImageData, load_dataset
 from fromnoise.errors import UserError
 from fromnoise.sampling import generate
 from fromnoise.training import Trainer, TrainOptions
-from fromnoise.training.conditions import batch_condition, setup_condition
+from fromnoise.conditioning.tables import batch_condition, setup_condition
 
 
 @pytest.fixture(autouse=True)

@@ -227,7 +227,7 @@ def test_the_mask_goes_to_latent_size_by_area_average(latent_run):
 
 def test_the_training_tables_hold_the_mask_at_latent_size(folder, ae_run, tmp_path):
     from fromnoise.autoencoder.latent_training import latent_tables, prepare_latent_run
-    from fromnoise.training.conditions import setup_conditioning
+    from fromnoise.conditioning.tables import setup_conditioning
 
     data = load_dataset(folder, channels=4)
     latents, latent = prepare_latent_run(ae_run, data, tmp_path / "run")

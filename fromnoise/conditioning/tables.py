@@ -14,10 +14,11 @@ import importlib
 import torch
 
 from ..errors import UserError
+from . import ENCODERS
 
 # kind -> "module:function(data, emb_dim, **options) -> (encoder_kwargs, tables)"
 SETUPS: dict[str, str] = {
-    "class": "fromnoise.training.conditions:setup_class",
+    "class": "fromnoise.conditioning.tables:setup_class",
     "text": "fromnoise.conditioning.text:setup_text",
     "features": "fromnoise.conditioning.features:setup_features",
 }
@@ -48,8 +49,6 @@ def setup_conditioning(kind: str, data, emb_dim: int, **options) -> tuple[dict, 
     kwargs by encoder kind, ``{"features": {...}, "mask": {...}}``: every key a registered
     encoder kind and every value a dict. Both forms come out here as one dict by kind.
     """
-    from ..conditioning import ENCODERS
-
     kwargs, tables = setup_condition(kind, data, emb_dim, **options)
     if kwargs and set(kwargs) <= set(ENCODERS) and all(isinstance(v, dict) for v in kwargs.values()):
         return dict(kwargs), tables
