@@ -233,6 +233,9 @@ def report() -> Path:
                 "Before (`today`) and after (`lognormal`): `ablation_today.png`, `ablation_lognormal.png` "
                 "(the first 64 samples of each).", ""]
     waves = [  # later waves of single changes on the new recipe: (results, title, text)
+        ("ablation_n2000", "The old and the new recipe rescored at N = 2,000",
+         lambda w: f"The `today` and `lognormal` rows of the run above, their samples scored again at N = {w['n']:,} "
+                   "(`bench_ablation.py --score-only --rows today,lognormal --results ablation_n2000`)."),
         ("ablation_wave2", "More single changes on the new recipe",
          lambda w: f"Each row is the `lognormal` recipe plus one change, {w['cpu_minutes']} CPU-minutes, N = {w['n']} "
                    "(the `lognormal` row itself scored 0.0351 at this N in the first run). None beat it, so none is "
@@ -303,7 +306,8 @@ def report() -> Path:
                                         if isinstance(v, dict) else fmt(v)) for k, v in s["goals"].items()), "",
                 sampler_plot(RESULTS / "samplers.png", s["rows"]), ""]
     for name, title in (("conditional", "Conditional generation (bench_conditional.py)"),
-                        ("features_fidelity", "Feature fidelity (bench_features.py)")):
+                        ("features_fidelity", "Feature fidelity (bench_features.py)"),
+                        ("by_hand", "Summaries and figures measured outside run_all.py")):
         md = RESULTS / f"{name}.md"
         if md.is_file():  # written by scripts that run on their own (hours of training), not by run_all
             body = [("#" + line) if line.startswith("#") else line for line in md.read_text().splitlines()[1:]]
