@@ -23,13 +23,13 @@ from typing import Callable
 
 import torch
 
+from ..choices import DEFAULT_SAMPLER, NFE_PER_STEP, SAMPLER_NAMES, SPACINGS  # noqa: F401 (re-exported)
 from ..diffusion.process import log_sigma
 from ..errors import UserError
 
 Denoise = Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
 
 
-SPACINGS = ("trailing", "karras", "logsnr")
 SIGMA_TOP = 80.0  # EDM's sigma_max: beyond it x_t is noise for any data in [-1, 1] (cosine's last sigma is ~2e4)
 
 
@@ -222,8 +222,5 @@ SAMPLERS: dict[str, Callable] = {
     "euler": sample_euler,
     "heun": sample_heun,
 }
-NFE_PER_STEP = {"heun": 2}
-# the default wherever images are drawn: on the briefly trained models of a CPU budget its fresh noise
-# at every step corrects the network's error, which an ODE solver carries to the end (bench/results/
-# samplers.json: FID 0.99x DDPM-1000's at 20 steps, dpmpp_2m 1.22x)
-DEFAULT_SAMPLER = "dpmpp_2m_sde"
+# --help lists the names from the torch-free fromnoise.choices: the registry must match it
+assert tuple(SAMPLERS) == SAMPLER_NAMES, "fromnoise/choices.py SAMPLER_NAMES must list the SAMPLERS keys"
