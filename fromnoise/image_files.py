@@ -160,6 +160,22 @@ def normalise_mode(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+def to_channels_pil(img: Image.Image, channels: int) -> Image.Image:
+    """Convert a normalised (L/LA/RGB/RGBA) image to 1, 3 or 4 channels.
+
+    Alpha is composited on white for 1 and 3 channels: transparent parts of
+    icons and cut-outs then look like paper, not like black.
+    """
+    img = normalise_mode(img)
+    if channels == 4:
+        return img.convert("RGBA")
+    if img.mode in ("LA", "RGBA"):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba).convert("RGB")
+    return img.convert("L" if channels == 1 else "RGB")
+
+
 def is_grey_mode(mode: str) -> bool:
     """True for PIL modes that :func:`normalise_mode` turns into L or LA."""
     return mode in ("1", "L", "LA", "La", "I", "F") or mode.startswith("I;16")

@@ -14,7 +14,7 @@ import torch
 from PIL import Image, ImageOps
 from torchvision.transforms.v2 import functional as TF
 
-from fromnoise.image_files import has_alpha_mode, is_grey_mode, normalise_mode  # noqa: F401 (re-exported)
+from fromnoise.image_files import has_alpha_mode, is_grey_mode, normalise_mode, to_channels_pil  # noqa: F401 (re-exported)
 
 # ITU-R BT.601 luma weights: the same ones PIL's convert("L") uses, so a
 # folder of RGB images and an RGB tensor data set turn grey identically.
@@ -83,19 +83,3 @@ def convert_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
     if c == channels:
         return images
     raise ValueError(f"cannot convert {images.shape[1]} channels to {channels}")
-
-
-def to_channels_pil(img: Image.Image, channels: int) -> Image.Image:
-    """Convert a normalised (L/LA/RGB/RGBA) image to 1, 3 or 4 channels.
-
-    Alpha is composited on white for 1 and 3 channels: transparent parts of
-    icons and cut-outs then look like paper, not like black.
-    """
-    img = normalise_mode(img)
-    if channels == 4:
-        return img.convert("RGBA")
-    if img.mode in ("LA", "RGBA"):
-        rgba = img.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(white, rgba).convert("RGB")
-    return img.convert("L" if channels == 1 else "RGB")
