@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from fromnoise.sampling.samplers import DEFAULT_SAMPLER, SAMPLERS
+from ..choices import DEFAULT_SAMPLER, SAMPLER_NAMES
 
 
 @click.command(context_settings={"show_default": True})
@@ -18,7 +18,7 @@ from fromnoise.sampling.samplers import DEFAULT_SAMPLER, SAMPLERS
               help="Feature vectors to request (a seeded random choice of the folder's images).")
 @click.option("--guidance", type=click.FloatRange(0, 50), default=1.0, help="Classifier-free guidance scale.")
 @click.option("--steps", type=click.IntRange(1, 1000), default=20, help="Sampler steps.")
-@click.option("--sampler", type=click.Choice(list(SAMPLERS)), default=DEFAULT_SAMPLER, help="Sampler.")
+@click.option("--sampler", type=click.Choice(SAMPLER_NAMES), default=DEFAULT_SAMPLER, help="Sampler.")
 @click.option("--seed", type=int, default=0, help="Seed of the image choice and of the starting noise.")
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=64, help="Images per network batch.")
 @click.option("--mask/--no-mask", "use_mask", default=True,
@@ -36,35 +36,6 @@ def evaluate_features(checkpoint: Path, data_dir: Path | None, n: int, guidance:
     """Generate one image per held-out feature vector, re-measure its 32 features, and report
     per-feature Pearson r and mean absolute error (normalised units), beside an unconditional
     baseline: a table per feature group and a scatter plot PNG per group."""
-    import torch
+    from .evaluate_features_run import run  # deferred: it imports torch and the model code
 
-    from fromnoise import load
-    from fromnoise.data import load_dataset
-    from fromnoise.errors import UserError
-    from fromnoise.evaluation.fidelity import evaluate_fidelity, held_out_targets, markdown_table, save_report
-    from fromnoise.checkpoint import read_checkpoint
-
-    ckpt, config, _ = read_checkpoint(checkpoint)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    denoiser = load(ckpt, device=device)
-    if "features" not in denoiser.encoders:
-        raise UserError(f"the checkpoint '{ckpt}' is not feature-conditioned; train with --condition features.")
-    if data_dir is None:
-        path = config.get("data", {}).get("path")
-        if not path or not Path(path).is_dir():
-            raise UserError(f"the checkpoint does not name a training folder that exists here ({path!r}); "
-                            "give held-out images with --data FOLDER.")
-        data_dir = Path(path)
-        click.secho(f"note: requesting the features of training images from {data_dir} (not held out); "
-                    "give --data FOLDER for held-out ones.", fg="yellow", err=True)
-    c, size, _ = denoiser.image_shape
-    data = load_dataset(data_dir, image_size=size, channels=c)
-    pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n].sort().values
-    targets, masks = held_out_targets(denoiser, data.images[pick])
-    report = evaluate_fidelity(denoiser, targets, masks if use_mask else None, guidance=guidance, steps=steps,
-                               sampler=sampler, seed=seed, batch_size=batch_size, baseline=baseline, progress=True)
-    report.settings.update(checkpoint=str(ckpt), data=str(data_dir))
-    out = out or ckpt.parent.parent / "fidelity"
-    save_report(report, out, title=f"of {ckpt.parent.parent.name}", plots=plots)
-    click.echo(markdown_table(report.groups))
-    click.echo(f"wrote {out}/fidelity.json, fidelity.md, generated.png" + (", scatter_<group>.png" if plots else ""))
+    run(checkpoint, data_dir, n, guidance, steps, sampler, seed, batch_size, use_mask, baseline, plots, out, device)

@@ -28,37 +28,6 @@ def features(folder: Path | None, out: Path | None, workers: int, no_cache: bool
     fromnoise features FOLDER [--out DIR]     feature table (CSV/Parquet) + masks/*.png
     fromnoise features --explain IMAGE        the 32 values, and a picture of them
     """
-    import json
+    from .features_run import run  # deferred: it imports numpy, scikit-image and the feature code
 
-    import numpy as np
-
-    from fromnoise.errors import UserError
-    from fromnoise.features import FeatureNormalizer, explain, explain_table, extract_folder
-    from fromnoise.image_files import check_regular_file, read_image, shown
-
-    if explain_image is not None:
-        norm = None
-        if normalizer is not None:
-            try:
-                check_regular_file(normalizer)
-                norm = FeatureNormalizer.from_dict(json.loads(normalizer.read_bytes().decode("utf-8")))
-            except UserError as err:
-                raise UserError(f"--normalizer: {str(err).replace('the image', 'the file')}") from None
-            except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
-                raise UserError(f"normaliser '{shown(normalizer)}' is not a feature normaliser JSON ({err}); "
-                                "give the normalizer of a features-conditioned model.") from None
-        # Read as the folder measurement and the data loader read (EXIF-rotated, 16-bit scaled);
-        # a FIFO, a decompression bomb or a corrupt file is one UserError.
-        image = np.asarray(read_image(explain_image))
-        png = out or explain_image.with_name(f"{explain_image.stem}_features.png")
-        _, result = explain(image, png, normalizer=norm)
-        click.echo(explain_table(result.values, norm))
-        click.echo(f"picture: {shown(png)}")
-        return
-    if folder is None:
-        raise UserError("give an image FOLDER to measure, or --explain IMAGE; see `fromnoise features --help`.")
-    if not folder.is_dir():
-        raise UserError(f"'{shown(folder)}' is a file; give a folder, or use --explain {shown(folder)}.")
-    out_dir = out or folder.resolve().parent / f"{folder.resolve().name}_features"
-    table = extract_folder(folder, out_dir, workers=workers, cache=not no_cache)
-    click.echo(f"{len(table)} images measured -> {shown(out_dir / 'features.csv')} and {shown(out_dir / 'masks')}/")
+    run(folder, out, workers, no_cache, explain_image, normalizer)

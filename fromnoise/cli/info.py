@@ -2,37 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import click
-
-
-def check_weights(ckpt: Path, denoiser) -> None:
-    """Check every weights file of a checkpoint against the architecture its config describes.
-
-    Reads only the safetensors headers (names and shapes, no tensor data), so ``info`` stays fast;
-    a truncated or corrupt file, or weights of another architecture, is a UserError naming the file.
-    """
-    from safetensors import safe_open
-
-    from ..errors import UserError
-
-    own = {k: tuple(v.shape) for k, v in denoiser.state_dict().items()}
-    for name in ("model.safetensors", "ema.safetensors"):
-        file = ckpt / name
-        if not file.exists():
-            continue
-        try:
-            with safe_open(str(file), "pt") as weights:
-                shapes = {k: tuple(weights.get_slice(k).get_shape()) for k in weights.keys()}
-        except Exception as err:  # noqa: BLE001 - safetensors raises its own error types for corrupt files
-            raise UserError(f"cannot read the weights '{file}' ({err}); the file is truncated or corrupt, "
-                            "use another checkpoint of the run") from None
-        if shapes != own:
-            wrong = sorted(set(own) ^ set(shapes)) or [k for k in own if own[k] != shapes[k]]
-            raise UserError(f"the weights in '{file}' do not fit the architecture in its config.json "
-                            f"(e.g. {wrong[0]!r}); the config and the weights come from different models")
 
 
 @click.command("info", context_settings={"show_default": True})
@@ -40,42 +10,6 @@ def check_weights(ckpt: Path, denoiser) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the full config as JSON.")
 def info(checkpoint, as_json):
     """Config, parameter count, training steps and training data of a checkpoint."""
-    from ..build import build_denoiser
-    from ..models import count_parameters
-    from ..checkpoint import list_checkpoints, read_checkpoint
+    from .info_run import run  # deferred: it builds the network, which imports torch
 
-    ckpt, config, state = read_checkpoint(checkpoint)
-    if config.get("kind") == "autoencoder" and not as_json:
-        from ..autoencoder.reconstruct import describe_autoencoder
-
-        click.echo(describe_autoencoder(ckpt))
-        return
-    if as_json:
-        click.echo(json.dumps({"checkpoint": str(ckpt), "config": config, "trainer": {
-            k: v for k, v in state.items() if k != "optimizer"}}, indent=2, default=str))
-        return
-    denoiser = build_denoiser(config)
-    check_weights(ckpt, denoiser)
-    model, diff, data = config["model"], config["diffusion"], config.get("data", {})
-    training = config.get("training", {})
-    size = sum(p.stat().st_size for p in ckpt.iterdir()) / 1e6
-    lines = [
-        f"checkpoint   {ckpt} ({size:.1f} MB)",
-        f"preset       {config.get('preset', '?')} ({model['arch']}), {count_parameters(denoiser) / 1e6:.2f}M parameters",
-        f"images       {config['image']['channels']} x {config['image']['size']} x {config['image']['size']}",
-        f"diffusion    {diff['schedule']} schedule, T = {diff['timesteps']}, {diff['prediction']}-prediction",
-        f"conditioning {', '.join(config.get('conditioning') or {}) or 'none'}",
-        f"trained      {state.get('step', '?')} steps, {state.get('images_seen', '?')} images seen, "
-        f"batch {training.get('batch_size', '?')}, lr {training.get('lr', '?')}",
-        f"data         {data.get('source', '?')} {data.get('path', '') or ''} ({data.get('n', '?')} images)",
-    ]
-    if config.get("latent"):
-        from ..autoencoder.reconstruct import describe_latent
-
-        lines.insert(3, describe_latent(config, ckpt))
-    if "class" in (config.get("conditioning") or {}):
-        lines.append(f"classes      {', '.join(config['conditioning']['class'].get('class_names', []))}")
-    others = list_checkpoints(ckpt.parent.parent) if ckpt.parent.name == "checkpoints" else []
-    if others:
-        lines.append(f"all saved    {', '.join(p.name for p in others)}")
-    click.echo("\n".join(lines))
+    run(checkpoint, as_json)

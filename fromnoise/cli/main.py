@@ -13,6 +13,8 @@ import sys
 
 import click
 
+from ..errors import UserError
+
 # name -> (module, attribute, one-line help shown in `fromnoise --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("fromnoise.cli.train", "train", "Train a diffusion model on a dataset or an image folder."),
@@ -58,8 +60,6 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
     def invoke(self, ctx):
-        from fromnoise.errors import UserError
-
         try:
             return super().invoke(ctx)
         except UserError as err:  # a stop by a signal has its own prefix and exit status (130, 143)

@@ -1,7 +1,12 @@
-"""Shared CLI helpers: TOML config files under command-line overrides, device choice, messages."""
+"""Shared CLI helpers: TOML config files under command-line overrides, device choice, messages.
+
+Every command module imports this one to build its options, so it stays light: torch and accelerate
+are imported inside the two device functions, which only a running command calls.
+"""
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 
@@ -42,7 +47,8 @@ def apply_config_file(ctx: click.Context, path: str | None, params: dict) -> dic
 
 
 def pick_device(device: str | None) -> str:
-    import torch
+    """The torch device to run on: ``auto`` (or None) picks CUDA when a GPU is available, else the CPU."""
+    import torch  # here, not at the top: --help imports this module and must not pay for torch
 
     if device in (None, "auto"):
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -54,15 +60,14 @@ def pick_device(device: str | None) -> str:
 def process_role(device: str | None) -> tuple[bool, str]:
     """(is this the main process, the device to use) for a command that may run under a launcher
     (``accelerate launch`` or ``--processes N``): several processes take one GPU each, or share the CPU."""
-    import os
-
     if int(os.environ.get("WORLD_SIZE", 1)) <= 1:
         return True, pick_device(device)
-    from accelerate import PartialState
+    from accelerate import PartialState  # slow to import, and only a launched run needs it
 
     state = PartialState(cpu=pick_device(device) == "cpu")  # cuda:LOCAL_RANK, or the CPU when asked for
     return state.is_main_process, str(state.device)
 
 
 def done(message: str) -> None:
+    """The closing line of a command that succeeded, in green on stderr."""
     click.secho(message, fg="green", err=True)

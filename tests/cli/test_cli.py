@@ -149,6 +149,34 @@ def test_help_on_every_command():
         assert "Usage" in result.output
 
 
+@pytest.mark.parametrize("name", ["(group)", "info", "features", "evaluate", "evaluate-features"])
+def test_help_imports_no_torch(name):
+    """``--help`` lists the options without importing torch (issue 23: every --help under 0.5 s); the
+    command's body module, which imports torch, loads only when the command runs. A fresh interpreter:
+    this test process has long imported torch."""
+    import subprocess
+    import sys
+
+    argv = ["--help"] if name == "(group)" else [name, "--help"]
+    code = ("import sys; from fromnoise.cli.main import cli; cli(%r, standalone_mode=False); "
+            "print('\\nTORCH', 'torch' in sys.modules)" % (argv,))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.rstrip().endswith("TORCH False"), out[-300:]
+
+
+def test_help_lists_the_registered_samplers():
+    """The torch-free names that --help shows are the registry's (sampling.samplers checks it at import too)."""
+    from fromnoise.choices import DEFAULT_SAMPLER, SAMPLER_NAMES, SPACINGS
+    from fromnoise.diffusion.schedules import get_schedule
+    from fromnoise.sampling.samplers import SAMPLERS, timestep_grid
+
+    assert SAMPLER_NAMES == tuple(SAMPLERS) and DEFAULT_SAMPLER in SAMPLERS
+    for spacing in SPACINGS:  # every listed spacing is one the grid knows
+        assert len(timestep_grid(1000, 4, spacing=spacing, alpha_bar=get_schedule("cosine"))) == 5
+    result = CliRunner().invoke(cli, ["evaluate", "--help"])
+    assert all(name in result.output for name in SAMPLER_NAMES)
+
+
 def test_train_takes_the_data_as_an_argument_too(tmp_path):
     """fromnoise train DATA is fromnoise train --dataset DATA; two different ones are refused."""
     missing = tmp_path / "no_such_folder"
