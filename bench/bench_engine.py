@@ -13,7 +13,7 @@ import math
 import torch
 
 from common import conv_peak_gflops, train_step_flops, time_train_steps, write_result
-from fromnoise.models import count_parameters, get_preset
+from fromnoise.models import build_network, count_parameters, get_preset
 
 
 def diffusers_unet(target_params: int, size: int = 28):
@@ -58,7 +58,7 @@ def main():
     peak = conv_peak_gflops()
     print(f"conv3x3 forward+backward peak: {peak:.1f} GFLOP/s")
     rows = []
-    models = [(p, get_preset(p).build()) for p in args.presets.split(",")]
+    models = [(p, build_network(get_preset(p))) for p in args.presets.split(",")]
     dm, dn, base = diffusers_unet(count_parameters(models[0][1]))
     models.append((f"diffusers UNet2DModel (base {base}, matched to {models[0][0]})", _Diffusers(dm)))
     for name, model in models:

@@ -16,11 +16,13 @@ from .errors import UserError
 
 __version__ = "0.1.0"
 # public name -> the module that defines it
+# (the defining module itself: a package's attribute can be shadowed by a submodule of the same name,
+# as ``fromnoise.sampling.generate`` is both)
 _EXPORTS = {
     "build_model": ".api", "load": ".api",
-    "PRESETS": ".models", "DiffusionModel": ".models", "UNet": ".models", "UNetConfig": ".models",
-    "count_parameters": ".models", "get_preset": ".models",
-    "SAMPLERS": ".sampling", "generate": ".sampling",
+    "PRESETS": ".models.presets", "get_preset": ".models.presets", "DiffusionModel": ".models.reference004",
+    "UNet": ".models.unet", "UNetConfig": ".models.config", "count_parameters": ".models.unet",
+    "SAMPLERS": ".sampling.samplers", "generate": ".sampling.generate",
 }
 __all__ = ["DiffusionModel", "UNet", "UNetConfig", "PRESETS", "SAMPLERS", "UserError", "build_model", "load",
            "generate", "get_preset", "count_parameters"]

@@ -10,7 +10,7 @@
     }
 
 :func:`build_denoiser` validates the config, then estimates the network's size on the meta
-device (which allocates nothing) and refuses one above ``fromnoise.config.MAX_PARAMETERS``,
+device (which allocates nothing) and refuses one above ``fromnoise.models.config.MAX_PARAMETERS``,
 and only then allocates and initialises the weights.
 """
 
@@ -24,11 +24,12 @@ import torch
 from .autoencoder.latent_model import LatentDenoiser, attach_run_autoencoder
 from .checkpoint import load_weights, read_checkpoint
 from .conditioning import build_encoder
-from .config import (BYTES_PER_TRAINED_PARAMETER, MAX_PARAMETERS, Config, DiffusionConfig, ImageConfig, LatentConfig,
-                     ModelConfig, as_config)
-from .diffusion import Denoiser, get_schedule
+from .autoencoder.latent_config import LatentConfig
+from .config import ImageConfig
+from .config.whole import Config, as_config
+from .diffusion import Denoiser, DiffusionConfig, get_schedule
 from .errors import UserError
-from .models import get_preset
+from .models import BYTES_PER_TRAINED_PARAMETER, MAX_PARAMETERS, ModelConfig, build_network, get_preset
 
 
 def make_config(preset: str = "fashion", *, image_size: int | None = None, channels: int | None = None,
@@ -37,7 +38,7 @@ def make_config(preset: str = "fashion", *, image_size: int | None = None, chann
                 latent: LatentConfig | dict | None = None) -> dict:
     """A full, validated config (its JSON form) from a preset name plus overrides (None keeps the preset's default).
 
-    ``latent``: a latent diffusion model (``fromnoise.config.LatentConfig``); ``image_size`` and ``channels``
+    ``latent``: a latent diffusion model (``fromnoise.autoencoder.latent_config.LatentConfig``); ``image_size`` and ``channels``
     are then the pixels', and the network is built for the latents (image_size / factor, latent channels).
     """
     if isinstance(latent, dict):
@@ -73,7 +74,7 @@ def _assemble(cfg: Config) -> Denoiser:
             model.kwargs["in_channels"] = model.kwargs.get("in_channels", 1) + extra
         if "text" in encoders and model.arch == "unet" and not model.kwargs.get("context_dim"):
             model.kwargs["context_dim"] = encoders["text"].context_dim
-        net = model.build()
+        net = build_network(model)
     except (KeyError, TypeError, ValueError) as err:
         raise UserError(f"the network cannot be built from this config ({err!s}); "
                         "was it written by fromnoise?") from None

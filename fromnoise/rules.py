@@ -7,10 +7,13 @@ No torch here: ``--help`` reads the configs.
 from __future__ import annotations
 
 import math
-from dataclasses import fields
+from dataclasses import field, fields
 from typing import Any
 
 from .errors import UserError
+
+MAX_WIDTH = 8192  # any channel / embedding width a config may ask for
+MAX_SIDE = 4096  # any image side in pixels
 
 
 class Field:
@@ -110,12 +113,23 @@ def located(where: str, err: UserError) -> UserError:
     return UserError(f"{where}: {err}" if where else str(err))
 
 
+def ruled(default, rule: Field):
+    """A dataclass field checked by ``rule``: the rule sits in the field's metadata, so the dataclass is
+    the one schema (its names, defaults and checks in one place)."""
+    return field(default=default, metadata={"rule": rule})
+
+
+def field_rules(cls) -> dict[str, Field]:
+    """``{field name: rule}`` of a dataclass: each field's :func:`ruled` metadata, else the class's ``_RULES``."""
+    return {f.name: f.metadata["rule"] if "rule" in f.metadata else cls._RULES[f.name] for f in fields(cls)}
+
 
 def check_dataclass_fields(obj, where: str) -> None:
-    """Check (and normalise) every field of a dataclass against its class's ``_RULES``; an int given for
-    a float field becomes a float. Raises UserError naming ``where.field``."""
+    """Check (and normalise) every field of a dataclass against its rule (:func:`field_rules`); an int given
+    for a float field becomes a float. Raises UserError naming ``where.field``."""
+    rules = field_rules(type(obj))
     for f in fields(obj):
         value = getattr(obj, f.name)
-        if isinstance(value, int) and not isinstance(value, bool) and obj._RULES[f.name].kind == "float":
+        if isinstance(value, int) and not isinstance(value, bool) and rules[f.name].kind == "float":
             value = float(value)
-        setattr(obj, f.name, obj._RULES[f.name].check(f"{where}.{f.name}", value))
+        setattr(obj, f.name, rules[f.name].check(f"{where}.{f.name}", value))

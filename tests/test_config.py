@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from fromnoise.build import build_denoiser, check_size, estimate_size, make_config
-from fromnoise.config import (ENCODER_FIELDS, MAX_PARAMETERS, REFERENCE004_FIELDS, UNET_FIELDS, Config,
+from fromnoise.config import (ARCH_FIELDS, ENCODER_FIELDS, MAX_PARAMETERS, REFERENCE004_FIELDS, Config,
                               ConditioningConfig, DataConfig, DiffusionConfig, TrainingConfig)
 from fromnoise.errors import UserError
 from fromnoise.models import PRESETS, count_parameters
@@ -164,7 +164,9 @@ def test_fields_tables_match_the_classes_they_check():
     from fromnoise.conditioning import encoder_class
     from fromnoise.models import DiffusionModel, UNetConfig
 
-    assert set(UNET_FIELDS) == {f.name for f in fields(UNetConfig)}
+    assert set(ARCH_FIELDS["unet"]) == {f.name for f in fields(UNetConfig)}  # every field carries its rule
+    for f in fields(UNetConfig):  # and every default passes it
+        ARCH_FIELDS["unet"][f.name].check(f.name, f.default)
     ref = inspect.signature(DiffusionModel.__init__).parameters
     assert set(REFERENCE004_FIELDS) == {k for k in ref if k != "self"}
     for kind, table in ENCODER_FIELDS.items():
@@ -184,14 +186,14 @@ def checkpoint(tmp_path):
 
 def test_load_validates_the_checkpoint_config_first(checkpoint, monkeypatch):
     import fromnoise
-    from fromnoise.config import ModelConfig
+    import fromnoise.build
 
     assert fromnoise.load(checkpoint).step == 4
     raw = json.loads((checkpoint / "config.json").read_text())
     raw["diffusion"]["prediction"] = "foo"
     (checkpoint / "config.json").write_text(json.dumps(raw))
     built = []
-    monkeypatch.setattr(ModelConfig, "build", lambda self: built.append(1))
+    monkeypatch.setattr(fromnoise.build, "build_network", lambda model: built.append(1))
     with pytest.raises(UserError, match=r"step_00000004/config.json: diffusion.prediction 'foo' is not one of"):
         fromnoise.load(checkpoint)
     assert not built  # refused before any network was built
@@ -309,16 +311,26 @@ def test_sample_and_train_offer_the_download_flag():
 
 def test_config_module_imports_no_torch_at_module_level():
     import ast
+    import importlib
+    import subprocess
+    import sys
 
-    import fromnoise.config
-    import fromnoise.rules
-
-    for module in (fromnoise.config, fromnoise.rules):  # the configs and the checks they are built from
-        tree = ast.parse(inspect.getsource(module))
+    # the configs, the checks they are built from, and the torch-free names they check against
+    torch_free = ("fromnoise.config", "fromnoise.config.image", "fromnoise.config.conditioning",
+                  "fromnoise.config.data", "fromnoise.config.training", "fromnoise.models.config",
+                  "fromnoise.models.presets", "fromnoise.diffusion.config", "fromnoise.rules")
+    allowed = {"__future__", "math", "dataclasses", "typing", "importlib", "errors", "rules", "choices", "config",
+               "models.config", "diffusion.config", "conditioning", "data", "image", "training"}
+    for name in torch_free:
+        tree = ast.parse(inspect.getsource(importlib.import_module(name)))
         top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
         names = {a.name for n in top if isinstance(n, ast.Import) for a in n.names}
         names |= {(n.module or "") for n in top if isinstance(n, ast.ImportFrom)}
-        assert names <= {"__future__", "math", "dataclasses", "typing", "errors", "rules"}, (module, names)
+        assert names <= allowed, (name, names - allowed)
+    code = ("import sys; from fromnoise.config import TrainingConfig, ModelConfig, DiffusionConfig; "
+            "from fromnoise.models import get_preset; TrainingConfig(); get_preset('fashion').validate(); "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_copy_of_config_is_not_mutated_by_validation():

@@ -11,8 +11,9 @@ from typing import Literal
 
 import torch
 
+from .config import PREDICTIONS  # noqa: F401  (the names, torch-free; re-exported here)
+
 Prediction = Literal["eps", "x0", "v"]
-PREDICTIONS = ("eps", "x0", "v")
 
 
 def _coef(alpha_bar: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -13,6 +13,7 @@ from typing import Callable
 import torch
 
 from ..errors import UserError
+from .config import SCHEDULE_NAMES
 
 
 def linear(T: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> torch.Tensor:
@@ -41,6 +42,8 @@ def sigmoid(T: int = 1000, start: float = -3.0, end: float = 3.0, tau: float = 1
 
 
 SCHEDULES: dict[str, Callable[..., torch.Tensor]] = {"linear": linear, "cosine": cosine, "sigmoid": sigmoid}
+# the configs check names against the torch-free list; it must name exactly these, in this order
+assert tuple(SCHEDULES) == SCHEDULE_NAMES, (tuple(SCHEDULES), SCHEDULE_NAMES)
 
 
 def get_schedule(name: str, T: int = 1000) -> torch.Tensor:

@@ -1,7 +1,31 @@
-"""Networks: the configurable U-Net, reference 004's DiffusionModel, and named presets."""
+"""Networks: the configurable U-Net, reference 004's DiffusionModel, and named presets.
 
-from .presets import PRESETS, ModelSpec, get_preset
-from .reference004 import DiffusionModel
-from .unet import UNet, UNetConfig, count_parameters
+The names are imported on first use (PEP 562): ``fromnoise.models.config`` and ``presets`` need no
+torch, and ``fromnoise.config`` and ``--help`` read them without paying for it.
+"""
 
-__all__ = ["PRESETS", "ModelSpec", "get_preset", "DiffusionModel", "UNet", "UNetConfig", "count_parameters"]
+from __future__ import annotations
+
+import importlib
+
+# public name -> the module that defines it
+_EXPORTS = {
+    "PRESETS": ".presets", "ModelSpec": ".presets", "get_preset": ".presets",
+    "ModelConfig": ".config", "UNetConfig": ".config", "MAX_PARAMETERS": ".config",
+    "BYTES_PER_TRAINED_PARAMETER": ".config",
+    "DiffusionModel": ".reference004", "UNet": ".unet", "count_parameters": ".unet",
+    "build_network": ".network",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module 'fromnoise.models' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,8 +1,8 @@
 """Named network presets: every architecture of the reference documents, plus CPU presets.
 
-A preset is a function returning a ``ModelSpec`` (``fromnoise.config.ModelConfig``): which network
-to build and its keyword arguments, JSON-able so a checkpoint can rebuild it. Parameter
-counts are pinned in ``tests/models/test_presets.py``.
+A preset is a function returning a ``ModelSpec`` (``fromnoise.models.config.ModelConfig``): which network
+to build and its keyword arguments, JSON-able so a checkpoint can rebuild it. No torch here: the
+configs and ``--help`` read the presets. Parameter counts are pinned in ``tests/models/test_presets.py``.
 
 | preset | what | params |
 |---|---|---|
@@ -21,13 +21,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..config import ModelConfig
 from ..errors import UserError
-from .unet import UNetConfig
-
-
-# What to build: ``arch`` and its keyword arguments, validated by ``ModelConfig.validate``.
-ModelSpec = ModelConfig
+from .config import ModelSpec, UNetConfig
 
 
 # The training recipe of the CPU presets (issue 17's ablation, see ``fashion``): suggested settings

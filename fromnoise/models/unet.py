@@ -16,57 +16,12 @@ conditioning encoders (class labels, pooled text, the 32 features) plug into.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .blocks import Attention, Downsample, ResBlock, TimeEmbedding, Upsample, group_norm
-
-
-@dataclass
-class UNetConfig:
-    image_size: int = 28            # square input side; any size works, this is documentation + checks
-    in_channels: int = 1            # image channels (+1 with a mask channel)
-    out_channels: int = 1           # predicted channels
-    channels: tuple[int, ...] = (32, 64, 128)          # width of each level
-    num_res_blocks: int = 1                              # ResBlocks per encoder level (decoder: one more)
-    attention: tuple[bool, ...] = (False, False, True)  # self-attention after the blocks of each level
-    downsample: tuple[bool, ...] | None = None           # halve resolution after level i (default: all but last)
-    mid_attention: bool = True                           # self-attention in the middle block
-    heads: int = 4                                       # attention heads
-    groups: int = 32                                     # GroupNorm groups (reduced to divide the width)
-    dropout: float = 0.0
-    scale_shift: bool = True                             # FiLM embedding injection (ADM) instead of a bias
-    time_freq_dim: int | None = None                     # sinusoid width (default: channels[0])
-    emb_dim: int | None = None                           # time/condition embedding width (default: 4 * channels[0])
-    time_act: str = "silu"
-    down_kind: str = "conv"                              # conv | conv4 | conv_pool
-    up_kind: str = "conv"                                # conv | transpose
-    context_dim: int | None = None                       # cross-attention token width (None: no cross-attention)
-    cross_attention: tuple[bool, ...] | None = None      # levels with cross-attention (default: where self-attention is)
-    patch: int = 1                                       # space-to-depth factor: the U-Net runs at size / patch
-    skips: str = "block"                                 # "block": a skip per encoder block (DDPM/ADM);
-                                                         # "level": one per level, decoder = num_res_blocks (000-004)
-
-    def __post_init__(self):
-        self.channels = tuple(self.channels)
-        n = len(self.channels)
-        self.attention = tuple(self.attention) if self.attention is not None else (False,) * n
-        self.downsample = tuple(self.downsample) if self.downsample is not None else (True,) * (n - 1) + (False,)
-        if self.cross_attention is not None:
-            self.cross_attention = tuple(self.cross_attention)
-        for name in ("attention", "downsample") + (("cross_attention",) if self.cross_attention else ()):
-            if len(getattr(self, name)) != n:
-                raise ValueError(f"UNetConfig.{name} needs one flag per level ({n}), got {getattr(self, name)}")
-
-    @property
-    def emb_width(self) -> int:
-        return self.emb_dim or 4 * self.channels[0]
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from .config import UNetConfig
 
 
 class _Level(nn.Module):

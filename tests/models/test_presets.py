@@ -4,7 +4,7 @@ import torch
 import fromnoise
 from fromnoise.build import build_denoiser, make_config
 from fromnoise.errors import UserError
-from fromnoise.models import PRESETS, UNet, UNetConfig, count_parameters, get_preset
+from fromnoise.models import PRESETS, UNet, UNetConfig, build_network, count_parameters, get_preset
 
 # Parameter counts pinned: a change to a preset's architecture must update this table on purpose.
 PINNED = {
@@ -27,7 +27,7 @@ def test_every_preset_is_pinned():
 @pytest.mark.parametrize("name", list(PRESETS))
 def test_preset_parameter_count_and_shape(name):
     spec = get_preset(name)
-    model = spec.build()
+    model = build_network(spec)
     assert count_parameters(model) == PINNED[name]
     size = 32 if name == "youandme" else spec.kwargs["image_size"]  # any size divisible by 2^levels
     c_in = spec.kwargs.get("in_channels", spec.kwargs.get("channels"))
