@@ -1,7 +1,7 @@
 # fromnoise: the two commands of the README, and a few more.
 #   make demo   set up .venv, get Fashion-MNIST, train on the CPU for ~10 minutes, sample, write pictures
 #   make test   set up .venv if missing, install what the tests need (Debian packages when root, pip extras),
-#               run the test suite: on a fresh Debian machine it passes with no skips
+#               lint with ruff, run the test suite: on a fresh Debian machine it passes with no skips
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -69,7 +69,9 @@ $(VENV)/.test-extras: $(BIN)/fromnoise pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[$(TEST_EXTRAS)]"
 	@touch $@
 
+# lint first (ruff, configured in pyproject.toml): a few seconds, and it fails before a long test run does
 test: venv test-debs $(VENV)/.test-extras
+	$(BIN)/ruff check fromnoise tests bench
 	$(BIN)/python -m pytest tests
 
 bench: venv data
