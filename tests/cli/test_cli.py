@@ -1,13 +1,15 @@
 """The command line end to end, on a tiny folder and a Fashion-MNIST subset."""
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from fromnoise.cli.main import cli
+from fromnoise.cli.main import ALIASES, COMMANDS, cli
 from tests.cli_runner import run
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -149,17 +151,14 @@ def test_help_on_every_command():
         assert "Usage" in result.output
 
 
-@pytest.mark.parametrize("name", ["(group)", "info", "features", "evaluate", "evaluate-features"])
+@pytest.mark.parametrize("name", ["(group)", *COMMANDS, *ALIASES])
 def test_help_imports_no_torch(name):
     """``--help`` lists the options without importing torch (issue 23: every --help under 0.5 s); the
     command's body module, which imports torch, loads only when the command runs. A fresh interpreter:
     this test process has long imported torch."""
-    import subprocess
-    import sys
-
     argv = ["--help"] if name == "(group)" else [name, "--help"]
-    code = ("import sys; from fromnoise.cli.main import cli; cli(%r, standalone_mode=False); "
-            "print('\\nTORCH', 'torch' in sys.modules)" % (argv,))
+    code = (f"import sys; from fromnoise.cli.main import cli; cli({argv!r}, standalone_mode=False); "
+            "print('\\nTORCH', 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.rstrip().endswith("TORCH False"), out[-300:]
 
