@@ -40,8 +40,9 @@ def build_unet(size: str, image_size: int = 28, channels: int = 1):
 
 
 def train_peer(images_uint8: torch.Tensor, size: str, minutes: float, batch_size: int = 16, seed: int = 0,
-               warmup: int = 500, lr: float = 1e-4, log=print) -> tuple[torch.nn.Module, dict]:
-    """Train the peer for ``minutes`` of wall time on uint8 ``(N, C, H, W)`` images.
+               warmup: int = 500, lr: float = 1e-4, log=print, clock: str = "wall") -> tuple[torch.nn.Module, dict]:
+    """Train the peer for ``minutes`` of wall time (``clock="cpu"``: this process's CPU time) on uint8
+    ``(N, C, H, W)`` images.
 
     Returns:
         (the UNet2DModel holding the EMA weights, stats: steps, images_per_s, params, seconds).
@@ -57,13 +58,14 @@ def train_peer(images_uint8: torch.Tensor, size: str, minutes: float, batch_size
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.95, 0.999), weight_decay=1e-6, eps=1e-8)
     ema = EMAModel(model.parameters(), decay=0.9999, use_ema_warmup=True, inv_gamma=1.0, power=0.75)
     gen = torch.Generator().manual_seed(seed)
-    budget, start = 60.0 * minutes, time.time()
+    now = time.process_time if clock == "cpu" else time.time  # as fromnoise's --clock
+    budget, start = 60.0 * minutes, now()
     lr_sched, step, probe = None, 0, 10
     model.train()
-    while time.time() - start < budget:
+    while now() - start < budget:
         if lr_sched is None and step == probe:
             # the cosine needs a length: the step count the first steps' speed predicts for the budget
-            total = max(warmup + 1, int(budget / ((time.time() - start) / probe)))
+            total = max(warmup + 1, int(budget / ((now() - start) / probe)))
             for g in opt.param_groups:  # LambdaLR scales the lr it finds: give it the peak lr
                 g["lr"] = lr
                 g.pop("initial_lr", None)
@@ -90,11 +92,11 @@ def train_peer(images_uint8: torch.Tensor, size: str, minutes: float, batch_size
         step += 1
         if step % 200 == 0:
             log(f"peer-{size} step {step} loss {loss.item():.4f} lr {opt.param_groups[0]['lr']:.2e}")
-    seconds = time.time() - start
+    seconds = now() - start
     ema.copy_to(model.parameters())
     stats = {"steps": step, "images_per_s": step * batch_size / seconds, "seconds": seconds,
              "params": sum(p.numel() for p in model.parameters()), "batch_size": batch_size,
-             "final_lr": opt.param_groups[0]["lr"], "widths": SIZES[size][0]}
+             "final_lr": opt.param_groups[0]["lr"], "widths": SIZES[size][0], "clock": clock}
     return model, stats
 
 
