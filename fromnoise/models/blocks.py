@@ -90,7 +90,13 @@ class Attention(nn.Module):
 
     Pre-norm, residual, output projection zero-initialised. Uses
     ``F.scaled_dot_product_attention`` (flash / memory-efficient kernels when available).
+
+    Set ``record = True`` to keep, at every call, the attention probabilities of the batch's first image in
+    ``weights`` (nh, HW, L) (the Learn tab's attention maps): the fused kernel does not return them, so they
+    are computed once more from the same q and k.
     """
+
+    record: bool = False
 
     def __init__(self, channels: int, *, heads: int = 4, groups: int = 32, context_dim: int | None = None):
         super().__init__()
@@ -116,6 +122,11 @@ class Attention(nn.Module):
         k, v = self.kv(src).chunk(2, dim=-1)
         split = lambda z: z.reshape(b, z.shape[1], self.heads, c // self.heads).transpose(1, 2)  # (B, nh, L, hs)
         out = F.scaled_dot_product_attention(split(q), split(k), split(v))
+        if self.record:  # softmax(q k^T / sqrt(hs)) of the first image, as the kernel computes it: (nh, HW, L)
+            hs = c // self.heads
+            q1 = q[:1].reshape(1, -1, self.heads, hs).transpose(1, 2)  # (1, nh, HW, hs)
+            k1 = k[:1].reshape(1, -1, self.heads, hs).transpose(1, 2)  # (1, nh, L, hs)
+            self.weights = torch.softmax(q1 @ k1.transpose(-1, -2) / math.sqrt(hs), dim=-1)[0].detach()
         out = out.transpose(1, 2).reshape(b, hgt * wid, c)
         return x + self.proj(out).transpose(1, 2).reshape(b, c, hgt, wid)
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
+from ..choices import nfe  # noqa: F401 (re-exported: fromnoise.sampling.nfe)
 from ..errors import UserError
 from .img2img import plan_edit
-from .samplers import DEFAULT_SAMPLER, NFE_PER_STEP, SAMPLERS, randn, timestep_grid
+from ..img2img_request import EDIT_DEFAULTS
+from .samplers import DEFAULT_SAMPLER, SAMPLERS, randn, timestep_grid
 
 
 def _slice(cond: dict | None, lo: int, hi: int) -> dict | None:
@@ -29,13 +31,27 @@ def network_dtype(device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
+def check_guidance(denoiser, guidance: float, condition: dict | None, *, option: str = "guidance",
+                   give: str = "pass condition=..., or guidance=1 (without one the model samples unconditionally)"
+                   ) -> None:
+    """The one check that a guidance scale other than 1 has something to act on, for every interface.
+
+    Classifier-free guidance extrapolates from the null condition towards the condition, so it needs a
+    conditional model and a condition. ``option`` is how the caller names the scale ("--guidance" on the
+    command line) and ``give`` what its user can do about a missing condition.
+    """
+    if guidance == 1.0:
+        return
+    if not denoiser.conditional:
+        raise UserError(f"{option} {guidance:g} needs a conditional model; this checkpoint is unconditional "
+                        f"(train with --condition class|text|features, or set {option} to 1)")
+    if not condition:
+        raise UserError(f"{option} {guidance:g} needs a condition to guide towards (a class, a prompt, features): "
+                        f"{give}")
+
+
 def _check_condition(denoiser, condition, guidance, n):
-    if guidance != 1.0 and not denoiser.conditional:
-        raise UserError(f"guidance {guidance} needs a conditional model; this checkpoint is unconditional "
-                        "(train with --condition class|text|features, or leave --guidance at 1)")
-    if guidance != 1.0 and not condition:
-        raise UserError(f"guidance {guidance} needs a condition to guide towards (a class, a prompt, features); "
-                        "without one the model samples unconditionally: pass condition=..., or guidance=1")
+    check_guidance(denoiser, guidance, condition)
     if condition is not None:
         for key, value in condition.items():
             if len(value) != n:
@@ -47,9 +63,9 @@ def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: in
              seed: int = 0, guidance: float = 1.0, condition: dict | None = None, callback=None, batch_size: int = 64,
              clip_x0: bool = True, eta: float = 0.0, noise: torch.Tensor | None = None,
              device: str | torch.device | None = None, progress: bool = False, init=None, mask=None,
-             strength: float | None = None, invert: bool = False, source: dict | None = None,
-             negative: dict | None = None, jump_length: int = 10, resample: int = 1,
-             feather: float = 1) -> torch.Tensor:
+             strength: float | None = EDIT_DEFAULTS.strength, invert: bool = EDIT_DEFAULTS.invert,
+             source: dict | None = None, negative: dict | None = None, jump_length: int = EDIT_DEFAULTS.jump_length,
+             resample: int = EDIT_DEFAULTS.resample, feather: float = EDIT_DEFAULTS.feather) -> torch.Tensor:
     """Generate ``n`` images with a :class:`fromnoise.diffusion.Denoiser`.
 
     Args:
@@ -68,7 +84,8 @@ def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: in
         eta: DDIM stochasticity (ddim only).
         noise: optional starting noise (n, C, H, W) instead of seeded noise (a latent model: its ``latent_shape``).
         init: image-to-image input, (C, H, W) or (1 | n, C, H, W) in [0, 1] (another size is resized and
-            centre-cropped, with a warning); see ``fromnoise.sampling.img2img`` and tutorial 07.
+            centre-cropped, with a warning); see ``fromnoise.sampling.img2img`` and tutorial 07. The defaults of
+            the image-to-image keywords are ``fromnoise.img2img_request.EDIT_DEFAULTS``'s.
         mask: inpainting mask of the init image's size, (H, W) or (1 | n, 1, H, W), 1 = regenerate, 0 = keep
             (RePaint, arxiv 2201.09865); not-binary values are thresholded at 0.5, with a warning.
         strength: in (0, 1], how far the input is noised before the walk back (SDEdit, arxiv 2108.01073):
@@ -167,12 +184,6 @@ def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: in
         bar.update(hi - lo)
     bar.close()
     return torch.cat(out)
-
-
-def nfe(sampler: str, steps: int) -> int:
-    """Network evaluations of one sampling run (Heun's last step is first order)."""
-    per = NFE_PER_STEP.get(sampler, 1)
-    return steps * per - (per - 1)
 
 
 def generate_across_processes(denoiser, n: int = 16, *, seed: int = 0, condition: dict | None = None,

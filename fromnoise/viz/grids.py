@@ -61,3 +61,16 @@ def save_gif(frames: list[torch.Tensor], path: str | Path, duration_ms: int = 80
     durations = [duration_ms] * (len(pil) - 1) + [hold_last_ms]
     return atomic_write(path, lambda tmp: pil[0].save(tmp, format="GIF", save_all=True, append_images=pil[1:],
                                                       duration=durations, loop=0))
+
+
+def save_frames(frames: list[torch.Tensor], png: str | Path | None = None, gif: str | Path | None = None,
+                per_row: int = 4) -> tuple[Path | None, Path | None]:
+    """Denoising frames, a list of F batches (n, C, H, W) in [0, 1], as the one frame grid (a PNG with a row
+    per image and a column per frame) and as an animated GIF (each frame a grid, ``per_row`` images a row)."""
+    png_path = gif_path = None
+    if png is not None:
+        stack = torch.stack(frames)  # (F, n, C, H, W) -> rows: images, columns: frames
+        png_path = save_grid(stack.transpose(0, 1).reshape(-1, *stack.shape[2:]), png, nrow=len(frames))
+    if gif is not None:
+        gif_path = save_gif([grid(f, nrow=min(per_row, f.shape[0])) for f in frames], gif)
+    return png_path, gif_path

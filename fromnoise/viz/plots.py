@@ -1,4 +1,5 @@
-"""Matplotlib figures: the training-loss curve with its moving average, and bar charts."""
+"""Matplotlib figures: the training-loss curve with its moving average (the one loss plot of the trainer, the
+Train and Runs tabs), and the writer of any figure."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from ..io import atomic_write  # noqa: E402
 
@@ -34,9 +36,12 @@ def save_figure(fig, path: str | Path) -> Path:
         plt.close(fig)
 
 
-def plot_loss(steps, losses, path: str | Path, window: int | None = None, extra: dict | None = None) -> Path:
-    """Loss per step (faint) and its moving average (bold), log-scaled; ``extra`` adds named curves."""
-    fig, ax = plt.subplots(figsize=(7, 4))
+def loss_figure(steps, losses, window: int | None = None, extra: dict | None = None) -> Figure:
+    """Loss per step (faint) and its moving average (bold), log-scaled; ``extra`` adds named curves.
+
+    A plain ``Figure`` (not pyplot's), so the page's threads can draw it at the same time."""
+    fig = Figure(figsize=(7, 4))
+    ax = fig.add_subplot()
     window = window or max(10, len(losses) // 50)
     ax.plot(steps, losses, alpha=0.25, lw=0.8, label="loss")
     ax.plot(steps, moving_average(losses, window), lw=2, label=f"moving average ({window} steps)")
@@ -49,4 +54,9 @@ def plot_loss(steps, losses, path: str | Path, window: int | None = None, extra:
     ax.grid(alpha=0.3)
     ax.legend()
     ax.set_title("training loss")
-    return save_figure(fig, path)
+    return fig
+
+
+def plot_loss(steps, losses, path: str | Path, window: int | None = None, extra: dict | None = None) -> Path:
+    """:func:`loss_figure` written to ``path``."""
+    return save_figure(loss_figure(steps, losses, window, extra), path)

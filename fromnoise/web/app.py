@@ -36,6 +36,7 @@ from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from ..errors import UserError  # noqa: E402
+from . import generate_tab, learn_tab, runs_tab, train_tab  # noqa: E402
 from .models import ModelStore  # noqa: E402
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -43,16 +44,6 @@ CSS = """
 #preview img, #gallery img, #forward-image img, .pixelated img { image-rendering: pixelated; }
 #init-image img, #inpaint-mask img, #interp-gif img { min-height: 112px; object-fit: contain; }
 """
-
-
-def page_errors(fn, *args, **kwargs):
-    """Call ``fn``; a UserError becomes a ``gr.Error`` with its sentence (shown on the page, no traceback)."""
-    import gradio as gr
-
-    try:
-        return fn(*args, **kwargs)
-    except UserError as err:
-        raise gr.Error(str(err), print_exception=False) from None
 
 
 @dataclass
@@ -74,8 +65,6 @@ def build_app(runs=(), runs_dir: str | Path | None = "runs", data_roots=(), *, d
     """The ``gr.Blocks`` page (not launched). ``runs``: run directories; ``runs_dir``: where to find
     more and where the Train tab writes; ``data_roots``: the only folders training may read."""
     import gradio as gr
-
-    from . import generate_tab, learn_tab, runs_tab, train_tab
 
     store = ModelStore(runs, runs_dir, device=device)
     tmp = tempfile.mkdtemp(prefix="fromnoise-web-")

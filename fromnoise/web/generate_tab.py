@@ -1,47 +1,30 @@
 """The Generate tab: the controls follow the model's conditioning; the denoising streams in.
 
-The gradio layout and its callbacks; the work they call (checks, the request, the command
-line, the run in a worker thread) is :mod:`fromnoise.web.generate_work`, which the ``/sample``
-and ``/interpolate`` API endpoints registered here share.
+The gradio layout and its callbacks; the work they call is :mod:`.generate_settings` (the request, its
+checks, the command line), :mod:`.uploads` (the uploads as the CLI's files) and :mod:`.generate_work` (the
+run in a worker thread), which the ``/sample`` and ``/interpolate`` API endpoints (:mod:`.generate_api`) share.
 """
 
 from __future__ import annotations
 
-import base64
-import io
-
 import numpy as np
 from PIL import Image
 
+from ..choices import DEFAULT_SAMPLER, SAMPLER_NAMES
 from ..features import FEATURE_NAMES, GROUPS
 from ..image_files import read_image
-from ..sampling import DEFAULT_SAMPLER, SAMPLERS
-from ..viz import to_pil
-from .generate_work import (
-    MAX_FRAMES,
-    MAX_IMAGES,
-    MAX_STEPS,
-    Settings,
-    decode_png,
-    explanation,
-    inpaint_region,
-    interpolate_run,
-    last,
-    like_values,
-    mask_from_image,
-    png_base64,
-    run,
-    save_upload,
-    stream,
-)
+from ..img2img_request import EDIT_DEFAULTS, STRENGTH_FULL, STRENGTH_VARIATION
+from . import generate_api
+from .common import page_errors, stream
+from .generate_settings import MAX_FRAMES, MAX_IMAGES, MAX_STEPS, Settings, explanation
+from .generate_work import interpolate_run, run
+from .uploads import inpaint_region, like_values, mask_from_image
 
 
 # ------------------------------------------------------------------------------------- page
 def build(ctx, model_box):
     """Lay out the Generate tab inside the current ``gr.Tab`` and wire its events."""
     import gradio as gr
-
-    from .app import page_errors
 
     with gr.Row():
         with gr.Column(scale=1):
@@ -50,7 +33,7 @@ def build(ctx, model_box):
             prompt_box = gr.Textbox(label="prompt", visible=False, elem_id="prompt-box",
                                     placeholder="a photo of ...")
             with gr.Row():
-                sampler = gr.Dropdown(list(SAMPLERS), value=DEFAULT_SAMPLER, label="sampler", elem_id="sampler")
+                sampler = gr.Dropdown(list(SAMPLER_NAMES), value=DEFAULT_SAMPLER, label="sampler", elem_id="sampler")
                 steps = gr.Slider(1, MAX_STEPS, 20, step=1, label="steps", elem_id="steps")
             with gr.Row():
                 guidance = gr.Slider(0, 10, 1.0, step=0.1, label="guidance (1 = plain conditional)",
@@ -86,9 +69,9 @@ def build(ctx, model_box):
                 init_image = gr.Image(label="init image", type="filepath", sources=["upload", "clipboard"],
                                       height=160, elem_id="init-image", elem_classes="pixelated")
                 with gr.Row():
-                    strength = gr.Slider(0.01, 1, 0.6, step=0.01, elem_id="strength",
+                    strength = gr.Slider(0.01, 1, STRENGTH_VARIATION, step=0.01, elem_id="strength",
                                          label="strength: how far the upload is noised (1 = from pure noise)")
-                    invert = gr.Checkbox(False, elem_id="invert",
+                    invert = gr.Checkbox(EDIT_DEFAULTS.invert, elem_id="invert",
                                          label="DDIM inversion: start from the upload run backwards instead of "
                                                "noise (ddim with eta 0, dpmpp_2m, euler, heun)")
                 source_box = gr.Textbox("", elem_id="source", label="the upload is (its class or prompt; optional): "
@@ -104,12 +87,12 @@ def build(ctx, model_box):
                                             type="filepath", sources=["upload", "clipboard"], height=170,
                                             elem_id="inpaint-mask")
                     with gr.Row():
-                        resample = gr.Slider(1, 20, 1, step=1, elem_id="resample",
+                        resample = gr.Slider(1, 20, EDIT_DEFAULTS.resample, step=1, elem_id="resample",
                                              label="resample: each stretch denoised this many times (1: plain "
                                                    "replacement)")
-                        jump_length = gr.Slider(1, 50, 10, step=1, elem_id="jump-length",
+                        jump_length = gr.Slider(1, 50, EDIT_DEFAULTS.jump_length, step=1, elem_id="jump-length",
                                                 label="jump length (steps per jump back)")
-                        feather = gr.Slider(0, 8, 1, step=0.5, elem_id="feather",
+                        feather = gr.Slider(0, 8, EDIT_DEFAULTS.feather, step=0.5, elem_id="feather",
                                             label="feather (pixels of seam)")
             with gr.Accordion("interpolate between two seeds", open=False, elem_id="interp"):
                 with gr.Row():
@@ -173,7 +156,7 @@ def build(ctx, model_box):
 
     def on_mode(mode):
         inpainting = mode == "inpaint"
-        return gr.update(visible=inpainting), gr.update(value=1.0 if inpainting else 0.6)
+        return gr.update(visible=inpainting), gr.update(value=STRENGTH_FULL if inpainting else STRENGTH_VARIATION)
 
     i2i_mode.change(on_mode, i2i_mode, [inpaint_group, strength], api_visibility="private")
 
@@ -255,56 +238,4 @@ def build(ctx, model_box):
                                    concurrency_limit=ctx.concurrency, concurrency_id="generate")
     stop.click(None, None, None, cancels=[event, interp_event], api_visibility="private")
 
-    def settings_api(model, n, steps, sampler, guidance, seed, class_name, prompt, features, mask_png, init_png="",
-                     inpaint_png="", strength=None, invert=False, resample=1, jump_length=10, feather=1.0, source=""):
-        m = page_errors(ctx.store.get, model)
-        mask = page_errors(lambda: mask_from_image(decode_png(mask_png), m.image_size)) if mask_png else None
-        s = Settings(model, sampler=sampler, steps=steps, guidance=guidance, seed=seed, n=n,
-                     class_name=class_name or None, prompt=prompt, features=features, mask=mask,
-                     strength=strength, invert=bool(invert), resample=resample, jump_length=jump_length,
-                     feather=feather, source=source or "")
-        if init_png:
-            s.init = page_errors(save_upload, init_png, ctx.tmp, "init image")
-        if inpaint_png:
-            s.inpaint = page_errors(inpaint_region, None, save_upload(inpaint_png, ctx.tmp, "inpainting mask"))
-        return s
-
-    def sample(model: str, n: int = 4, steps: int = 20, sampler: str = DEFAULT_SAMPLER, guidance: float = 1.0,
-               seed: int = 0, class_name: str = "", prompt: str = "", features: dict | None = None,
-               mask_png: str = "", init_png: str = "", inpaint_png: str = "", strength: float | None = None,
-               invert: bool = False, resample: int = 1, jump_length: int = 10, feather: float = 1.0,
-               source: str = "") -> dict:
-        """Generate images; returns {"command", "images": [{"seed", "caption", "png"}]} (base64 PNGs).
-
-        features: feature name -> value in [0, 1] (the rest stay at 0.5); mask_png: a base64
-        PNG, white = object. Image-to-image: init_png, a base64 image to vary or edit (``--init``) at
-        ``strength``, or with inpaint_png (white = regenerate) to inpaint (``--inpaint``, with resample,
-        jump_length, feather); invert: DDIM inversion; source: the upload's own class or prompt (inverted under,
-        guided away from: ``--from-class`` / ``--from-prompt``). The limits and messages are the page's.
-        """
-        s = page_errors(settings_api, model, n, steps, sampler, guidance, seed, class_name, prompt, features,
-                        mask_png, init_png, inpaint_png, strength, invert, resample, jump_length, feather, source)
-        u = page_errors(last, run(ctx.store, s, timeout=ctx.timeout, out_root=ctx.tmp))
-        return {"command": u.command, "status": u.status,
-                "images": [{"seed": s.seed + j, "caption": c, "png": png_base64(p)}
-                           for j, (p, c) in enumerate(u.files)]}
-
-    gr.api(sample, api_name="sample", concurrency_limit=ctx.concurrency, concurrency_id="generate")
-
-    def interpolate(model: str, frames: int = 8, seed: int = 0, seed_to: int = 1, steps: int = 20,
-                    sampler: str = DEFAULT_SAMPLER, guidance: float = 1.0, class_name: str = "", prompt: str = "",
-                    features: dict | None = None, mask_png: str = "") -> dict:
-        """Interpolate between two seeds under one condition; returns {"command", "strip", "gif", "frames"}
-        (base64 PNG strip, base64 GIF, base64 PNG per frame)."""
-        s = page_errors(settings_api, model, 1, steps, sampler, guidance, seed, class_name, prompt, features,
-                        mask_png)
-        u = page_errors(last, interpolate_run(ctx.store, s, frames, seed_to, timeout=ctx.timeout, out_root=ctx.tmp))
-        pngs = []
-        for img in u.images:
-            buf = io.BytesIO()
-            to_pil(img).save(buf, format="PNG")
-            pngs.append(base64.b64encode(buf.getvalue()).decode("ascii"))
-        return {"command": u.command, "status": u.status, "strip": png_base64(u.files[0][0]),
-                "gif": png_base64(u.files[1][0]), "frames": pngs}
-
-    gr.api(interpolate, api_name="interpolate", concurrency_limit=ctx.concurrency, concurrency_id="generate")
+    generate_api.register(ctx)

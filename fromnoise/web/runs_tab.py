@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 from ..checkpoint import list_checkpoints
-from .train_tab import loss_figure
+from .common import page_errors
+from .train_tab import run_loss_figure
 
 
 def sample_grids(run_dir: str | Path, limit: int = 24) -> list[tuple[str, str]]:
@@ -87,8 +88,6 @@ def build(ctx, model_box):
     """Lay out the Runs tab and wire its events (it follows the model chosen at the top)."""
     import gradio as gr
 
-    from .app import page_errors
-
     show = gr.Button("Show this run", elem_id="runs-show")
     with gr.Row():
         loss = gr.Plot(label="training loss", format="png", elem_id="runs-loss")
@@ -104,7 +103,7 @@ def build(ctx, model_box):
         if not name:
             return None, "No run found yet.", [], [], {}
         path = page_errors(ctx.store.path, name)
-        return loss_figure(path), metrics_markdown(path), sample_grids(path), checkpoint_rows(path), \
+        return run_loss_figure(path), metrics_markdown(path), sample_grids(path), checkpoint_rows(path), \
             latest_config(path)
 
     outs = [loss, metrics, grids, checkpoints, config]

@@ -22,14 +22,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
 from PIL import Image
 
 from ..errors import UserError
 from ..models import PRESETS
 from ..checkpoint import list_checkpoints
 from ..training.logging import RunLogger
-from ..viz import moving_average
+from ..viz import loss_figure
+from .common import page_errors
 
 CONDITIONS = ("none", "class", "text", "features")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -44,23 +44,10 @@ def read_losses(run_dir: str | Path) -> tuple[list[int], list[float]]:
     return RunLogger(run_dir).read("loss")
 
 
-def loss_figure(run_dir: str | Path) -> Figure | None:
-    """The loss per logged step and its moving average, or None before two points exist."""
+def run_loss_figure(run_dir: str | Path):
+    """The run's loss plot (:func:`fromnoise.viz.loss_figure`, the trainer's own), or None before two points."""
     steps, losses = read_losses(run_dir)
-    if len(steps) < 2:
-        return None
-    fig = Figure(figsize=(6, 3))
-    ax = fig.add_subplot()
-    window = max(5, len(losses) // 50)
-    ax.plot(steps, losses, alpha=0.3, lw=0.8, label="loss")
-    ax.plot(steps, moving_average(losses, window), lw=2, label=f"moving average ({window} points)")
-    if min(losses) > 0:
-        ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return fig
+    return loss_figure(steps, losses) if len(steps) >= 2 else None
 
 
 class TrainJobs:
@@ -197,7 +184,7 @@ class TrainJobs:
                     image = np.asarray(im.convert("RGB"))
             except OSError:  # being replaced right now: the next tick shows it
                 image = None
-        figure = loss_figure(self.out)
+        figure = run_loss_figure(self.out)
         # the process state is read last, after the slow parts (the figure), so that a tick that began before a
         # Stop cannot answer "running" after the Stop has answered "stopped"
         rc = None if self.proc is None else self.proc.poll()
@@ -222,8 +209,6 @@ class TrainJobs:
 def build(ctx):
     """Lay out the Train tab and wire its events."""
     import gradio as gr
-
-    from .app import page_errors
 
     jobs: TrainJobs = ctx.jobs
     folders = jobs.folders()

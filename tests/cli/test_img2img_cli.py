@@ -168,7 +168,7 @@ def test_plain_sampling_is_shared_across_processes_and_edits_are_not(run_dir, pi
     """--processes N shares plain sampling only if sample calls generate_across_processes (it once did not)."""
     import importlib
 
-    gen = importlib.import_module("fromnoise.sampling.generate")  # the module (the package's name is the function)
+    gen = importlib.import_module("fromnoise.cli.sample_run")  # the command's body, which calls it
 
     calls = []
     real = gen.generate_across_processes

@@ -7,8 +7,9 @@ import torch
 
 from fromnoise.errors import UserError
 from fromnoise.sampling import SAMPLERS, generate, timestep_grid
-from fromnoise.sampling.img2img import (Img2ImgWarning, ddim_invert, feather, inpaint, lerp_condition,
-                                        interpolate, repaint_schedule, sdedit_grid, slerp)
+from fromnoise.sampling.img2img import Img2ImgWarning
+from fromnoise.sampling.img2img_walks import ddim_invert, feather, inpaint, repaint_schedule, sdedit_grid
+from fromnoise.sampling.interpolation import interpolate, lerp_condition, slerp
 from fromnoise.sampling.samplers import randn, sample_ddim
 
 from tests.sampling.test_samplers import AB, denoiser, gaussian_oracle, oracle  # noqa: F401 (denoiser is a fixture)

@@ -24,7 +24,7 @@ def _pixels(b64: str) -> np.ndarray:
 # ---------------------------------------------------------------------------------- no server
 def test_feature_overrides_give_the_same_vector_as_all_32():
     from fromnoise.features import apply_overrides
-    from fromnoise.web.generate_work import feature_overrides
+    from fromnoise.web.generate_settings import feature_overrides
 
     values = {n: 0.5 for n in FEATURE_NAMES} | {"temperature": 0.9, "circularity": 0.25}
     items = feature_overrides(values)
@@ -37,7 +37,7 @@ def test_feature_overrides_give_the_same_vector_as_all_32():
 
 
 def test_mask_from_a_drawing():
-    from fromnoise.web.generate_work import mask_from_image
+    from fromnoise.web.uploads import mask_from_image
 
     canvas = np.zeros((256, 256, 4), np.uint8)  # transparent: no mask
     assert mask_from_image(canvas, 16) is None
@@ -51,7 +51,7 @@ def test_mask_from_a_drawing():
 
 
 def test_limits_are_user_errors():
-    from fromnoise.web.generate_work import Settings, check
+    from fromnoise.web.generate_settings import Settings, check
 
     for kwargs, words in [({"steps": 1001}, "steps"), ({"steps": 0}, "steps"), ({"n": 65}, "64"),
                           ({"n": 2.5}, "whole"), ({"guidance": -1}, "guidance"), ({"sampler": "x"}, "sampler"),
@@ -132,7 +132,9 @@ def test_bad_values_come_back_as_our_message(client, kwargs, words):
 
 
 def test_timeout_stops_a_generation(server, runs):
-    from fromnoise.web.generate_work import Settings, last, run
+    from fromnoise.web.common import last
+    from fromnoise.web.generate_settings import Settings
+    from fromnoise.web.generate_work import run
 
     store = server[1].fromnoise.store
     with pytest.raises(UserError, match="longer than the page's limit"):
@@ -288,7 +290,7 @@ def test_bad_image_to_image_values_come_back_as_our_message(client, photo, kwarg
 
 
 def test_inpaint_region_from_a_drawing_or_a_file(tmp_path):
-    from fromnoise.web.generate_work import inpaint_region
+    from fromnoise.web.uploads import inpaint_region
 
     layer = np.zeros((32, 32, 4), np.uint8)
     with pytest.raises(UserError, match="empty"):

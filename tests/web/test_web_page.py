@@ -1,7 +1,7 @@
 """The page in a real headless browser: Debian's chromium driven by playwright (never a downloaded browser).
 
 Screenshots go to $FROMNOISE_WEB_SHOTS (default: the test's temporary folder); the README's two,
-of a real Fashion-MNIST model, come from ``tests/web/make_screenshots.py``.
+of a real Fashion-MNIST model, come from ``bench/make_screenshots.py``.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""The README's screenshots of the page, from a real model (not a test; pytest does not collect it).
+"""The README's screenshots of the page, from a real model: a tool, not a test (it reuses the browser tests' helpers).
 
     OMP_NUM_THREADS=1 fromnoise train --dataset fashion-mnist --preset fashion --condition class \\
         --minutes 8 --out /tmp/fm-class
-    .venv/bin/python tests/web/make_screenshots.py /tmp/fm-class docs/images
+    .venv/bin/python bench/make_screenshots.py /tmp/fm-class docs/images
 
 Serves the run on loopback, drives Debian's chromium with playwright as the browser tests do
 (tests/web/conftest.py), and writes web_generate.png (a class chosen, images generated) and
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout: tests/ and fromnoise/
 
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.web.test_web_page import choose, generate, set_number, tab
