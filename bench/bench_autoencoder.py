@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.clipart_dataset import make_clipart_folders
 from bench.common import write_result
 from fromnoise.autoencoder import AutoencoderConfig, composite_alpha, latent_scale, load_autoencoder
-from fromnoise.autoencoder.train import AutoencoderTrainer, AutoencoderTrainingConfig
+from fromnoise.autoencoder.config import AutoencoderTrainingConfig
+from fromnoise.training.autoencoder import AutoencoderTrainer
 from fromnoise.data import load_dataset, to_float
 
 CACHE = Path(__file__).parent / "cache" / "autoencoder"

@@ -160,7 +160,8 @@ def quality(a) -> dict:
     """(c): the latent model on clip art (training the autoencoder first unless ``--autoencoder`` names a
     trained run), measured on the held-out split: KID, feature fidelity, mask spill."""
     from fromnoise import load
-    from fromnoise.autoencoder.train import AutoencoderTrainer, AutoencoderTrainingConfig
+    from fromnoise.autoencoder.config import AutoencoderTrainingConfig
+    from fromnoise.training.autoencoder import AutoencoderTrainer
     from fromnoise.evaluation.fidelity import evaluate_fidelity, held_out_targets
     from fromnoise.checkpoint import read_checkpoint
 

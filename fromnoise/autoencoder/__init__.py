@@ -5,12 +5,14 @@
     latents, scale = cached_latents(ae, data, cache_dir="runs/ae/latents")
 """
 
+from .config import AutoencoderTrainingConfig
 from .latents import cached_latents, check_data, composite_alpha, encode_dataset, latent_scale
 from .model import Autoencoder, AutoencoderConfig, DiagonalGaussian, autoencoder_config, load_autoencoder
 
 __all__ = [
            "Autoencoder",
            "AutoencoderConfig",
+           "AutoencoderTrainingConfig",
            "DiagonalGaussian",
            "autoencoder_config",
            "cached_latents",

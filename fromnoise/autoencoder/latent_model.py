@@ -16,7 +16,7 @@ latent size by area averaging (:func:`mask_to_latent`) before it becomes the ext
 
 The run is self-contained: ``fromnoise train --autoencoder AE_RUN`` copies the autoencoder's
 ``model.safetensors`` and ``config.json`` to ``RUN/autoencoder/``, and the checkpoint's config
-holds the scale and the digest of those weights (``fromnoise.config.LatentConfig``); loading checks
+holds the scale and the digest of those weights (``fromnoise.autoencoder.latent_config.LatentConfig``); loading checks
 both, so a damaged or swapped folder is a clear error, not silent garbage.
 """
 
@@ -31,9 +31,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..config import LatentConfig
+from ..checkpoint import load_weights
 from ..diffusion import Denoiser
 from ..errors import UserError
+from ..io import replace_dir
+from .config import autoencoder_config
+from .latent_config import LatentConfig
 from .model import Autoencoder, AutoencoderConfig, weights_digest
 
 AUTOENCODER_DIR = "autoencoder"  # RUN/autoencoder/: the autoencoder a latent run decodes with
@@ -149,9 +152,6 @@ def autoencoder_dir(ckpt: str | Path) -> Path:
 def read_run_autoencoder(folder: str | Path, latent: LatentConfig) -> Autoencoder:
     """The autoencoder in ``folder`` (a latent run's ``RUN/autoencoder``), checked against ``latent``:
     its config must be the one stored, its weights those whose digest is stored."""
-    from ..checkpoint import load_weights
-    from .model import autoencoder_config
-
     folder = Path(folder)
     fix = ("copy model.safetensors and config.json of the autoencoder run it was trained with back into it, "
            "or retrain with fromnoise train --autoencoder AE_RUN")
@@ -180,8 +180,6 @@ def attach_run_autoencoder(denoiser: LatentDenoiser, ckpt: str | Path) -> Latent
 
 def copy_autoencoder(source_ckpt: str | Path, run_dir: str | Path) -> Path:
     """Copy an autoencoder checkpoint's weights and config into ``run_dir/autoencoder`` (atomically)."""
-    from ..io import replace_dir
-
     final = Path(run_dir) / AUTOENCODER_DIR
     tmp = final.with_name(f"{AUTOENCODER_DIR}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -22,93 +22,16 @@ autoencoder's weights, ``config.json`` has ``{"kind": "autoencoder", "autoencode
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, fields
+import hashlib
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..rules import Field, check_keys, located
+from ..checkpoint import load_weights, read_checkpoint
 from ..errors import UserError
-
-KIND = "autoencoder"  # config.json's "kind" for an autoencoder run
-FACTORS = (4, 8)
-
-
-# ------------------------------------------------------------------------------------ config
-def default_widths(factor: int) -> tuple[int, ...]:
-    """Channel widths per level when none are given: one level per halving, plus the full-size one."""
-    return (16, 32, 64) if factor == 4 else (16, 32, 64, 64)
-
-
-@dataclass
-class AutoencoderConfig:
-    """What autoencoder to build; validated on construction (a UserError naming the field).
-
-    ``widths`` has one entry per resolution level: ``log2(factor) + 1`` of them (3 for factor 4,
-    4 for factor 8); the image is halved between consecutive levels. ``None`` takes
-    :func:`default_widths`. Each width must be divisible by ``groups`` (GroupNorm).
-    """
-
-    image_size: int = 256            # side of the square images it was trained on
-    channels: int = 3                # image channels: 1, 3 or 4 (RGB + alpha = object mask)
-    factor: int = 8                  # spatial downsampling factor: 4 or 8
-    latent_channels: int = 4         # LDM's 4 latent channels
-    widths: tuple[int, ...] | None = None  # per-level widths (None: default_widths(factor))
-    num_res_blocks: int = 1          # ResBlocks per level (the decoder has one more, as in LDM)
-    groups: int = 8                  # GroupNorm groups
-
-    _RULES = {
-        "image_size": Field("int", 8, 4096), "channels": Field("choice", choices=(1, 3, 4)),
-        "factor": Field("choice", choices=FACTORS), "latent_channels": Field("int", 1, 64),
-        "widths": Field("ints", 1, 4096, none=True, length=(1, 8)), "num_res_blocks": Field("int", 1, 8),
-        "groups": Field("int", 1, 256),
-    }
-
-    def __post_init__(self):
-        for f in fields(self):
-            value = getattr(self, f.name)
-            rule = self._RULES[f.name]
-            if rule.kind == "choice":  # integer choices: Field's "choice" checks strings
-                if isinstance(value, bool) or value not in rule.choices:
-                    raise UserError(f"autoencoder.{f.name} = {value!r} is not one of "
-                                    f"{', '.join(map(str, rule.choices))}")
-            else:
-                setattr(self, f.name, rule.check(f"autoencoder.{f.name}", value))
-        self.widths = tuple(self.widths) if self.widths is not None else default_widths(self.factor)
-        levels = int(math.log2(self.factor)) + 1
-        if len(self.widths) != levels:
-            raise UserError(f"autoencoder.widths has {len(self.widths)} entries but factor {self.factor} needs "
-                            f"{levels} (one per level: log2(factor) + 1); give e.g. "
-                            f"{','.join(map(str, default_widths(self.factor)))}")
-        bad = [w for w in self.widths if w % self.groups]
-        if bad:
-            raise UserError(f"autoencoder.widths {bad[0]} is not divisible by autoencoder.groups = {self.groups}; "
-                            "use multiples of the group count")
-        if self.image_size % self.factor:
-            raise UserError(f"autoencoder.image_size = {self.image_size} is not divisible by the factor "
-                            f"{self.factor}; use a multiple of {self.factor}")
-
-    @property
-    def latent_size(self) -> int:
-        """Side of the latent grid: image_size / factor."""
-        return self.image_size // self.factor
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["widths"] = list(self.widths)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict, where: str = "") -> AutoencoderConfig:
-        """A validated config from JSON (unknown keys and bad values are a UserError naming the field)."""
-        try:
-            check_keys("autoencoder", d, [f.name for f in fields(cls)])
-            return cls(**d)
-        except UserError as err:
-            raise located(where, err) from None
+from .config import FACTORS, KIND, AutoencoderConfig, autoencoder_config, default_widths  # noqa: F401 (re-exported)
 
 
 # ------------------------------------------------------------------------------ the posterior
@@ -333,19 +256,8 @@ class Autoencoder(nn.Module):
         return self._decode(z), posterior
 
 
-# ------------------------------------------------------------------------------ checkpoints
-def autoencoder_config(config: dict, where: str = "the checkpoint") -> AutoencoderConfig:
-    """The validated AutoencoderConfig of a checkpoint's config.json; a UserError when it is not an autoencoder."""
-    if not isinstance(config, dict) or config.get("kind") != KIND or "autoencoder" not in config:
-        raise UserError(f"{where} is not an autoencoder run (its config.json lacks \"kind\": \"autoencoder\"); "
-                        "pass the --out directory of 'fromnoise train-autoencoder'")
-    return AutoencoderConfig.from_dict(config["autoencoder"], where=f"{where}: config.json")
-
-
 def load_autoencoder(path: str | Path, device: str | torch.device = "cpu") -> Autoencoder:
     """The autoencoder of a run directory or checkpoint (config validated before weights are allocated), in eval mode."""
-    from ..checkpoint import load_weights, read_checkpoint
-
     ckpt, config, _ = read_checkpoint(path)
     ae = Autoencoder(autoencoder_config(config, where=f"'{ckpt}'"))
     load_weights(ae, ckpt / "model.safetensors")
@@ -354,8 +266,6 @@ def load_autoencoder(path: str | Path, device: str | torch.device = "cpu") -> Au
 
 def weights_digest(module: nn.Module) -> str:
     """sha256 of a module's weights (names, shapes, dtypes, bytes): keys caches of what it computes."""
-    import hashlib
-
     h = hashlib.sha256()
     for name, t in sorted(module.state_dict().items()):
         t = t.detach().contiguous().cpu()

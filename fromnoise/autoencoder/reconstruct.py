@@ -10,22 +10,27 @@ from pathlib import Path
 
 import torch
 
+from ..checkpoint import list_checkpoints, read_checkpoint
+from ..data import load_dataset, to_float
 from ..errors import UserError
-from .model import KIND
+from ..models import count_parameters
+from ..viz import save_grid, save_images
+from .config import KIND, autoencoder_config
+from .latent_config import LatentConfig
+from .latent_model import autoencoder_dir, read_run_autoencoder
+from .latents import composite_alpha
+from .losses import ssim
+from .model import Autoencoder, load_autoencoder
 
 
 def is_autoencoder_run(path: str | Path) -> bool:
     """Whether ``path`` (a run or checkpoint directory) holds an autoencoder rather than a diffusion model."""
-    from ..checkpoint import read_checkpoint
-
     _, config, _ = read_checkpoint(path)
     return isinstance(config, dict) and config.get("kind") == KIND
 
 
 def training_images(config: dict, n: int):
     """The first ``n`` images an autoencoder run was trained on, loaded as it loaded them."""
-    from ..data import load_dataset
-
     data, ae = config.get("data") or {}, config["autoencoder"]
     source = data.get("path") if data.get("source") == "folder" else data.get("source")
     if not source:
@@ -40,9 +45,6 @@ def training_images(config: dict, n: int):
 @torch.no_grad()
 def reconstruct(ae, data) -> tuple[torch.Tensor, torch.Tensor]:
     """(originals, reconstructions), (N, C, H, W) in [0, 1]: RGBA composited over white as in training."""
-    from ..data import to_float
-    from .latents import composite_alpha
-
     x = to_float(composite_alpha(data).images)
     rec = torch.cat([ae.decode(ae.encode(chunk).mode()).clamp(-1, 1) for chunk in x.split(4)])
     return (x + 1) / 2, (rec + 1) / 2
@@ -50,11 +52,6 @@ def reconstruct(ae, data) -> tuple[torch.Tensor, torch.Tensor]:
 
 def sample_autoencoder(path: str | Path, n: int, out: str | Path | None = None, device: str = "cpu") -> str:
     """Write originals beside reconstructions (``grid.png``: originals on top; ``images/``); returns a summary."""
-    from ..checkpoint import read_checkpoint
-    from ..viz import save_grid, save_images
-    from .losses import ssim
-    from .model import load_autoencoder
-
     ckpt, config, _ = read_checkpoint(path)
     ae = load_autoencoder(ckpt, device=device)
     data = training_images(config, n)
@@ -76,10 +73,6 @@ def sample_autoencoder(path: str | Path, n: int, out: str | Path | None = None, 
 
 def describe_autoencoder(path: str | Path) -> str:
     """``fromnoise info`` of an autoencoder run: its architecture, latent shape, training and data."""
-    from ..models import count_parameters
-    from ..checkpoint import list_checkpoints, read_checkpoint
-    from .model import Autoencoder, autoencoder_config
-
     ckpt, config, state = read_checkpoint(path)
     c = autoencoder_config(config, where=f"'{ckpt}'")
     with torch.device("meta"):
@@ -106,9 +99,6 @@ def describe_autoencoder(path: str | Path) -> str:
 
 def describe_latent(config: dict, ckpt: str | Path) -> str:
     """``fromnoise info``'s line for a latent diffusion model (its autoencoder folder checked)."""
-    from ..config import LatentConfig
-    from .latent_model import autoencoder_dir, read_run_autoencoder
-
     lat = LatentConfig.from_dict(config["latent"], where="config.json")
     side = config["image"]["size"] // lat.factor
     folder = autoencoder_dir(ckpt)

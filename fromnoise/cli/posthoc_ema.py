@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+
+from ..errors import UserError
+from .options import done
 
 
 def _stds(ctx, param, value: str) -> list[float]:
@@ -38,11 +43,7 @@ def posthoc_ema(run, stds, step, out):
       fromnoise posthoc-ema runs/f --std 0.05,0.1,0.2
       fromnoise evaluate runs/f/posthoc_ema/std_0.100 --num-samples 2000
     """
-    from pathlib import Path
-
-    from ..errors import UserError
-    from ..training.ema import posthoc_checkpoint
-    from .options import done
+    from ..training.ema import posthoc_checkpoint  # the command's body: imports torch
 
     if out is not None and len(stds) > 1:
         raise UserError("--out names one run directory; give one --std with it, or leave --out out")

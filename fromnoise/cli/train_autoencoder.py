@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..autoencoder.model import AutoencoderConfig
-from ..autoencoder.train import AutoencoderTrainingConfig
+from ..autoencoder.config import AutoencoderConfig, AutoencoderTrainingConfig
 from ..errors import UserError
 from .options import done
 
@@ -73,8 +72,8 @@ def train_autoencoder(data, factor, image_size, channels, limit, widths, latent_
       fromnoise train-autoencoder ./photos --image-size 128 --factor 4 --steps 2000 --out runs/ae4
       fromnoise train-autoencoder ./clipart --channels 4 --image-size 256 --disc-start 5000 --minutes 120
     """
-    from ..autoencoder.train import AutoencoderTrainer
     from ..data import load_dataset
+    from ..training.autoencoder import AutoencoderTrainer
 
     images = load_dataset(data, image_size=image_size, channels=int(channels) if channels else None, limit=limit)
     config = AutoencoderConfig(image_size=images.image_size, channels=images.channels, factor=int(factor),

@@ -7,14 +7,22 @@ in a second, not after decoding 60,000 images.
 
 from __future__ import annotations
 
-import os
 from dataclasses import fields, replace
 from pathlib import Path
 
 import click
 
+from ..build import make_config
+from ..conditioning.tables import setup_conditioning
+from ..conditioning.text import resolve_model
 from ..config import ConditioningConfig, DataConfig, DiffusionConfig, TrainingConfig
+from ..data import canonical_source, load_dataset
 from ..errors import UserError
+from ..evaluation.in_training import make_kid_hook
+from ..models import count_parameters, get_preset
+from ..training import Trainer
+from ..training.latent import LatentTrainer, check_latent_options, latent_tables, prepare_latent_run
+from ..training.launch import check_not_nested, launch
 
 # Training fields a run may leave open: they then come from the preset's suggested settings (its
 # recipe), horizontal flips from the data (on for folders and CIFAR-10).
@@ -77,12 +85,6 @@ def run_training(data: DataConfig, training: TrainingConfig, *, preset: str | No
             (the data is loaded at its image size and channels unless told otherwise; the default
             preset is then youandme-latent).
     """
-    from ..build import make_config
-    from ..data import canonical_source, load_dataset
-    from ..models import get_preset
-    from ..conditioning.tables import setup_conditioning
-    from ..training.launch import check_not_nested
-
     diffusion = (diffusion or DiffusionConfig()).validate(complete=False)
     conditioning = conditioning or ConditioningConfig()
     # everything that can be checked without the images is checked before they are loaded
@@ -92,14 +94,10 @@ def run_training(data: DataConfig, training: TrainingConfig, *, preset: str | No
     if preset is not None:
         get_preset(preset)  # an unknown name is a UserError listing the presets
     if conditioning.kind == "text":
-        from ..conditioning.text import resolve_model
-
         resolve_model(conditioning.text_encoder, conditioning.allow_download)
     named = canonical_source(data.source)
     ae = None
     if autoencoder is not None:  # checked before the images are loaded
-        from ..autoencoder.latent_training import check_latent_options
-
         ae = check_latent_options(autoencoder, training, auto)
         data = replace(data, image_size=data.image_size or ae.image_size, channels=data.channels or ae.channels)
 
@@ -108,8 +106,6 @@ def run_training(data: DataConfig, training: TrainingConfig, *, preset: str | No
     out = Path(training.out)
     latents = latent = None
     if ae is not None:
-        from ..autoencoder.latent_training import prepare_latent_run
-
         latents, latent = prepare_latent_run(autoencoder, images, out)
         spec = get_preset(preset, image_size=images.image_size // latent.factor, channels=latent.latent_channels)
     else:
@@ -124,8 +120,6 @@ def run_training(data: DataConfig, training: TrainingConfig, *, preset: str | No
             options = {"mask": spec.defaults.get("mask", False) if conditioning.mask is None else conditioning.mask}
         conditioning_kwargs, tables = setup_conditioning(conditioning.kind, images, spec.embedding_width, **options)
     if latent is not None:  # features stay measured on the full-resolution images; the mask goes to latent size
-        from ..autoencoder.latent_training import latent_tables
-
         tables = latent_tables(tables, latent, images.image_size)
     config = make_config(preset, image_size=images.image_size, channels=images.channels, schedule=diffusion.schedule,
                          timesteps=diffusion.timesteps, prediction=diffusion.prediction,
@@ -138,12 +132,8 @@ def run_training(data: DataConfig, training: TrainingConfig, *, preset: str | No
                         f"--batch-size is the global batch, so give a multiple of {processes}")
     hooks = []
     if training.eval_every:
-        from ..evaluation.in_training import make_kid_hook
-
         hooks.append(make_kid_hook(named or data.source, every=training.eval_every, n=training.eval_samples))
     if processes > 1:
-        from ..training.launch import launch
-
         launch(_train, (config, images, training, tables, hooks, preset, latents), processes)
         return out
     return _train(config, images, training, tables, hooks, preset, latents)
@@ -151,13 +141,8 @@ def run_training(data: DataConfig, training: TrainingConfig, *, preset: str | No
 
 def _train(config: dict, images, training: TrainingConfig, tables: dict, hooks: list, preset: str,
            latents=None) -> Path:
-    """Build the Trainer (on ``latents``: the LatentTrainer) and run it (in each process of a data-parallel run)."""
-    from ..models import count_parameters
-    from ..training import Trainer
-
+    """Build the Trainer (on ``latents``: the LatentTrainer, fromnoise.training.latent) and run it (in each process of a data-parallel run)."""
     if latents is not None:
-        from ..autoencoder.latent_training import LatentTrainer
-
         trainer = LatentTrainer(config, images, latents, training, tables, hooks=hooks)
     else:
         trainer = Trainer(config, images, training, tables, hooks=hooks)
@@ -181,6 +166,4 @@ def _latent_note(config: dict) -> str:
 
 def default_out(source: str) -> str:
     """The run directory when --out is not given: runs/<data set or folder name>."""
-    from ..data import canonical_source
-
     return f"runs/{(canonical_source(source) or Path(source).name).replace('/', '_')}"

@@ -137,7 +137,7 @@ class TensorBatches:
 
     def _inputs(self, dev_idx: torch.Tensor, gen: torch.Generator, part: slice) -> torch.Tensor:
         """The model inputs of the images ``dev_idx``: float in [-1, 1], augmented (a subclass may batch
-        other tensors, e.g. ``fromnoise.autoencoder.latent_training.LatentBatches``)."""
+        other tensors, e.g. ``fromnoise.training.latent.LatentBatches``)."""
         x = self.images.index_select(0, dev_idx).to(torch.float32).div_(255.0)
         return self._augment(x, gen, part).mul_(2.0).sub_(1.0)  # [0, 1] -> [-1, 1]
 

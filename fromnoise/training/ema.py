@@ -24,6 +24,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..autoencoder.latent_model import copy_autoencoder
+from ..build import load
+from ..checkpoint import list_checkpoints, read_checkpoint
+from ..errors import UserError
+from ..io import atomic_write, replace_dir, write_json
+
 SNAPSHOT_STDS = (0.05, 0.10)  # EDM2's two tracked profiles
 SNAPSHOT_DIR = "ema_snapshots"
 _SNAPSHOT = re.compile(r"^step_(\d+)\.safetensors$")
@@ -133,7 +139,6 @@ def save_snapshot(run_dir: Path, step: int, posthoc: PostHocEMA) -> Path:
     """Write ``RUN/ema_snapshots/step_X.safetensors`` atomically (written beside, flushed, renamed)."""
     from safetensors.torch import save_file
 
-    from ..io import atomic_write
 
     final = Path(run_dir) / SNAPSHOT_DIR / f"step_{step:08d}.safetensors"
     tensors = {k: v.detach().contiguous().cpu() for k, v in posthoc.state().items()}
@@ -164,7 +169,6 @@ def reconstruct(run_dir: Path, std: float, step: int | None = None) -> tuple[dic
     from safetensors import safe_open
     from safetensors.torch import load_file
 
-    from ..errors import UserError
 
     snaps = list_snapshots(run_dir)
     if step is not None:
@@ -209,10 +213,6 @@ def posthoc_checkpoint(run_dir: Path, std: float, out: Path | None = None, step:
     from safetensors import safe_open
     from safetensors.torch import save_file
 
-    from ..build import load
-    from ..errors import UserError
-    from ..io import replace_dir, write_json
-    from ..checkpoint import list_checkpoints, read_checkpoint
 
     run_dir = Path(run_dir)
     ckpts = list_checkpoints(run_dir)
@@ -244,7 +244,6 @@ def posthoc_checkpoint(run_dir: Path, std: float, out: Path | None = None, step:
     write_json(tmp / "trainer.json", dict(state, posthoc_ema={**used, "source": str(ckpt)}))
     replace_dir(tmp, final)
     if (run_dir / "autoencoder").is_dir():  # a latent model decodes with its run's autoencoder
-        from ..autoencoder.latent_model import copy_autoencoder
 
         copy_autoencoder(run_dir / "autoencoder", out)
     return out

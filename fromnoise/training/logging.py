@@ -8,6 +8,9 @@ from pathlib import Path
 
 import torch
 
+from ..io import write_text
+from ..viz import grid, plot_loss
+
 
 class RunLogger:
     """Writes ``metrics.jsonl``, ``log.txt``, ``loss.png`` and tensorboard events under ``out``."""
@@ -55,14 +58,12 @@ class RunLogger:
             else:
                 keep.append(line)
         if dropped:
-            from ..io import write_text
 
             write_text(self.metrics, "".join(f"{line}\n" for line in keep))
         return dropped
 
     def images(self, step: int, images: torch.Tensor, path: Path) -> None:
         if self.tb:
-            from ..viz import grid
 
             self.tb.add_image("samples", grid(images), step)
         self.note(f"step {step}: samples -> {path}")
@@ -85,7 +86,6 @@ class RunLogger:
         return steps, values
 
     def plot(self) -> Path | None:
-        from ..viz import plot_loss
 
         steps, losses = self.read("loss")
         if len(steps) < 2:

@@ -19,9 +19,9 @@ from fromnoise.autoencoder import (
 from fromnoise.autoencoder import latents as latents_module
 from fromnoise.autoencoder.losses import adaptive_weight, ssim
 from fromnoise.autoencoder.model import tiled
+from fromnoise.checkpoint import list_checkpoints, read_checkpoint
 from fromnoise.data import load_dataset, to_float
 from fromnoise.errors import UserError
-from fromnoise.checkpoint import list_checkpoints, read_checkpoint
 from tests.cli_runner import run
 
 
@@ -231,7 +231,7 @@ def test_discriminator_switches_on_saves_and_resumes(folder, tmp_path):
 def test_cpu_clock_budget_counts_process_time(folder, tmp_path, monkeypatch):
     """--clock cpu: --minutes is this process's CPU time (a fake clock advancing 20 s a read stops a
     1-minute run within a few steps); --clock wall does not read it."""
-    import fromnoise.autoencoder.train as train_module
+    import fromnoise.training.schedule as train_module  # the loop's budget clock
 
     fake = {"now": 0.0}
 

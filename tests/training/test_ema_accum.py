@@ -2,15 +2,15 @@
 
 Accumulation: k micro-batches of b images must give the gradient of one batch of k*b images, reach
 the optimizer once per k micro-batches, be clipped only when complete, and be cleared between
-optimizer steps. To compare the two runs image for image, the timestep and noise that trainer.py
-draws for an image are fixed by the image's index instead of by the order of the draws.
+optimizer steps. To compare the two runs image for image, the timestep and noise that the diffusion
+objective draws for an image are fixed by the image's index instead of by the order of the draws.
 """
 
 import pytest
 import torch
 from torch import nn
 
-import fromnoise.training.trainer as trainer_module
+import fromnoise.training.diffusion_objective as objective_module
 from fromnoise.build import make_config
 from fromnoise.training import Trainer, TrainOptions
 from fromnoise.training.ema import EMA
@@ -75,8 +75,9 @@ def test_ema_is_a_frozen_copy_that_copies_buffers():
 
 
 class _FixedDraws:
-    """Stands in for ``torch`` inside trainer.py: ``randint`` and ``randn_like`` return each image's
-    own timestep and noise (looked up by its index), so the draws do not depend on the batching."""
+    """Stands in for ``torch`` inside diffusion_objective.py (where the draws are made): ``randint`` and
+    ``randn_like`` return each image's own timestep and noise (looked up by its index), so the draws do not
+    depend on the batching."""
 
     def __init__(self, n_images, timesteps, shape):
         g = torch.Generator().manual_seed(123)
@@ -101,7 +102,7 @@ def _run(tmp_path, monkeypatch, batch_size, grad_accum, steps=2, grad_clip=1e9):
     micro-batch, the final weights and the EMA weights."""
     data = squares(16, 8)
     draws = _FixedDraws(len(data), 1000, (1, 8, 8))
-    monkeypatch.setattr(trainer_module, "torch", draws)
+    monkeypatch.setattr(objective_module, "torch", draws)
     seen, cleared = [], []
 
     class Recording(Trainer):

@@ -209,3 +209,64 @@ def test_processes_inside_a_launcher_is_one_clear_error(monkeypatch, tmp_path):
         result = run(*args, ok=False)
         assert result.exit_code != 0 and "inside a launcher that already started 2 processes" in result.output
         assert "Traceback" not in result.output
+
+
+# ------------------------------------------------------------------------- the autoencoder objective
+def _run_autoencoder(out, steps, disc_start=None):
+    """Train a tiny autoencoder (in each process) on the posterior's mode, so the only draw left is the data
+    order (the global batch, the same on 1 and 2 processes); the first step's gradients are kept."""
+    from fromnoise.autoencoder import AutoencoderConfig, DiagonalGaussian
+    from fromnoise.autoencoder.config import AutoencoderTrainingConfig
+    from fromnoise.training import AutoencoderTrainer
+
+    DiagonalGaussian.sample = DiagonalGaussian.mode  # this process only (spawned: a fresh interpreter)
+
+    class Kept(AutoencoderTrainer):
+        def train_step(self, x, info):
+            stats = super().train_step(x, info)
+            if self.step == 0 and self.main:
+                grads = {n: p.grad.detach().clone() for n, p in self.acc.unwrap_model(self.model).named_parameters()}
+                save_file(grads, str(self.out.parent / f"grads_{self.world}.safetensors"))
+            return stats
+
+    data = squares(16, 8)
+    options = AutoencoderTrainingConfig(out=str(out), steps=steps, batch_size=B, lr=3e-3, warmup=1, save_every=1,
+                                        sample_every=10_000, num_samples=2, log_every=1, progress=False,
+                                        disc_start=disc_start, hflip=True)
+    Kept(AutoencoderConfig(image_size=8, channels=1, factor=4, widths=(8, 8, 8)), data, options).run()
+
+
+@pytest.fixture(scope="module")
+def ae_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mp_ae")
+    for name in ("one", "two", "gan"):
+        (root / name).mkdir()
+    _run_autoencoder(root / "one" / "run", 2)
+    launch(_run_autoencoder, (root / "two" / "run", 2), processes=2)
+    launch(_run_autoencoder, (root / "gan" / "run", 3, 1), processes=2)
+    return root
+
+
+def test_autoencoder_step_on_two_processes_equals_one_step_on_one(ae_runs):
+    one, two = (load_file(str(ae_runs / d / f"grads_{w}.safetensors")) for d, w in (("one", 1), ("two", 2)))
+    assert one.keys() == two.keys() and len(one) > 10
+    scale = max(float(g.abs().max()) for g in one.values())
+    for name in one:
+        torch.testing.assert_close(two[name], one[name], atol=1e-5 * scale, rtol=1e-4, msg=name)
+    wa, wb = (load_file(str(list_checkpoints(ae_runs / d / "run")[-1] / "model.safetensors")) for d in ("one", "two"))
+    for name in wa:
+        torch.testing.assert_close(wb[name], wa[name], atol=1e-5, rtol=1e-4, msg=name)
+    loss = [[json.loads(line)["loss"] for line in (ae_runs / d / "run" / "metrics.jsonl").read_text().splitlines()]
+            for d in ("one", "two")]
+    assert loss[1] == pytest.approx(loss[0], rel=1e-5)  # the logged loss is the global mean
+
+
+def test_autoencoder_with_discriminator_on_two_processes_writes_each_file_once(ae_runs):
+    run = ae_runs / "gan" / "run"
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3] and "d_loss" not in rows[0] and "d_loss" in rows[2]
+    assert (run / "log.txt").read_text().count("saved ") == 1
+    ckpt, _, state = read_checkpoint(run)
+    assert {"discriminator.safetensors", "disc_optimizer.safetensors", "rng_rank1.safetensors"} <= \
+        {p.name for p in ckpt.iterdir()}
+    assert state["world_size"] == 2 and "disc_optimizer" in state

@@ -11,8 +11,15 @@ from torch import nn
 
 from fromnoise.build import make_config
 from fromnoise.training import Trainer, list_checkpoints
-from fromnoise.training.ema import (EMA, PostHocEMA, gamma_to_std, list_snapshots, posthoc_coefficients, reconstruct,
-                                    std_to_gamma)
+from fromnoise.training.ema import (
+    EMA,
+    PostHocEMA,
+    gamma_to_std,
+    list_snapshots,
+    posthoc_coefficients,
+    reconstruct,
+    std_to_gamma,
+)
 from fromnoise.training.trainer import POSTHOC_FILE
 from tests.cli_runner import run
 from tests.training.test_trainer import options, tiny_data

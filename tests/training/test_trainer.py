@@ -124,7 +124,7 @@ def test_cosine_decay_spans_the_step_budget(tmp_path):
 def test_cpu_clock_budget_counts_process_time_not_wall_time(tmp_path, monkeypatch):
     """clock="cpu": --minutes is this process's CPU time (a fake clock that advances 20 s a read stops
     a 1-minute run within a few steps, while the wall clock barely moves)."""
-    import fromnoise.training.trainer as trainer_module
+    import fromnoise.training.schedule as trainer_module  # the loop's budget clock
 
     fake = {"now": 0.0}
 

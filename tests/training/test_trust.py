@@ -10,10 +10,10 @@ import torch
 from safetensors.torch import load_file
 
 from fromnoise.build import make_config
+from fromnoise.checkpoint import recover_checkpoints
 from fromnoise.errors import UserError
 from fromnoise.io import atomic_write, recover_dir, replace_dir, write_text
 from fromnoise.training import Trainer, TrainOptions, list_checkpoints, read_checkpoint
-from fromnoise.checkpoint import recover_checkpoints
 from tests.synthetic import squares
 
 

@@ -21,10 +21,10 @@ from fromnoise.autoencoder import (
 from fromnoise.autoencoder.latent_model import LatentDenoiser, mask_to_latent
 from fromnoise.autoencoder.latents import latent_scale
 from fromnoise.build import make_config
+from fromnoise.checkpoint import list_checkpoints, read_checkpoint
 from fromnoise.data import load_dataset
 from fromnoise.errors import UserError
 from fromnoise.sampling.img2img import plan_edit
-from fromnoise.checkpoint import list_checkpoints, read_checkpoint
 from tests.cli_runner import run
 
 SIZE = 32
@@ -226,8 +226,8 @@ def test_the_mask_goes_to_latent_size_by_area_average(latent_run):
 
 
 def test_the_training_tables_hold_the_mask_at_latent_size(folder, ae_run, tmp_path):
-    from fromnoise.autoencoder.latent_training import latent_tables, prepare_latent_run
     from fromnoise.conditioning.tables import setup_conditioning
+    from fromnoise.training.latent import latent_tables, prepare_latent_run
 
     data = load_dataset(folder, channels=4)
     latents, latent = prepare_latent_run(ae_run, data, tmp_path / "run")

@@ -6,9 +6,10 @@
     LatentTrainer(config, images, latents, options, tables).run()
 
 The images are encoded once (:func:`fromnoise.autoencoder.cached_latents`, scaled to unit
-variance) and the trainer batches those latents instead of pixels; everything else (timesteps,
-loss, EMA, checkpoints, resume, sample grids) is the diffusion trainer's own. No augmentation:
-a latent is encoded once per image, and the latent of a flipped image is not the flipped latent.
+variance) and the trainer batches those latents instead of pixels; everything else (the diffusion
+objective, the one training loop's EMA, checkpoints, resume; sample grids) is the diffusion trainer's
+own. No augmentation: a latent is encoded once per image, and the latent of a flipped image is not
+the flipped latent.
 """
 
 from __future__ import annotations
@@ -17,18 +18,15 @@ from pathlib import Path
 
 import torch
 
-from ..config import LatentConfig, TrainingConfig
+from ..autoencoder.latent_config import LatentConfig
+from ..autoencoder.latent_model import AUTOENCODER_DIR, copy_autoencoder, mask_to_latent, read_run_autoencoder
+from ..autoencoder.latents import cached_latents, check_data
+from ..autoencoder.model import autoencoder_config, load_autoencoder, weights_digest
+from ..checkpoint import list_checkpoints, read_checkpoint
+from ..config import TrainingConfig
 from ..data import ImageData, TensorBatches
 from ..errors import UserError
-from ..training.trainer import Trainer
-from .latent_model import (
-    AUTOENCODER_DIR,
-    copy_autoencoder,
-    mask_to_latent,
-    read_run_autoencoder,
-)
-from .latents import cached_latents, check_data
-from .model import load_autoencoder, weights_digest
+from .trainer import Trainer
 
 LATENT_CACHE_DIR = "latents"  # RUN/latents/: the encoded training images
 
@@ -72,9 +70,6 @@ class LatentTrainer(Trainer):
 def check_latent_options(ae_run: str | Path, training: TrainingConfig, auto: frozenset = frozenset()):
     """The AutoencoderConfig of ``ae_run`` (validated, no weights read), refusing the training options a
     latent run cannot honour: augmentations of images that are encoded once."""
-    from ..checkpoint import read_checkpoint
-    from .model import autoencoder_config
-
     _, config, _ = read_checkpoint(ae_run)
     ae = autoencoder_config(config, where=f"--autoencoder '{ae_run}'")
     if training.hflip and "hflip" not in auto:
@@ -93,8 +88,6 @@ def prepare_latent_run(ae_run: str | Path, data: ImageData, run_dir: str | Path,
     Returns (scaled latents (N, c, H/f, W/f), the model's LatentConfig). A run that already holds
     another autoencoder is refused (its checkpoints were trained on that one's latents).
     """
-    from ..checkpoint import list_checkpoints, read_checkpoint
-
     ckpt, _, _ = read_checkpoint(ae_run)
     ae = load_autoencoder(ckpt)
     check_data(ae, data, "the training images")
@@ -134,8 +127,6 @@ def latent_tables(tables: dict, latent: LatentConfig, image_size: int) -> dict:
 
 def _saved_latent(run_dir: Path) -> LatentConfig:
     """The LatentConfig of a run's newest checkpoint."""
-    from ..checkpoint import read_checkpoint
-
     ckpt, config, _ = read_checkpoint(run_dir)
     if not config.get("latent"):
         raise UserError(f"'{run_dir}' holds a run that is not a latent model; train into a new --out")

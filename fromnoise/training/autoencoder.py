@@ -1,0 +1,92 @@
+"""Training the autoencoder from scratch: the one training loop with the autoencoder objective.
+
+    AutoencoderTrainer(AutoencoderConfig(image_size=256, channels=4, factor=8), data,
+                       AutoencoderTrainingConfig(out="runs/ae", minutes=30)).run()
+
+The loop (:mod:`.loop`) is the diffusion trainer's: accelerate (bf16 autocast on CUDA, fp32 on the
+CPU; data parallel under ``--processes`` / ``accelerate launch``), AdamW with a linear warm-up,
+gradient clipping, the finite-loss check before every step, a tqdm bar, crash-safe checkpoints that
+hold the weights, the optimizer, the data order and every random generator's state (rerunning the
+same command resumes where it stopped), SIGINT / SIGTERM save and stop. What differs is the
+objective (:class:`fromnoise.autoencoder.objective.AutoencoderObjective`: L1 + SSIM + KL, the
+optional discriminator saved beside the checkpoint's files) and the pictures:
+``samples/step_*.png`` with the originals in the top row and their reconstructions below, and ``loss.png``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from ..autoencoder.config import KIND, AutoencoderConfig, AutoencoderTrainingConfig, autoencoder_config
+from ..autoencoder.latents import check_data, composite_alpha
+from ..autoencoder.model import Autoencoder
+from ..autoencoder.objective import AutoencoderObjective
+from ..data import ImageData, TensorBatches, to_float
+from ..errors import UserError
+from ..viz import save_grid
+from .loop import TrainingLoop
+from .runtime import optimizer_options
+
+
+class AutoencoderTrainer(TrainingLoop):
+    """Trains an :class:`Autoencoder` described by ``config`` on ``data`` (RGBA composited over white)."""
+
+    desc = "train-autoencoder"
+    no_budget = "say how long to train the autoencoder: --steps or --minutes"
+
+    def __init__(self, config: AutoencoderConfig, data: ImageData, options: AutoencoderTrainingConfig,
+                 hooks: list | None = None):
+        super().__init__(options, data, hooks)
+        self.ae = Autoencoder(config)
+        check_data(self.ae, data, "the training images")
+        self.data = composite_alpha(data)
+        self.config = {"kind": KIND, "autoencoder": config.to_dict(), "data": data.description,
+                       "training": asdict(options)}
+        optimizer = self._adamw(self.ae.parameters())
+        self.objective = AutoencoderObjective(options, config.channels, config.image_size, self.acc.device,
+                                              self.acc.autocast, lambda: self.step, self._adamw)
+        batches = TensorBatches(self.data, options.batch_size, hflip=options.hflip, seed=options.seed,
+                                device=self.acc.device, rank=self.rank, world=self.world)
+        self.start(self.ae, optimizer, batches, self.objective)
+
+    def _adamw(self, parameters) -> torch.optim.AdamW:
+        """LDM's AdamW for the autoencoder and its discriminator: betas (0.5, 0.9)."""
+        return torch.optim.AdamW(parameters, lr=self.opt.lr, betas=(0.5, 0.9), **optimizer_options(self.acc.device))
+
+    @property
+    def disc(self):
+        """The PatchGAN discriminator (``disc_start``), or None."""
+        return self.objective.disc
+
+    def check_same_model(self, ckpt: Path, saved: dict) -> None:
+        if autoencoder_config(saved, where=f"'{ckpt}'").to_dict() != self.config["autoencoder"]:
+            raise UserError(f"'{self.out}' already holds an autoencoder of other settings ({ckpt.name}); resume it "
+                            "with the same --factor, --image-size, channels and widths, or train into a new --out")
+
+    def postfix(self, values: dict) -> dict:
+        return {"loss": f"{values['loss']:.4f}", "psnr": f"{values['psnr']:.1f}"}
+
+    @torch.no_grad()
+    def reconstruct(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(originals, reconstructions) of the first ``n`` training images, in [0, 1], from the posterior mode."""
+        ae = self.acc.unwrap_model(self.model)
+        was = ae.training
+        ae.eval()
+        x = to_float(self.data.images[:n]).to(self.acc.device)
+        rec = ae.decode(ae.encode(x).mode()).float().clamp(-1, 1)
+        ae.train(was)
+        return ((x + 1) / 2).cpu(), ((rec + 1) / 2).cpu()
+
+    def pictures(self) -> None:
+        """``samples/step_*.png`` (originals on top, reconstructions below; the colour of RGBA images) and loss.png."""
+        if not self.main:
+            return
+        orig, rec = self.reconstruct(min(self.opt.num_samples, len(self.data)))
+        show = torch.cat([orig, rec])[:, :3]
+        path = save_grid(show, self.out / "samples" / f"step_{self.step:08d}.png", nrow=orig.shape[0])
+        save_grid(show, self.out / "samples" / "latest.png", nrow=orig.shape[0])
+        self.logger.images(self.step, show, path)
+        self.logger.plot()
