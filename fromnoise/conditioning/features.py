@@ -29,8 +29,10 @@ import torch
 from PIL import Image, ImageOps
 from torch import nn
 
+from ..data.transforms import fit_square_pil
 from ..errors import UserError
 from ..features import FEATURE_NAMES, FeatureNormalizer, apply_overrides, extract, parse_feature_values
+from ..image_files import to_channels_pil
 from .base import ConditionEncoder
 
 NUM = len(FEATURE_NAMES)
@@ -65,8 +67,6 @@ def measure_images(images: torch.Tensor, workers: int | None = None) -> tuple[np
 
 def load_like(path: str | os.PathLike, size: int, channels: int) -> np.ndarray:
     """A reference image brought to the model's form: uint8 (size, size, channels), as the data loader does."""
-    from ..data.transforms import fit_square_pil, to_channels_pil
-
     try:
         with Image.open(path) as img:
             img = to_channels_pil(ImageOps.exif_transpose(img), channels)

@@ -23,7 +23,11 @@ from collections import Counter
 import numpy as np
 import torch
 
+from ..conditioning.captions import training_captions
+from ..conditioning.tables import batch_condition
+from ..data import canonical_source, load_dataset
 from ..errors import UserError
+from .fidelity import held_out_targets
 
 
 def recorded_source(config: dict) -> str | None:
@@ -44,8 +48,6 @@ def _top(counter: Counter, k: int = 20) -> dict:
 
 def conditions_from_tables(tables: dict, n: int, seed: int = 0) -> tuple[dict | None, dict]:
     """The training tables' rows of ``n`` random training images (in-training evaluation)."""
-    from ..conditioning.tables import batch_condition
-
     if not tables:
         return None, {"drawn": "none (unconditional)"}
     rows = len(next(iter(tables.values())))
@@ -73,7 +75,6 @@ def draw_conditions(denoiser, n: int, *, seed: int = 0, dataset: str | None = No
     """
     if not denoiser.encoders:
         return None, {"drawn": "none (unconditional)"}
-    from ..data import canonical_source, load_dataset
 
     config = getattr(denoiser, "config", {}) or {}
     source = dataset or recorded_source(config)
@@ -117,8 +118,6 @@ def _class_rows(enc, data, idx: np.ndarray, record: dict) -> dict:
 
 
 def _text_rows(enc, data, idx: np.ndarray, record: dict) -> dict:
-    from ..conditioning.captions import training_captions
-
     # the templates the model was trained with (older checkpoints: the default ones)
     captions = training_captions(data, list(enc.templates) if enc.templates else None)
     drawn = [captions[i] for i in idx]
@@ -133,8 +132,6 @@ def _text_rows(enc, data, idx: np.ndarray, record: dict) -> dict:
 
 
 def _feature_rows(denoiser, data, idx: np.ndarray, record: dict) -> dict:
-    from .fidelity import held_out_targets
-
     unique, inverse = np.unique(idx, return_inverse=True)
     targets, masks = held_out_targets(denoiser, data.images[torch.from_numpy(unique)])
     rows = torch.from_numpy(inverse)

@@ -29,13 +29,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib.figure import Figure
 
 from ..conditioning.features import measure_images
 from ..data.transforms import unit_to_uint8
 from ..errors import UserError
 from ..features import FEATURE_DOCS, FEATURE_NAMES, GROUPS
 from ..features.names import CIRCULAR
+from ..sampling.generate import generate
 from ..sampling.samplers import DEFAULT_SAMPLER
+from ..viz.grids import save_grid
+from ..viz.plots import save_figure
 
 
 def pearson_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -204,8 +208,6 @@ def evaluate_fidelity(denoiser, requested: np.ndarray, masks: torch.Tensor | Non
     Returns:
         :class:`FidelityReport` with per-feature r / MAE tables.
     """
-    from ..sampling import generate
-
     _feature_encoder(denoiser)
     requested = np.asarray(requested, dtype=np.float64)
     if requested.ndim != 2 or requested.shape[1] != len(FEATURE_NAMES) or len(requested) < 2:
@@ -232,18 +234,12 @@ def evaluate_fidelity(denoiser, requested: np.ndarray, masks: torch.Tensor | Non
 
 def scatter_plots(report: FidelityReport, out_dir: str | os.PathLike) -> list[Path]:
     """One PNG per feature group: requested (x) vs measured (y) per feature, baseline in grey."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ..viz.plots import save_figure
-
     out, paths = Path(out_dir), []
     for group, names in GROUPS.items():
         cols = 4
         rows = -(-len(names) // cols)
-        fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3 * rows), squeeze=False)
+        fig = Figure(figsize=(3 * cols, 3 * rows))  # no pyplot: nothing global to close or leak
+        axes = fig.subplots(rows, cols, squeeze=False)
         for ax, name in zip(axes.flat, names):
             i = FEATURE_NAMES.index(name)
             if report.baseline is not None:
@@ -259,14 +255,11 @@ def scatter_plots(report: FidelityReport, out_dir: str | os.PathLike) -> list[Pa
         fig.suptitle(f"{group}: requested vs re-measured (normalised)")
         fig.tight_layout()
         paths.append(save_figure(fig, out / f"scatter_{group}.png"))
-        plt.close(fig)
     return paths
 
 
 def save_report(report: FidelityReport, out_dir: str | os.PathLike, title: str = "", plots: bool = True) -> list[Path]:
     """Write ``fidelity.json``, ``fidelity.md``, a grid of the images and (``plots``) the scatter PNGs into out_dir."""
-    from ..viz import save_grid
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -26,11 +26,14 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from fromnoise.data import unit_to_uint8
 from fromnoise.errors import UserError
+from fromnoise.evaluation.conditions import conditions_from_tables
 from fromnoise.evaluation.fid import FeatureStats, kid_from_features
 from fromnoise.evaluation.inception import InceptionFeatures
 from fromnoise.evaluation.reference import reference_stats
 from fromnoise.io import recover_dir, replace_dir, write_json
+from fromnoise.sampling.generate import generate
 from fromnoise.sampling.samplers import DEFAULT_SAMPLER
 from fromnoise.checkpoint import list_checkpoints
 
@@ -124,11 +127,6 @@ class KidHook:
     @torch.no_grad()
     def evaluate(self, trainer) -> tuple[float, float]:
         """KID (mean, std over subsets) of ``n`` EMA samples against the reference."""
-        from fromnoise.data import unit_to_uint8
-        from fromnoise.sampling import generate
-
-        from fromnoise.evaluation.conditions import conditions_from_tables
-
         ref = self.reference_stats(trainer)
         # a conditional model is scored on the conditions of random training images, not its null condition
         cond, _ = conditions_from_tables(trainer.tables, self.n, self.seed)

@@ -20,6 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from fromnoise.data import load_dataset
+from fromnoise.data.datasets import canonical_source
+from fromnoise.data.folders import folder_digest
 from fromnoise.errors import UserError
 from fromnoise.evaluation.fid import FeatureStats, check_fid_size, frechet_distance, kid_from_features, mean_cov
 from fromnoise.evaluation.inception import FEATURE_DIM, InceptionFeatures, check_images
@@ -40,9 +43,6 @@ def cache_name(dataset: str, split: str, image_size: int, channels: int, n: int 
     bytes, :func:`fromnoise.data.folders.folder_digest`): statistics cached for a folder are not
     reused once its images change.
     """
-    from fromnoise.data.datasets import canonical_source
-    from fromnoise.data.folders import folder_digest
-
     stem = dataset
     folder = Path(dataset).expanduser()
     if canonical_source(dataset) is None and ("/" in dataset or "\\" in dataset or folder.exists()):
@@ -98,8 +98,6 @@ def reference_stats(dataset: str, image_size: int, channels: int, split: str = "
                 stats = FeatureStats.from_features(done, meta=meta)
                 stats.save(path)
                 return stats
-        from fromnoise.data import load_dataset
-
         data = load_dataset(dataset, image_size=image_size, channels=channels, train=split == "train", limit=n)
         images_uint8 = data.images
     check_images(images_uint8)

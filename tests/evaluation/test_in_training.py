@@ -84,11 +84,9 @@ def test_the_same_weights_give_the_same_kid(tmp_path):
 def test_generated_images_are_scored_in_their_own_range(tmp_path, monkeypatch):
     """generate() returns [0, 1]: a model that draws exactly the reference images scores KID ~0,
     not the KID of the same images washed out to grey (a [-1, 1] conversion would do that)."""
-    import fromnoise.sampling
-
     data = squares()
     real = data.images.float() / 255  # what a perfect model's generate() would return
-    monkeypatch.setattr(fromnoise.sampling, "generate", lambda model, n, **kw: real[:n])
+    monkeypatch.setattr("fromnoise.evaluation.in_training.generate", lambda model, n, **kw: real[:n])
     hook = make_kid_hook(reference(data), every=1, n=len(real), steps=3, inception=pixel_features, kid_subsets=10)
     kid, _ = hook.evaluate(trainer(tmp_path, hook, steps=1))
     washed = FeatureStats.from_features(pixel_features((data.images.float() / 2 + 127.5).round().to(torch.uint8)))
