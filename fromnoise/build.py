@@ -29,7 +29,7 @@ from .config import ImageConfig
 from .config.whole import Config, as_config
 from .diffusion import Denoiser, DiffusionConfig, get_schedule
 from .errors import UserError
-from .models import BYTES_PER_TRAINED_PARAMETER, MAX_PARAMETERS, ModelConfig, build_network, get_preset
+from .models import BYTES_PER_TRAINED_PARAMETER, MAX_PARAMETERS, ModelConfig, UNetConfig, build_network, get_preset
 
 
 def make_config(preset: str = "fashion", *, image_size: int | None = None, channels: int | None = None,
@@ -71,7 +71,7 @@ def _assemble(cfg: Config) -> Denoiser:
         if extra:
             if model.arch != "unet":
                 raise UserError(f"the {model.arch} network cannot take extra input channels (a mask); use a unet preset")
-            model.kwargs["in_channels"] = model.kwargs.get("in_channels", 1) + extra
+            model.kwargs["in_channels"] = model.kwargs.get("in_channels", UNetConfig.in_channels) + extra
         if "text" in encoders and model.arch == "unet" and not model.kwargs.get("context_dim"):
             model.kwargs["context_dim"] = encoders["text"].context_dim
         net = build_network(model)
@@ -99,7 +99,8 @@ def parameter_floor(model: ModelConfig) -> int:
     (c x c x 9 weights) of every ResBlock, in the encoder and the decoder of each level of width c."""
     k = model.kwargs
     if model.arch == "unet":
-        return sum(2 * k.get("num_res_blocks", 1) * 9 * c * c for c in k.get("channels", (32, 64, 128)))
+        blocks = k.get("num_res_blocks", UNetConfig.num_res_blocks)
+        return sum(2 * blocks * 9 * c * c for c in k.get("channels", UNetConfig.channels))
     return sum(2 * 9 * c * c for c in k.get("hidden_dims", ()))
 
 

@@ -70,6 +70,8 @@ class UNetConfig:
         return asdict(self)
 
 
+REFERENCE004_TIME_DIM = 128  # reference 004's default time-embedding width (DiffusionModel's time_dim)
+
 # reference 004's DiffusionModel(image_size, channels, hidden_dims, time_dim, cond_dim): plain arguments,
 # no dataclass, so its rules are this table (a test keeps it in step with the signature).
 REFERENCE004_FIELDS: dict[str, Field] = {
@@ -131,15 +133,16 @@ class ModelConfig:
     @property
     def out_channels(self) -> int:
         """Channels the network predicts (the image channels)."""
-        key = "out_channels" if self.arch == "unet" else "channels"
-        return int(self.kwargs.get(key, 1))
+        if self.arch == "unet":
+            return int(self.kwargs.get("out_channels", UNetConfig.out_channels))
+        return int(self.kwargs.get("channels", 1))  # reference004: required, so validate() refuses it missing
 
     @property
     def embedding_width(self) -> int:
         """Width of the time embedding that condition embeddings are summed into."""
         if self.arch == "unet":
             return int(self.kwargs.get("emb_dim") or 4 * self.kwargs.get("channels", UNetConfig.channels)[0])
-        return int(self.kwargs.get("time_dim", 128))
+        return int(self.kwargs.get("time_dim", REFERENCE004_TIME_DIM))
 
     def to_dict(self) -> dict:
         return {"arch": self.arch, "kwargs": dict(self.kwargs), "defaults": dict(self.defaults)}

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .blocks import Attention, ResBlock, sinusoidal_embedding
+from .config import REFERENCE004_TIME_DIM
 
 
 class TimeEmbedding(nn.Module):
@@ -82,7 +83,7 @@ class DiffusionModel(nn.Module):
         time_dim: width of the time embedding injected into every ResBlock.
     """
 
-    def __init__(self, image_size: int, channels: int, hidden_dims=(32, 64, 128), time_dim: int = 128,
+    def __init__(self, image_size: int, channels: int, hidden_dims=(32, 64, 128), time_dim: int = REFERENCE004_TIME_DIM,
                  cond_dim: int | None = None):
         super().__init__()
         hidden_dims = list(hidden_dims)
