@@ -18,7 +18,7 @@ from ..evaluation.conditions import draw_conditions, recorded_source
 from ..evaluation.inception import InceptionFeatures
 from ..evaluation.reference import compare, reference_stats
 from ..io import write_json
-from ..sampling.generate import generate_across_processes
+from ..sampling.generate import check_guidance, generate_across_processes
 from ..viz.plots import save_figure  # sets matplotlib's Agg backend before the first figure
 from .options import process_role
 
@@ -65,8 +65,7 @@ def _evaluate(checkpoint, net, dataset, split, num_ref, num_samples, samplers, s
     # a conditional model is scored on the conditions of real images (EDM: labels at the data's
     # frequencies), never on its null condition; guidance then applies
     condition, drawn = draw_conditions(denoiser, num_samples, seed=seed, dataset=dataset)
-    if guidance != 1.0 and condition is None:
-        raise UserError(f"--guidance {guidance} needs a conditional model; this checkpoint is unconditional")
+    check_guidance(denoiser, guidance, condition, option="--guidance")
     if condition is not None and main:
         click.echo(f"conditions: {_describe(drawn)}")
     rows = []
