@@ -21,10 +21,10 @@ from pathlib import Path
 
 import torch
 
+from .autoencoder.latent_config import LatentConfig
 from .autoencoder.latent_model import LatentDenoiser, attach_run_autoencoder
 from .checkpoint import load_weights, read_checkpoint
 from .conditioning import build_encoder
-from .autoencoder.latent_config import LatentConfig
 from .config import ImageConfig
 from .config.whole import Config, as_config
 from .diffusion import Denoiser, DiffusionConfig, get_schedule
@@ -38,8 +38,9 @@ def make_config(preset: str = "fashion", *, image_size: int | None = None, chann
                 latent: LatentConfig | dict | None = None) -> dict:
     """A full, validated config (its JSON form) from a preset name plus overrides (None keeps the preset's default).
 
-    ``latent``: a latent diffusion model (``fromnoise.autoencoder.latent_config.LatentConfig``); ``image_size`` and ``channels``
-    are then the pixels', and the network is built for the latents (image_size / factor, latent channels).
+    ``latent``: a latent diffusion model (``fromnoise.autoencoder.latent_config.LatentConfig``); ``image_size``
+    and ``channels`` are then the pixels', and the network is built for the latents (image_size / factor,
+    latent channels).
     """
     if isinstance(latent, dict):
         latent = LatentConfig.from_dict(latent, where="latent")
@@ -70,7 +71,8 @@ def _assemble(cfg: Config) -> Denoiser:
         extra = sum(e.input_channels() for e in encoders.values())
         if extra:
             if model.arch != "unet":
-                raise UserError(f"the {model.arch} network cannot take extra input channels (a mask); use a unet preset")
+                raise UserError(f"the {model.arch} network cannot take extra input channels (a mask); "
+                                "use a unet preset")
             model.kwargs["in_channels"] = model.kwargs.get("in_channels", UNetConfig.in_channels) + extra
         if "text" in encoders and model.arch == "unet" and not model.kwargs.get("context_dim"):
             model.kwargs["context_dim"] = encoders["text"].context_dim

@@ -18,8 +18,8 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 
 def fsync_path(path: str | Path) -> None:

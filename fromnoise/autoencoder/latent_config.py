@@ -24,10 +24,10 @@ class LatentConfig:
     factor: int = 4                  # the autoencoder's spatial downsampling (4 or 8)
     latent_channels: int = 4         # channels the network denoises
     scale: float = 1.0               # 1 / std of the training latents (scale_by_std)
-    autoencoder: dict = field(default_factory=dict)  # the autoencoder's config (fromnoise.autoencoder.AutoencoderConfig)
+    autoencoder: dict = field(default_factory=dict)  # the autoencoder's config (AutoencoderConfig.to_dict)
     autoencoder_sha256: str = ""     # digest of its weights (fromnoise.autoencoder.model.weights_digest)
 
-    def validate(self) -> "LatentConfig":
+    def validate(self) -> LatentConfig:
         """Ranges, the digest's form, and the nested autoencoder config (which must match factor and channels)."""
         Field("int", 1, 64).check("latent.factor", self.factor)
         Field("int", 1, 64).check("latent.latent_channels", self.latent_channels)
@@ -47,7 +47,7 @@ class LatentConfig:
                 "autoencoder": dict(self.autoencoder), "autoencoder_sha256": self.autoencoder_sha256}
 
     @classmethod
-    def from_dict(cls, d: dict, where: str = "") -> "LatentConfig":
+    def from_dict(cls, d: dict, where: str = "") -> LatentConfig:
         try:
             check_keys("latent", d, [f.name for f in fields(cls)], [f.name for f in fields(cls)])
             return cls(**d).validate()

@@ -20,7 +20,8 @@ _PLACEHOLDER = re.compile(r"\{class\}|\{classes\}|\{\}")
 
 
 def fill_template(template: str, name: str) -> str:
-    """``template`` with ``{class}`` (or ``{}``) replaced by the lower-cased class ``name``, ``{classes}`` by its plural.
+    """``template`` with ``{class}`` (or ``{}``) replaced by the lower-cased class ``name``, ``{classes}`` by its
+    plural.
 
     "a {class}" before a vowel becomes "an ...", so "a photo of a {class}" reads
     "a photo of an ankle boot". Class names "T-shirt/top" read "t-shirt or top";

@@ -30,7 +30,7 @@ from .captions import DEFAULT_TEMPLATES, training_captions
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _BUNDLED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
-_MODELS: dict[tuple[str, str], "FrozenText"] = {}  # loaded once per process
+_MODELS: dict[tuple[str, str], FrozenText] = {}  # loaded once per process
 SAFETENSORS_FILES = ("model.safetensors", "model.safetensors.index.json")  # the only weights loaded
 
 
@@ -60,7 +60,8 @@ def resolve_model(name: str | None, allow_download: bool = False) -> tuple[str, 
                             "point at a transformers model folder (CLIP or a sentence-transformers model)") from None
         if not any((path / f).is_file() for f in SAFETENSORS_FILES):
             pickled = [f for f in ("pytorch_model.bin", "tf_model.h5", "flax_model.msgpack") if (path / f).exists()]
-            found = f" (it has {', '.join(pickled)}, which fromnoise does not load: a pickle can run code)" if pickled else ""
+            found = (f" (it has {', '.join(pickled)}, which fromnoise does not load: a pickle can run code)"
+                     if pickled else "")
             raise UserError(f"the text model folder {path} has no model.safetensors{found}; "
                             "save the model with safetensors (model.save_pretrained(folder, safe_serialization=True)) "
                             f"or use the default {DEFAULT_MODEL}")
@@ -175,7 +176,7 @@ class SharedRows:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def to(self, device) -> "SharedRows":
+    def to(self, device) -> SharedRows:
         return SharedRows(self.bank.to(device), self.ids.to(device))
 
     def index_select(self, dim: int, indices: torch.Tensor) -> torch.Tensor:
@@ -289,7 +290,8 @@ class TextEncoder(ConditionEncoder):
         emb = embed_texts(prompts, self.model_name, self.max_tokens, cache=False, allow_download=self.allow_download)
         if emb["pooled"].shape[1] != self.pooled_dim or emb["tokens"].shape[2] != self.token_dim:
             raise UserError(f"the text model {self.model_name!r} gives {emb['pooled'].shape[1]}-d embeddings but "
-                            f"this checkpoint was trained on {self.pooled_dim}-d ones; use the model it was trained with")
+                            f"this checkpoint was trained on {self.pooled_dim}-d ones; "
+                            "use the model it was trained with")
         return {"text_pooled": emb["pooled"], "text_tokens": emb["tokens"], "text_mask": emb["mask"]}
 
     def config(self):

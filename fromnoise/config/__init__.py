@@ -26,11 +26,19 @@ from __future__ import annotations
 import importlib
 
 from ..diffusion.config import PREDICTIONS, SCHEDULE_NAMES, DiffusionConfig
-from ..models.config import (ARCH_FIELDS, ARCH_REQUIRED, BYTES_PER_TRAINED_PARAMETER, MAX_PARAMETERS,
-                             PRESET_DEFAULT_FIELDS, RECIPE_RULES, REFERENCE004_FIELDS, ModelConfig, UNetConfig)
+from ..models.config import (
+    ARCH_FIELDS,
+    ARCH_REQUIRED,
+    BYTES_PER_TRAINED_PARAMETER,
+    MAX_PARAMETERS,
+    PRESET_DEFAULT_FIELDS,
+    RECIPE_RULES,
+    REFERENCE004_FIELDS,
+    ModelConfig,
+    UNetConfig,
+)
 from ..rules import check_dataclass_fields, check_fields
-from .conditioning import (CONDITIONS, ENCODER_FIELDS, ENCODER_REQUIRED, ConditioningConfig,
-                           validate_conditioning)
+from .conditioning import CONDITIONS, ENCODER_FIELDS, ENCODER_REQUIRED, ConditioningConfig, validate_conditioning
 from .data import DataConfig, validate_data_description
 from .image import ImageConfig
 from .training import TrainingConfig

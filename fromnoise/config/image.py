@@ -15,7 +15,7 @@ class ImageConfig:
     channels: int = 1
     size: int = 28
 
-    def validate(self) -> "ImageConfig":
+    def validate(self) -> ImageConfig:
         Field("int", 1, 4).check("image.channels", self.channels)
         Field("int", 1, MAX_SIDE).check("image.size", self.size)
         return self
@@ -24,7 +24,7 @@ class ImageConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict, where: str = "") -> "ImageConfig":
+    def from_dict(cls, d: dict, where: str = "") -> ImageConfig:
         try:
             check_keys("image", d, ("channels", "size"), ("channels", "size"))
             return cls(**d).validate()

@@ -45,7 +45,7 @@ class Config:
     training: TrainingConfig | None = None
     latent: LatentConfig | None = None     # a latent diffusion model (None: pixel space)
 
-    def validate(self) -> "Config":
+    def validate(self) -> Config:
         """Checks across sections: image channels vs the network, condition widths vs its embedding."""
         self.model.validate()
         self.diffusion.validate()
@@ -94,7 +94,7 @@ class Config:
         return out
 
     @classmethod
-    def from_dict(cls, d: dict, where: str = "the model config") -> "Config":
+    def from_dict(cls, d: dict, where: str = "the model config") -> Config:
         """Validate a config dict (e.g. a checkpoint's ``config.json``) and return it typed.
 
         ``where`` starts every error message (the file's path, say): ``'<where>: diffusion.prediction
@@ -114,7 +114,7 @@ class Config:
             raise located(where, err) from None
 
 
-def as_config(config: "Config | dict", where: str = "the model config") -> Config:
+def as_config(config: Config | dict, where: str = "the model config") -> Config:
     """A validated :class:`Config` from a Config or its JSON form."""
     if isinstance(config, Config):
         return config.validate()

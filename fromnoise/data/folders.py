@@ -242,7 +242,7 @@ def load_folder(root: str | Path, *, image_size: int | None = None,
     arrays = _map(lambda i: _decode(root / files[i], channels, image_size), keep, "decoding")
     skipped += [(files[i], a) for i, a in zip(keep, arrays) if isinstance(a, str)]
     good = [(i, a) for i, a in zip(keep, arrays) if not isinstance(a, str)]
-    for name, why in skipped:
+    for _name, why in skipped:
         warnings.warn(f"skipped unreadable image ({why})", stacklevel=2)
     if skipped:
         print(f"fromnoise: skipped {len(skipped)} unreadable image(s) of {len(files)} in "

@@ -26,7 +26,7 @@ class DiffusionConfig:
     timesteps: int = 1000           # diffusion steps T
     prediction: str | None = None   # eps | x0 | v (fromnoise.diffusion.PREDICTIONS)
 
-    def validate(self, complete: bool = True) -> "DiffusionConfig":
+    def validate(self, complete: bool = True) -> DiffusionConfig:
         table = {"schedule": Field("choice", choices=SCHEDULE_NAMES, none=not complete),
                  "timesteps": Field("int", 2, 100_000),
                  "prediction": Field("choice", choices=PREDICTIONS, none=not complete)}
@@ -38,7 +38,7 @@ class DiffusionConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict, where: str = "") -> "DiffusionConfig":
+    def from_dict(cls, d: dict, where: str = "") -> DiffusionConfig:
         try:
             check_keys("diffusion", d, [f.name for f in fields(cls)], ("schedule", "timesteps", "prediction"))
             return cls(**d).validate()

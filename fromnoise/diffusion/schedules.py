@@ -8,7 +8,7 @@ cast to float32 buffers. A committed schedule never changes (checkpoints name it
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -24,7 +24,8 @@ def linear(T: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> t
 
 
 def cosine(T: int = 1000, s: float = 0.008) -> torch.Tensor:
-    """Nichol & Dhariwal 2021 (arxiv 2102.09672): alpha_bar(t) = cos^2(((t/T + s) / (1 + s)) pi/2), betas clipped at 0.999."""
+    """Nichol & Dhariwal 2021 (arxiv 2102.09672): alpha_bar(t) = cos^2(((t/T + s) / (1 + s)) pi/2), betas
+    clipped at 0.999."""
     steps = torch.arange(T + 1, dtype=torch.float64) / T
     f = torch.cos((steps + s) / (1 + s) * math.pi / 2) ** 2
     betas = (1 - f[1:] / f[:-1]).clamp(max=0.999)

@@ -65,7 +65,7 @@ def check_fid_size(n: int, dim: int, allow_small: bool) -> None:
                f"below that), got {n:,}; use KID, which is unbiased at small N, or more samples.")
     if not allow_small:
         raise UserError(message)
-    warnings.warn(message + " FID computed anyway (allow_small=True): compare it only at equal N.")
+    warnings.warn(message + " FID computed anyway (allow_small=True): compare it only at equal N.", stacklevel=2)
 
 
 def fid_from_features(f1: np.ndarray, f2: np.ndarray, allow_small: bool = False) -> float:

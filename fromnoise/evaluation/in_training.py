@@ -20,12 +20,14 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
+from fromnoise.checkpoint import list_checkpoints
 from fromnoise.data import unit_to_uint8
 from fromnoise.errors import UserError
 from fromnoise.evaluation.conditions import conditions_from_tables
@@ -35,7 +37,6 @@ from fromnoise.evaluation.reference import reference_stats
 from fromnoise.io import recover_dir, replace_dir, write_json
 from fromnoise.sampling.generate import generate
 from fromnoise.sampling.samplers import DEFAULT_SAMPLER
-from fromnoise.checkpoint import list_checkpoints
 
 BEST_DIR = "best"
 BEST_FILE = "best.json"

@@ -28,7 +28,7 @@ class FeatureNormalizer:
     names: tuple[str, ...] = FEATURE_NAMES
 
     @classmethod
-    def fit(cls, table: np.ndarray, low_pct: float = 2.0, high_pct: float = 98.0) -> "FeatureNormalizer":
+    def fit(cls, table: np.ndarray, low_pct: float = 2.0, high_pct: float = 98.0) -> FeatureNormalizer:
         """Fit on raw features (N, 32), N >= 1.
 
         Where the percentiles coincide (a feature nearly constant in the data, e.g. most
@@ -70,7 +70,7 @@ class FeatureNormalizer:
                 "low": [float(v) for v in self.low], "high": [float(v) for v in self.high]}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "FeatureNormalizer":
+    def from_dict(cls, data: dict) -> FeatureNormalizer:
         """Inverse of :meth:`to_dict`; checks the feature names match this version of fromnoise."""
         try:
             names, low, high = tuple(data["names"]), data["low"], data["high"]

@@ -183,7 +183,7 @@ def extract_folder(folder: str | os.PathLike, out_dir: str | os.PathLike, worker
         if cache:  # even after an interruption, keep what was measured
             payload = {"version": CACHE_VERSION, "names": list(FEATURE_NAMES), "entries": known}
             atomic_write(out / CACHE_NAME, lambda tmp: Path(tmp).write_text(json.dumps(payload)))
-    for path, why in skipped.items():
+    for why in skipped.values():
         warnings.warn(f"skipped unreadable image ({why})", stacklevel=2)
     if skipped:
         print(f"fromnoise: skipped {len(skipped)} image file(s) of {len(listed)} in {shown(root)} "

@@ -116,7 +116,7 @@ class ModelConfig:
     kwargs: dict = field(default_factory=dict)    # UNetConfig fields, or DiffusionModel's arguments
     defaults: dict = field(default_factory=dict)  # suggested training settings
 
-    def validate(self) -> "ModelConfig":
+    def validate(self) -> ModelConfig:
         """Known keys and ranges of the network's arguments (a UserError naming the field)."""
         arch = Field("choice", choices=tuple(ARCH_FIELDS)).check("model.arch", self.arch)
         self.kwargs = check_fields(f"model.kwargs ({arch})", self.kwargs, ARCH_FIELDS[arch], ARCH_REQUIRED[arch])
@@ -148,7 +148,7 @@ class ModelConfig:
         return {"arch": self.arch, "kwargs": dict(self.kwargs), "defaults": dict(self.defaults)}
 
     @classmethod
-    def from_dict(cls, d: dict, where: str = "") -> "ModelConfig":
+    def from_dict(cls, d: dict, where: str = "") -> ModelConfig:
         try:
             check_keys("model", d, ("arch", "kwargs", "defaults"), ("arch", "kwargs"))
             return cls(d["arch"], d["kwargs"], d.get("defaults", {})).validate()

@@ -19,11 +19,10 @@ configs and ``--help`` read the presets. Parameter counts are pinned in ``tests/
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ..errors import UserError
 from .config import ModelSpec, UNetConfig
-
 
 # The training recipe of the CPU presets (issue 17's ablation, see ``fashion``): suggested settings
 # that ``fromnoise train`` uses unless its options say otherwise.
@@ -65,9 +64,10 @@ def youandme(image_size=256, channels=3) -> ModelSpec:
     """Reference 000 (YouAndMeNet): levels of 64-128-256-512-512 at 256..16 px, 2 ResBlocks per
     level, one skip per level, an 8x8 bottleneck (ResBlock, attention, ResBlock), self-attention
     at 32x32 and 16x16, GroupNorm(32), dropout 0.1, sum of time and 32-feature embeddings (256),
-    RGB + mask in (the mask encoder adds its channel at build time), RGB out. Built literally this has 84.3M parameters, not the document's "~48M":
-    the 512-wide levels alone (encoder, decoder, bottleneck) hold ~60M, so no reading of the listed
-    widths and block counts gives 48M; we keep the listed architecture and pin its true count."""
+    RGB + mask in (the mask encoder adds its channel at build time), RGB out. Built literally this has 84.3M
+    parameters, not the document's "~48M": the 512-wide levels alone (encoder, decoder, bottleneck) hold
+    ~60M, so no reading of the listed widths and block counts gives 48M; we keep the listed architecture
+    and pin its true count."""
     return ModelSpec("unet", _unet(image_size=image_size, in_channels=channels, out_channels=channels,
                                    channels=(64, 128, 256, 512, 512), num_res_blocks=2,
                                    attention=(False, False, False, True, True), downsample=(True,) * 5,
@@ -89,8 +89,8 @@ def cifar(image_size=32, channels=3) -> ModelSpec:
 def fashion(image_size=28, channels=1) -> ModelSpec:
     """The CPU demo preset, chosen for quality per CPU-minute (the width rows of bench/bench_ablation.py): 2x2 pixels
     folded into channels (the U-Net runs at 14x14, 7x7, 4x4: a third of the FLOPs of a 28x28 U-Net
-    of the same widths; 0.37 GFLOP per image per training step), one skip per level, attention only at 4x4 and in the middle, FiLM
-    embeddings; trained with v-prediction, a cosine schedule and lr 2e-3 (see ``defaults``).
+    of the same widths; 0.37 GFLOP per image per training step), one skip per level, attention only at 4x4 and
+    in the middle, FiLM embeddings; trained with v-prediction, a cosine schedule and lr 2e-3 (see ``defaults``).
 
     Its recipe (issue 17, ``bench/bench_ablation.py``, 15 one-core CPU-minutes, KID at N = 600 against
     the test images): EDM's log-normal noise levels (``t_sampling="lognormal"``, arxiv 2206.00364) took

@@ -103,7 +103,8 @@ class UNet(nn.Module):
             if per_block and i > 0 and cfg.downsample[i - 1]:
                 self.up.append(Upsample(width, width, cfg.up_kind))
                 self.pop.append(False)
-        self.out = nn.Sequential(group_norm(width, cfg.groups), nn.SiLU(), nn.Conv2d(width, cfg.out_channels * cfg.patch**2, 3, padding=1))
+        self.out = nn.Sequential(group_norm(width, cfg.groups), nn.SiLU(),
+                                 nn.Conv2d(width, cfg.out_channels * cfg.patch**2, 3, padding=1))
         nn.init.zeros_(self.out[-1].weight)
         nn.init.zeros_(self.out[-1].bias)
 

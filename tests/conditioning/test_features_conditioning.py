@@ -14,11 +14,11 @@ from fromnoise import load
 from fromnoise.build import build_denoiser, make_config
 from fromnoise.conditioning.features import FeatureEncoder, MaskEncoder, load_mask, setup_features
 from fromnoise.conditioning.request import build_condition
+from fromnoise.conditioning.tables import setup_conditioning
 from fromnoise.data import load_dataset
 from fromnoise.errors import UserError
 from fromnoise.features import FEATURE_NAMES, FeatureNormalizer
 from fromnoise.sampling import generate
-from fromnoise.conditioning.tables import setup_conditioning
 
 SIZE = 16
 COLORS = [(230, 30, 30), (30, 200, 40), (40, 60, 220), (240, 200, 20), (160, 40, 200), (20, 180, 200)]
@@ -194,7 +194,7 @@ def test_like_without_an_object_falls_back(denoiser, tmp_path):
 # ---------------------------------------------------------------------------------- end to end
 def test_train_sample_like_and_fidelity(setup, folder, tmp_path):
     from fromnoise.evaluation.fidelity import evaluate_fidelity, held_out_targets
-    from fromnoise.training.trainer import TrainOptions, Trainer
+    from fromnoise.training.trainer import Trainer, TrainOptions
 
     data, conditioning, tables = setup
     opts = TrainOptions(out=str(tmp_path / "run"), steps=3, batch_size=4, warmup=1, sample_every=10**6,

@@ -99,7 +99,7 @@ def test_guidance_one_is_conditional_and_zero_unconditional(kind):
         out_none = d(x, t, None)
     assert torch.allclose(out_u, out_none, atol=1e-5)  # no condition at all = the null condition
     assert (out_c - out_u).abs().max() > 1e-3  # otherwise the test below could not fail
-    for w, want in ((1.0, out_c), (0.0, out_u)):
+    for w, _want in ((1.0, out_c), (0.0, out_u)):
         eps, x0 = d.predict(x, t, cond, guidance=w)
         eps_ref, x0_ref = d.predict(x, t, None) if w == 0.0 else d.predict(x, t, cond)
         assert torch.allclose(eps, eps_ref, atol=1e-4) and torch.allclose(x0, x0_ref, atol=1e-4)

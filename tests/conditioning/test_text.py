@@ -10,12 +10,12 @@ from fromnoise.build import make_config
 from fromnoise.conditioning.cache import cache_path
 from fromnoise.conditioning.captions import fill_template, plural, training_captions
 from fromnoise.conditioning.request import build_condition
+from fromnoise.conditioning.tables import batch_condition, setup_condition
 from fromnoise.conditioning.text import SharedRows, TextEncoder, embed_texts, setup_text
 from fromnoise.data import ImageData, load_dataset
 from fromnoise.errors import UserError
 from fromnoise.sampling import generate
 from fromnoise.training import Trainer, TrainOptions
-from fromnoise.conditioning.tables import batch_condition, setup_condition
 
 
 @pytest.fixture(autouse=True)
@@ -161,7 +161,8 @@ def test_cli_text_train_and_sample(tmp_path):
     folder, out = write_reference003_folder(tmp_path / "digits"), tmp_path / "run"
     res = run("train", "--dataset", folder, "--preset", "micro", "--image-size", 8, "--condition", "text",
               "--caption-template", "Draw a {class}", "--caption-template", "a handwritten {class}",
-              "--caption-template", "{classes}", "--token-dropout", 0.5, "--steps", 2, "--batch-size", 4, "--num-samples", 2, "--out", out, "--no-progress")
+              "--caption-template", "{classes}", "--token-dropout", 0.5, "--steps", 2, "--batch-size", 4,
+              "--num-samples", 2, "--out", out, "--no-progress")
     assert res.exit_code == 0, res.output
     from fromnoise import load
 

@@ -6,10 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from fromnoise.data import canonical_source, load_dataset
-from fromnoise.data import torchvision_sets
+from fromnoise.data import canonical_source, load_dataset, torchvision_sets
 from fromnoise.errors import UserError
-
 
 
 @pytest.fixture(scope="module")

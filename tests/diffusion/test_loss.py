@@ -8,7 +8,16 @@ converter and checks that identity; it does not restate the per-target weight fo
 import pytest
 import torch
 
-from fromnoise.diffusion import PREDICTIONS, diffusion_loss, get_schedule, min_snr_weight, q_sample, snr, target, to_eps_x0
+from fromnoise.diffusion import (
+    PREDICTIONS,
+    diffusion_loss,
+    get_schedule,
+    min_snr_weight,
+    q_sample,
+    snr,
+    target,
+    to_eps_x0,
+)
 
 AB = get_schedule("cosine", 1000)
 
@@ -44,7 +53,8 @@ def test_min_snr_loss_is_the_same_whatever_the_parametrisation():
     a, s = AB[t].sqrt().float().view(-1, 1, 1, 1), (1 - AB[t]).sqrt().float().view(-1, 1, 1, 1)
     eps_hat = (x_t - a * x0_hat) / s
     outputs = {"eps": eps_hat, "x0": x0_hat, "v": a * eps_hat - s * x0_hat}
-    losses = {p: diffusion_loss(o, target(p, x0, noise, t, AB), t, AB, p, min_snr_gamma=5.0) for p, o in outputs.items()}
+    losses = {p: diffusion_loss(o, target(p, x0, noise, t, AB), t, AB, p, min_snr_gamma=5.0)
+              for p, o in outputs.items()}
     assert torch.allclose(losses["eps"], losses["x0"], rtol=2e-3, atol=1e-7)
     assert torch.allclose(losses["v"], losses["x0"], rtol=2e-3, atol=1e-7)
 
@@ -86,8 +96,8 @@ def test_lognormal_timesteps_go_to_the_nearest_level_and_clip_at_the_ends(monkey
 
     ab = get_schedule("cosine", 1000)
     log_sigma = 0.5 * (torch.log1p(-ab.double()) - torch.log(ab.double()))
-    wanted = torch.tensor([-50.0, log_sigma[10].item() + 1e-6, 0.6 * log_sigma[500].item() + 0.4 * log_sigma[501].item(),
-                           50.0])
+    between = 0.6 * log_sigma[500].item() + 0.4 * log_sigma[501].item()
+    wanted = torch.tensor([-50.0, log_sigma[10].item() + 1e-6, between, 50.0])
     monkeypatch.setattr(torch, "randn", lambda n, device=None: (wanted[:n] + 1.2) / 1.2)
     assert lognormal_timesteps(4, ab).tolist() == [0, 10, 500, 999]
 

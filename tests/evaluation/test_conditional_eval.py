@@ -10,9 +10,9 @@ import torch
 from PIL import Image
 
 import fromnoise
-from tests.cli_runner import run
 from fromnoise.errors import UserError
 from fromnoise.evaluation.conditions import conditions_from_tables, draw_conditions
+from tests.cli_runner import run
 
 
 @pytest.fixture(scope="module")

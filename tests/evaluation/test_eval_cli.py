@@ -8,7 +8,6 @@ from PIL import Image
 from tests.cli_runner import run
 
 
-
 @pytest.fixture()
 def folder(tmp_path, monkeypatch):
     monkeypatch.setenv("FROMNOISE_FID_CACHE", str(tmp_path / "fid-cache"))

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from fromnoise.errors import UserError
-from fromnoise.evaluation.fid import (FeatureStats, fid_from_features, frechet_distance, kid_from_features,
-                                      mean_cov)
+from fromnoise.evaluation.fid import FeatureStats, fid_from_features, frechet_distance, kid_from_features, mean_cov
 
 
 def gaussian(n, d, shift=0.0, scale=1.0, seed=0):

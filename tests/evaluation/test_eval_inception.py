@@ -16,7 +16,6 @@ from fromnoise.evaluation import inception as inc
 from fromnoise.evaluation.fid import fid_from_features, kid_from_features
 
 
-
 def fixed_images() -> torch.Tensor:
     """Three deterministic 3x32x32 uint8 patterns (no random generator involved)."""
     n, c, h, w = torch.meshgrid(torch.arange(3), torch.arange(3), torch.arange(32), torch.arange(32), indexing="ij")

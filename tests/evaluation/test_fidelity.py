@@ -10,8 +10,14 @@ import pytest
 import torch
 from scipy.stats import pearsonr
 
-from fromnoise.evaluation.fidelity import (FidelityReport, fidelity_tables, mae_columns, markdown_table,
-                                           pearson_columns, save_report)
+from fromnoise.evaluation.fidelity import (
+    FidelityReport,
+    fidelity_tables,
+    mae_columns,
+    markdown_table,
+    pearson_columns,
+    save_report,
+)
 from fromnoise.features import FEATURE_NAMES, GROUPS
 
 

@@ -8,13 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from tests.synthetic import squares
-
 from fromnoise.build import make_config
 from fromnoise.errors import UserError
 from fromnoise.evaluation import FeatureStats
 from fromnoise.evaluation.in_training import keep_best, make_kid_hook, read_best
 from fromnoise.training import Trainer, TrainOptions
+from tests.synthetic import squares
 
 
 @pytest.fixture(autouse=True)

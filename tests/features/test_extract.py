@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from feature_shapes import annulus_mask, disk_mask, rgba_from_mask
 from PIL import Image
 from skimage.measure import euler_number, regionprops
 
 from fromnoise.errors import UserError
 from fromnoise.features import FEATURE_DOCS, FEATURE_NAMES, GROUPS, compute_mask, extract
-
-from feature_shapes import annulus_mask, disk_mask, rgba_from_mask
 
 
 def feat(image, **kw) -> dict[str, float]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from feature_shapes import disk_mask
 from PIL import Image, ImageFont
 from scipy import ndimage
 from scipy.stats import pearsonr, spearmanr
@@ -24,8 +25,6 @@ from skimage.measure import regionprops
 from fromnoise.features import extract
 from fromnoise.features.color import dominant_colour
 from fromnoise.features.topology import _fiedler, _largest_component
-
-from feature_shapes import disk_mask
 
 CLIPART = Path("/usr/share/openclipart/png")  # Debian package openclipart-png
 FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")  # Debian package fonts-noto-color-emoji

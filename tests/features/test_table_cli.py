@@ -7,20 +7,20 @@ from pathlib import Path
 
 import numpy as np
 from click.testing import CliRunner
+from feature_shapes import annulus_mask, disk_mask, rgba_from_mask
 from PIL import Image
 
 from fromnoise.cli.main import cli
 from fromnoise.features import FEATURE_NAMES, extract, extract_folder, read_table
 from fromnoise.features import table as table_module
 
-from feature_shapes import annulus_mask, disk_mask, rgba_from_mask
-
 
 def write_folder(folder: Path) -> None:
     folder.mkdir()
     shapes = {"disk": disk_mask(32, 10), "ring": annulus_mask(32, 12, 5)}
     for name, mask in shapes.items():
-        Image.fromarray((rgba_from_mask(mask, (0.9, 0.3, 0.1)) * 255).astype(np.uint8), "RGBA").save(folder / f"{name}.png")
+        rgba = (rgba_from_mask(mask, (0.9, 0.3, 0.1)) * 255).astype(np.uint8)
+        Image.fromarray(rgba, "RGBA").save(folder / f"{name}.png")
 
 
 def test_extract_folder_writes_table_masks_and_uses_cache(tmp_path, monkeypatch):

@@ -46,7 +46,8 @@ def test_cifar_matches_ddpm():
 
 
 def test_youandme_with_mask_takes_four_channels():
-    d = build_denoiser(make_config("youandme", image_size=32, conditioning={"class": {"num_classes": 2, "emb_dim": 256}}))
+    conditioning = {"class": {"num_classes": 2, "emb_dim": 256}}
+    d = build_denoiser(make_config("youandme", image_size=32, conditioning=conditioning))
     assert d.net.config.in_channels == 3
     assert d.net.config.channels == (64, 128, 256, 512, 512)
 

@@ -27,8 +27,8 @@ def _autoencoder_command(folder, out, steps, save_every):
     (and its discriminator from step 2, so a kill can land between its step and a checkpoint)."""
     return [sys.executable, "-m", "fromnoise", "train-autoencoder", str(folder), "--factor", "4", "--widths", "8,8,8",
             "--channels", "1", "--steps", str(steps), "--batch-size", "8", "--save-every", str(save_every),
-            "--sample-every", "100000", "--log-every", "1", "--num-samples", "2", "--keep", "2", "--seed", "0",
-            "--disc-start", "2", "--no-progress", "--out", str(out)]
+            "--sample-every", "100000", "--log-every", "1", "--keep", "2", "--seed", "0", "--disc-start", "2",
+            "--no-progress", "--out", str(out)]
 
 
 def _autoencoder_checkpoints(run):

@@ -219,7 +219,7 @@ def _run_autoencoder(out, steps, disc_start=None):
     from fromnoise.autoencoder.config import AutoencoderTrainingConfig
     from fromnoise.training import AutoencoderTrainer
 
-    DiagonalGaussian.sample = DiagonalGaussian.mode  # this process only (spawned: a fresh interpreter)
+    DiagonalGaussian.sample = lambda self, generator=None: self.mean  # this process only (spawned: a fresh one)
 
     class Kept(AutoencoderTrainer):
         def train_step(self, x, info):
