@@ -330,8 +330,7 @@ def test_config_module_imports_no_torch_at_module_level():
                   "fromnoise.config.data", "fromnoise.config.training", "fromnoise.models.config",
                   "fromnoise.models.presets", "fromnoise.diffusion.config", "fromnoise.rules")
     allowed = {"__future__", "math", "dataclasses", "typing", "collections.abc", "importlib", "errors", "rules",
-               "choices", "config",
-               "models.config", "diffusion.config", "conditioning", "data", "image", "training"}
+               "choices", "config", "models.config", "diffusion.config", "conditioning", "data", "image", "training"}
     for name in torch_free:
         tree = ast.parse(inspect.getsource(importlib.import_module(name)))
         top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
