@@ -3,22 +3,32 @@
     from fromnoise.autoencoder import load_autoencoder, cached_latents
     ae = load_autoencoder("runs/ae")                      # a 'fromnoise train-autoencoder' run
     latents, scale = cached_latents(ae, data, cache_dir="runs/ae/latents")
+
+The names are imported on first use (PEP 562): ``fromnoise.autoencoder.config`` needs no torch, so
+``fromnoise train-autoencoder --help`` reads its defaults without paying for it.
 """
 
-from .config import AutoencoderTrainingConfig
-from .latents import cached_latents, check_data, composite_alpha, encode_dataset, latent_scale
-from .model import Autoencoder, AutoencoderConfig, DiagonalGaussian, autoencoder_config, load_autoencoder
+from __future__ import annotations
 
-__all__ = [
-           "Autoencoder",
-           "AutoencoderConfig",
-           "AutoencoderTrainingConfig",
-           "DiagonalGaussian",
-           "autoencoder_config",
-           "cached_latents",
-           "check_data",
-           "composite_alpha",
-           "encode_dataset",
-           "latent_scale",
-           "load_autoencoder",
-]
+import importlib
+
+# public name -> the module that defines it
+_EXPORTS = {
+    "AutoencoderConfig": ".config", "AutoencoderTrainingConfig": ".config", "autoencoder_config": ".config",
+    "cached_latents": ".latents", "check_data": ".latents", "composite_alpha": ".latents",
+    "encode_dataset": ".latents", "latent_scale": ".latents",
+    "Autoencoder": ".model", "DiagonalGaussian": ".model", "load_autoencoder": ".model",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module 'fromnoise.autoencoder' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -85,7 +85,8 @@ class RunState:
         if self.main:
             gone = drop_snapshots_after(self.out, self.step)
             if gone:
-                self.logger.note(f"removed {gone} EMA snapshot(s) after step {self.step}: those steps are trained again")
+                self.logger.note(f"removed {gone} EMA snapshot(s) after step {self.step}: "
+                                 "those steps are trained again")
         if self.posthoc is None:
             return
         if (ckpt / POSTHOC_FILE).is_file():

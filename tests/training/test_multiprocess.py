@@ -253,12 +253,18 @@ def test_autoencoder_step_on_two_processes_equals_one_step_on_one(ae_runs):
     scale = max(float(g.abs().max()) for g in one.values())
     for name in one:
         torch.testing.assert_close(two[name], one[name], atol=1e-5 * scale, rtol=1e-4, msg=name)
-    wa, wb = (load_file(str(list_checkpoints(ae_runs / d / "run")[-1] / "model.safetensors")) for d in ("one", "two"))
+    # the weights after that step, where the gradient is more than float noise: AdamW's first step moves each
+    # weight by lr * g / (|g| + eps), which amplifies a gradient near eps (1e-8) to a sizeable part of lr
+    wa, wb = (load_file(str(list_checkpoints(ae_runs / d / "run")[0] / "model.safetensors")) for d in ("one", "two"))
+    compared = 0
     for name in wa:
-        torch.testing.assert_close(wb[name], wa[name], atol=1e-5, rtol=1e-4, msg=name)
+        real = one[name].abs() > 1e-5 * scale
+        torch.testing.assert_close(wb[name][real], wa[name][real], atol=1e-5, rtol=1e-4, msg=name)
+        compared += int(real.sum())
+    assert compared > 0.5 * sum(w.numel() for w in wa.values())
     loss = [[json.loads(line)["loss"] for line in (ae_runs / d / "run" / "metrics.jsonl").read_text().splitlines()]
             for d in ("one", "two")]
-    assert loss[1] == pytest.approx(loss[0], rel=1e-5)  # the logged loss is the global mean
+    assert loss[1] == pytest.approx(loss[0], rel=1e-4)  # the logged loss is the global mean
 
 
 def test_autoencoder_with_discriminator_on_two_processes_writes_each_file_once(ae_runs):
