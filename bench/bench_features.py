@@ -4,8 +4,8 @@
     python bench/bench_features.py eval --data EMOJI32 --run RUN [--guidance 1 3]
 
 ``train``: 32x32 RGB emoji (``bench/emoji_dataset.py OUT --size 32``), a seeded held-out
-split (``--holdout`` images never trained on), a preset (``--preset``, default ``fashion``: 2x2 patches) with features + mask
-conditioning, for a bounded wall time on the CPU. ``eval``: generates one image per held-out
+split (``--holdout`` images never trained on), a preset (``--preset``, default ``fashion``: 2x2 patches) with
+features + mask conditioning, for a bounded wall time on the CPU. ``eval``: generates one image per held-out
 feature vector (with its mask), re-measures the 32 features, and writes per-feature Pearson r
 and MAE beside the unconditional baseline (the null condition, same seeds) to
 ``bench/results/features_fidelity.{json,md}`` and one scatter PNG per feature group.
@@ -47,7 +47,7 @@ def split(data: ImageData, holdout: int, seed: int = 0) -> tuple[ImageData, Imag
 
 def train(args) -> None:
     from fromnoise.conditioning.tables import setup_conditioning
-    from fromnoise.training.trainer import TrainOptions, Trainer
+    from fromnoise.training.trainer import Trainer, TrainOptions
 
     torch.set_num_threads(args.threads)
     data, _ = split(load_dataset(args.data, image_size=32, channels=3), args.holdout)
@@ -128,7 +128,8 @@ def main() -> None:
     p.add_argument("--holdout", type=int, default=128, help="held-out images (never trained on)")
     p.add_argument("--minutes", type=float, default=18.0, help="training time (see --clock)")
     p.add_argument("--clock", choices=["wall", "cpu"], default="cpu",
-                   help="what --minutes counts: this process's CPU time (default; fair on a shared machine) or wall time")
+                   help="what --minutes counts: this process's CPU time (default; fair on a shared machine) "
+                        "or wall time")
     p.add_argument("--no-mask", dest="mask", action="store_false", help="features only, no mask channel")
     p.add_argument("--guidance", type=float, nargs="+", default=[1.0, 3.0], help="guidance scales to evaluate")
     p.add_argument("--steps", type=int, default=20, help="sampler steps")

@@ -190,7 +190,8 @@ def _quality(minutes: float, samples: int) -> dict:
     return {"minutes": minutes, "steps": trainer.step, "train_images_per_s": trainer.step * 64 / seconds,
             "batch_size": 64, "n": samples, "nfe": 20, "sampler": "dpmpp_2m", "sample_seconds": sample_s,
             "kid": scores["kid"], "kid_std": scores["kid_std"], "fid": scores["fid"],
-            "zero_point": None if zero_point is None else {k: zero_point.get(k) for k in ("n", "kid", "kid_std", "fid")}}
+            "zero_point": None if zero_point is None
+            else {k: zero_point.get(k) for k in ("n", "kid", "kid_std", "fid")}}
 
 
 def main() -> None:

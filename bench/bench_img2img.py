@@ -94,7 +94,8 @@ def kid(features, a: torch.Tensor, b_features: np.ndarray) -> dict:
 
 # -------------------------------------------------------------------------------------------- model
 def train_model(minutes: float, out: Path):
-    """The class-conditional fashion preset on Fashion-MNIST for ``minutes`` of CPU time (bench_conditional's recipe)."""
+    """The class-conditional fashion preset on Fashion-MNIST for ``minutes`` of CPU time
+    (bench_conditional's recipe)."""
     from bench.bench_conditional import train
 
     model, facts = train("fashion-mnist", "class", minutes, out)
@@ -143,11 +144,11 @@ def main() -> None:
     n = min(a.num, len(test))
     truth = test.images[:n].float() / 255
     labels = test.labels[:n]
-    size = truth.shape[-1]
     common = {"sampler": a.sampler, "steps": a.steps, "seed": 1, "batch_size": 250}
 
     if a.only_edit:  # part 2 again, the rest of the last full run kept
-        results = {**json.loads((out_dir / "img2img.json").read_text()), "editing": editing(model, truth, labels, a, common, out_dir),
+        results = {**json.loads((out_dir / "img2img.json").read_text()),
+                   "editing": editing(model, truth, labels, a, common, out_dir),
                    "editing_run": {"train": facts, "load_avg_before": load_before, "load_avg_after": os.getloadavg()}}
         write_json(out_dir / "img2img.json", results)
         write_text(out_dir / "img2img.md", report(results))
@@ -208,7 +209,8 @@ def editing(model, truth, labels, a, common, out_dir) -> dict:
     n = len(truth)
     classifier, cfacts = load_classifier("fashion-mnist")
     target = (labels + 1 + torch.arange(n) % 9) % 10  # another class for every image
-    result = {"strength": a.strength, "inputs_already_new_class": float((predict(classifier, truth) == target).float().mean()),
+    result = {"strength": a.strength,
+              "inputs_already_new_class": float((predict(classifier, truth) == target).float().mean()),
               "inputs_classified_as_truth": float((predict(classifier, truth) == labels).float().mean()),
               "classifier_held_out_accuracy": cfacts["held_out_accuracy"], "methods": {}}
     shown = [truth[:10]]
@@ -230,8 +232,9 @@ def editing(model, truth, labels, a, common, out_dir) -> dict:
 def edit_rows(e) -> list[str]:
     if not isinstance(e, dict) or "methods" not in e:
         return [str(e)]
-    rows = [f"Strength {e['strength']}; the bench classifier ({100 * e['classifier_held_out_accuracy']:.1f}% on held-out "
-            f"images) already calls {100 * e['inputs_already_new_class']:.0f}% of the inputs the new class.", "",
+    rows = [f"Strength {e['strength']}; the bench classifier "
+            f"({100 * e['classifier_held_out_accuracy']:.1f}% on held-out images) already calls "
+            f"{100 * e['inputs_already_new_class']:.0f}% of the inputs the new class.", "",
             "| method | to the new class | SSIM to the input |", "|---|---|---|"]
     rows += [f"| {k} | {100 * v['to_new_class']:.0f}% | {v['ssim_to_input']:.3f} |" for k, v in e["methods"].items()]
     rows += ["", f"The nearest of 150 real training images of the new class has SSIM "

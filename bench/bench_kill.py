@@ -49,8 +49,8 @@ def make_folder(folder: Path, n: int = 32, size: int = 16) -> Path:
 def train_command(folder: Path, out: Path, steps: int, save_every: int) -> list[str]:
     return [sys.executable, "-m", "fromnoise", "train", "--dataset", str(folder), "--preset", "micro",
             "--image-size", "16", "--channels", "1", "--steps", str(steps), "--batch-size", "16",
-            "--save-every", str(save_every), "--sample-every", "100000", "--log-every", "1", "--num-samples", "2", "--keep", "2",
-            "--seed", "0", "--no-progress", "--out", str(out)]
+            "--save-every", str(save_every), "--sample-every", "100000", "--log-every", "1", "--num-samples", "2",
+            "--keep", "2", "--seed", "0", "--no-progress", "--out", str(out)]
 
 
 def _env() -> dict:

@@ -161,9 +161,9 @@ def quality(a) -> dict:
     trained run), measured on the held-out split: KID, feature fidelity, mask spill."""
     from fromnoise import load
     from fromnoise.autoencoder.config import AutoencoderTrainingConfig
-    from fromnoise.training.autoencoder import AutoencoderTrainer
-    from fromnoise.evaluation.fidelity import evaluate_fidelity, held_out_targets
     from fromnoise.checkpoint import read_checkpoint
+    from fromnoise.evaluation.fidelity import evaluate_fidelity, held_out_targets
+    from fromnoise.training.autoencoder import AutoencoderTrainer
 
     train_dir, train, held = _clipart(a)
     out = CACHE / f"latent_f{a.factor}_{a.train}"

@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from bench_zero_point import score, test_reference
 from common import write_result
 
@@ -167,9 +166,10 @@ def main() -> None:
     goals = {"kid_at_most_0.02": ours <= 0.02,
              "kid_at_most_0.1x_peer_gpu": None if peer is None else ours <= 0.1 * peer}
     print("goals:", goals)
-    write_result("quality", {"minutes": args.minutes, "clock": args.clock, "n": args.samples, "nfe": 20, "threads_per_contender": 1,
-                             "rows": rows, "goals": goals, "note": args.note, "seconds": time.time() - t0,
-                             "load_avg_before": load_before, "load_avg_after": os.getloadavg()})
+    write_result("quality", {"minutes": args.minutes, "clock": args.clock, "n": args.samples, "nfe": 20,
+                             "threads_per_contender": 1, "rows": rows, "goals": goals, "note": args.note,
+                             "seconds": time.time() - t0, "load_avg_before": load_before,
+                             "load_avg_after": os.getloadavg()})
 
 
 if __name__ == "__main__":

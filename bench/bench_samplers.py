@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from bench_quality import cached_features, fromnoise_run_dir
 from bench_zero_point import score, test_reference
 from common import write_result
@@ -39,9 +38,9 @@ def cached_samples(denoiser, checkpoint: Path, sampler: str, steps: int, n: int,
     import numpy as np
 
     import fromnoise
+    from fromnoise.checkpoint import resolve_checkpoint
     from fromnoise.data import unit_to_uint8
     from fromnoise.io import atomic_write, write_json
-    from fromnoise.checkpoint import resolve_checkpoint
 
     ckpt = resolve_checkpoint(checkpoint)
     folder = ckpt.parent.parent / "samplers" / (f"{ckpt.name}-{sampler}-{steps}" +
@@ -91,8 +90,8 @@ def main() -> None:
         rows.append({"sampler": sampler, "steps": int(steps), "spacing": spacing,
                      "nfe": fromnoise.sampling.nfe(sampler, int(steps)), "kid": s["kid"], "kid_std": s["kid_std"],
                      "fid": s["fid"], "seconds_per_image": gen_s})
-        print(f"{sampler:9s} {steps:>5s} steps {spacing:8s}: KID {s['kid']:.5f} ± {s['kid_std']:.5f}  FID {s['fid']:.2f}  "
-              f"({gen_s:.2f} s per image)", flush=True)
+        print(f"{sampler:9s} {steps:>5s} steps {spacing:8s}: KID {s['kid']:.5f} ± {s['kid_std']:.5f}  "
+              f"FID {s['fid']:.2f}  ({gen_s:.2f} s per image)", flush=True)
     if args.cache_only:
         return
     base = rows[0]
@@ -105,13 +104,14 @@ def main() -> None:
         if fast:
             best = min(fast, key=lambda r: r["fid_ratio"])
             goals[f"best_at_{steps}_nfe_fid_ratio_at_most_{limit}"] = {
-                "sampler": best["sampler"], "spacing": best["spacing"], "fid_ratio": round(best["fid_ratio"], 3), "met": best["fid_ratio"] <= limit}
+                "sampler": best["sampler"], "spacing": best["spacing"], "fid_ratio": round(best["fid_ratio"], 3),
+                "met": best["fid_ratio"] <= limit}
     print("goals:", goals)
     best_kid = {nfe: min((r for r in rows if r["nfe"] <= nfe), key=lambda r: r["kid"], default=None)
                 for nfe in (10, 20)}
-    write_result(args.results, {"best_kid_within_nfe": best_kid, "checkpoint": str(args.checkpoint), "n": args.samples, "baseline": rows[0],
-                              "rows": rows, "goals": goals, "note": args.note, "load_avg_before": load_before,
-                              "load_avg_after": os.getloadavg()})
+    write_result(args.results, {"best_kid_within_nfe": best_kid, "checkpoint": str(args.checkpoint), "n": args.samples,
+                              "baseline": rows[0], "rows": rows, "goals": goals, "note": args.note,
+                              "load_avg_before": load_before, "load_avg_after": os.getloadavg()})
 
 
 if __name__ == "__main__":

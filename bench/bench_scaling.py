@@ -73,7 +73,8 @@ def main() -> None:
         row = {"processes": processes, "threads_per_process": threads, "global_batch": args.batch,
                "per_process_batch": args.batch // processes, "median_step_s": round(median, 4),
                "images_per_s": round(args.batch / median, 1), "wall_s": round(wall, 1),
-               "load_avg_before": [round(x, 2) for x in load_before], "load_avg_after": [round(x, 2) for x in load_after]}
+               "load_avg_before": [round(x, 2) for x in load_before],
+               "load_avg_after": [round(x, 2) for x in load_after]}
         rows.append(row)
         print(row, flush=True)
     base = next(r for r in rows if r["processes"] == 1 and r["threads_per_process"] == cores)

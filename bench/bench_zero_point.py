@@ -17,8 +17,8 @@ import time
 import warnings
 
 import torch
-
 from common import write_result
+
 from fromnoise.evaluation import FeatureStats, InceptionFeatures, reference_stats
 from fromnoise.evaluation.reference import compare_features
 

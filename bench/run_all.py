@@ -150,7 +150,8 @@ def latent_section() -> list[str]:
                 "Conditioned on the held-out images' 32 features and masks; KID of the colour (composited on white) "
                 "against the held-out images; mask spill = generated object pixels (alpha > 0.5) outside the "
                 "requested mask (goal < 3%).", "",
-                "| model | CPU-min (60 of them training) | steps | N | NFE | KID | mask spill |", "|---|---|---|---|---|---|---|"]
+                "| model | CPU-min (60 of them training) | steps | N | NFE | KID | mask spill |",
+                "|---|---|---|---|---|---|---|"]
         if lq:
             q = lq["results"]["quality"]
             out.append(f"| youandme-latent (factor 4) | {q['latent_cpu_minutes']:.1f} (+ the autoencoder's) | "
@@ -199,8 +200,8 @@ def report() -> Path:
         out += ["## Peak memory of training each preset", "", load_note(mem), "",
                 "A few training steps per preset (column `steps`) in its own process, default batch size, "
                 "synthetic images, one thread.", "",
-                table(mem["rows"], [("preset", "preset"), ("steps", "steps"), ("batch_size", "batch"), ("image_size", "px"),
-                                    ("params", "params"), ("rss_before_mib", "RSS before (MiB)"),
+                table(mem["rows"], [("preset", "preset"), ("steps", "steps"), ("batch_size", "batch"),
+                                    ("image_size", "px"), ("params", "params"), ("rss_before_mib", "RSS before (MiB)"),
                                     ("peak_rss_mib", "peak RSS (MiB)"), ("training_mib", "training (MiB)"),
                                     ("seconds_per_step", "s/step")]), ""]
         if ok:
@@ -253,8 +254,8 @@ def report() -> Path:
                    "by 0.0037 KID (1.8 of its std): a candidate default, to confirm at N = 2,000."),
         ("ablation_wave5", "The power-function EMA confirmed at N = 2,000, and post-hoc EMA widths",
          lambda w: f"The `lognormal` recipe against it plus the power EMA (sigma_rel 0.05), {w['cpu_minutes']} "
-                   f"CPU-minutes, N = {w['n']:,}, one run on a quiet machine (load 2; this machine does ~2.7x the steps "
-                   "per CPU-second of the earlier waves'). The ROW@STD rows are the post-hoc EMA of that run's "
+                   f"CPU-minutes, N = {w['n']:,}, one run on a quiet machine (load 2; this machine does ~2.7x the "
+                   "steps per CPU-second of the earlier waves'). The ROW@STD rows are the post-hoc EMA of that run's "
                    "snapshots (N = 600). The power EMA became the CPU presets' default."),
         ("ablation_wave6", "The old recipe beside the new default, and three more changes",
          lambda w: f"{w['cpu_minutes']} CPU-minutes, N = {w['n']:,}, five rows in one run (load ~7). With ~3,100 steps "
@@ -291,7 +292,8 @@ def report() -> Path:
     for name, title in (("img2img", "Image-to-image (bench_img2img.py, issue 15)"),):
         md = RESULTS / f"{name}.md"
         if md.is_file():
-            out += [f"## {title}", "", *[("#" + l) if l.startswith("#") else l for l in md.read_text().splitlines()[1:]], ""]
+            lines = md.read_text().splitlines()[1:]  # its own title dropped, its headings one level down
+            out += [f"## {title}", "", *[("#" + line) if line.startswith("#") else line for line in lines], ""]
     s = load("samplers")
     if s:
         out += ["## Samplers against 1,000-step DDPM", "", load_note(s), "",

@@ -170,8 +170,8 @@ def save_checkpoint(run_dir: Path, step: int, *, model, ema=None, optimizer=None
         shutil.rmtree(tmp, ignore_errors=True)
         kept = [p.name for p in list_checkpoints(run_dir)]
         why = "the disk is full" if err.errno in (errno.ENOSPC, errno.EDQUOT) else f"{err.strerror or err}"
-        raise UserError(f"could not write the checkpoint of step {step} in '{root}' ({why}); "
-                        f"{'the previous checkpoint ' + kept[-1] + ' is intact' if kept else 'no earlier checkpoint exists'}"
+        previous = f"the previous checkpoint {kept[-1]} is intact" if kept else "no earlier checkpoint exists"
+        raise UserError(f"could not write the checkpoint of step {step} in '{root}' ({why}); {previous}"
                         "; free some space and rerun the same command to resume") from None
     for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)

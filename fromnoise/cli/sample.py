@@ -10,7 +10,8 @@ from ..img2img_request import DETERMINISTIC, EDIT_DEFAULTS, STRENGTH_FULL, STREN
 
 @click.command("sample", context_settings={"show_default": True})
 @click.argument("checkpoint", required=False)
-@click.option("--checkpoint", "checkpoint_opt", default=None, help="Run or checkpoint directory (same as the argument).")
+@click.option("--checkpoint", "checkpoint_opt", default=None,
+              help="Run or checkpoint directory (same as the argument).")
 @click.option("--num-images", "--num_images", "-n", "num_images", type=click.IntRange(1, 100000), default=64,
               help="Images to generate (per class or prompt when several are given).")
 @click.option("--sampler", type=click.Choice(list(SAMPLER_NAMES)), default=DEFAULT_SAMPLER,
@@ -48,7 +49,8 @@ from ..img2img_request import DETERMINISTIC, EDIT_DEFAULTS, STRENGTH_FULL, STREN
 @click.option("--negative-prompt", default=None, help="Guide away from this prompt (needs --guidance > 1).")
 @click.option("--resample", type=click.IntRange(1, 100), default=EDIT_DEFAULTS.resample,
               help="RePaint resampling: each stretch of the walk is denoised this many times (1: plain replacement).")
-@click.option("--jump-length", type=click.IntRange(1, 1000), default=EDIT_DEFAULTS.jump_length, help="RePaint: grid points per jump back.")
+@click.option("--jump-length", type=click.IntRange(1, 1000), default=EDIT_DEFAULTS.jump_length,
+              help="RePaint: grid points per jump back.")
 @click.option("--feather", type=click.FloatRange(0, 64), default=EDIT_DEFAULTS.feather,
               help="Pixels over which the regenerated region fades in at the seam (0: a hard edge).")
 @click.option("--interpolate", type=click.IntRange(2, 200), default=None, metavar="FRAMES",
@@ -68,9 +70,9 @@ from ..img2img_request import DETERMINISTIC, EDIT_DEFAULTS, STRENGTH_FULL, STREN
 @click.option("--allow-download", is_flag=True, default=False,
               help="Let a text model that is not a local folder be downloaded from the Hugging Face hub "
                    "for --prompt (otherwise nothing is fetched).")
-def sample(checkpoint, checkpoint_opt, num_images, sampler, steps, spacing, eta, seed, guidance, classes, prompts, features,
-           like, set_, mask, init_path, inpaint_path, strength, invert, from_class, from_prompt, negative_class,
-           negative_prompt, resample, jump_length, feather, interpolate,
+def sample(checkpoint, checkpoint_opt, num_images, sampler, steps, spacing, eta, seed, guidance, classes, prompts,
+           features, like, set_, mask, init_path, inpaint_path, strength, invert, from_class, from_prompt,
+           negative_class, negative_prompt, resample, jump_length, feather, interpolate,
            seed_to, show_intermediate, frames, out, batch_size, ema, device, processes, allow_download):
     """Generate images: a grid PNG, one PNG per image, and optionally the denoising GIF.
 

@@ -16,10 +16,10 @@ from ..api import load
 from ..autoencoder.reconstruct import is_autoencoder_run, sample_autoencoder
 from ..conditioning.request import build_condition
 from ..errors import UserError
+from ..img2img_request import EditRequest
 from ..sampling.generate import check_guidance, generate, generate_across_processes
 from ..sampling.img2img import Img2ImgWarning
 from ..sampling.img2img_files import condition_kwargs, edit_kwargs
-from ..img2img_request import EditRequest
 from ..sampling.interpolation import interpolation
 from ..training.launch import launch
 from ..viz import save_frames, save_gif, save_grid, save_images
@@ -36,9 +36,9 @@ def run_sample(params: dict) -> None:
     _sample(**{k: v for k, v in params.items() if k != "processes"})
 
 
-def _sample(checkpoint, checkpoint_opt, num_images, sampler, steps, spacing, eta, seed, guidance, classes, prompts, features,
-            like, set_, mask, init_path, inpaint_path, strength, invert, from_class, from_prompt, negative_class,
-            negative_prompt, resample, jump_length, feather, interpolate,
+def _sample(checkpoint, checkpoint_opt, num_images, sampler, steps, spacing, eta, seed, guidance, classes, prompts,
+            features, like, set_, mask, init_path, inpaint_path, strength, invert, from_class, from_prompt,
+            negative_class, negative_prompt, resample, jump_length, feather, interpolate,
             seed_to, show_intermediate, frames, out, batch_size, ema, device, allow_download):
     """Every process generates its share of the images; the main process gathers them and writes the files."""
     ckpt = checkpoint or checkpoint_opt

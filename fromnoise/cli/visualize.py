@@ -11,7 +11,8 @@ from .options import done
 @click.option("--dataset", "--data", "dataset", default="fashion-mnist", help="Named dataset or image folder.")
 @click.option("--num-images", "-n", type=click.IntRange(1, 64), default=8, help="Dataset images (grid rows).")
 @click.option("--timesteps", default="0,50,100,200,400,600,800,999", help="Comma-separated t values (grid columns).")
-@click.option("--schedule", type=click.Choice(["linear", "cosine", "sigmoid"]), default="linear", help="Noise schedule.")
+@click.option("--schedule", type=click.Choice(["linear", "cosine", "sigmoid"]), default="linear",
+              help="Noise schedule.")
 @click.option("--T", "T", type=click.IntRange(2, 100000), default=1000, help="Diffusion steps of the schedule.")
 @click.option("--image-size", type=click.IntRange(8, 1024), default=None, help="Resize images to this side.")
 @click.option("--seed", type=int, default=0, help="Seed of the noise and of the image choice.")

@@ -120,7 +120,10 @@ class Attention(nn.Module):
             return x  # no tokens given: cross-attention is skipped
         q = self.q(h)
         k, v = self.kv(src).chunk(2, dim=-1)
-        split = lambda z: z.reshape(b, z.shape[1], self.heads, c // self.heads).transpose(1, 2)  # (B, nh, L, hs)
+
+        def split(z):  # (B, L, C) -> (B, nh, L, hs)
+            return z.reshape(b, z.shape[1], self.heads, c // self.heads).transpose(1, 2)
+
         out = F.scaled_dot_product_attention(split(q), split(k), split(v))
         if self.record:  # softmax(q k^T / sqrt(hs)) of the first image, as the kernel computes it: (nh, HW, L)
             hs = c // self.heads

@@ -7,8 +7,8 @@ from tqdm.auto import tqdm
 
 from ..choices import nfe  # noqa: F401 (re-exported: fromnoise.sampling.nfe)
 from ..errors import UserError
-from .img2img import plan_edit
 from ..img2img_request import EDIT_DEFAULTS
+from .img2img import plan_edit
 from .samplers import DEFAULT_SAMPLER, SAMPLERS, randn, timestep_grid
 
 
@@ -167,12 +167,15 @@ def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: in
 
         cb = None if callback is None else (lambda d, lo=lo: callback({**d, "offset": lo}))
         if cb is not None and decode is not None:  # a latent model's frames are shown as pixels: decoded
-            cb = (lambda d, lo=lo: callback({**d, "x": decode(d["x"]), "x0": decode(d["x0"]), "offset": lo}))
+            def cb(d, lo=lo):
+                return callback({**d, "x": decode(d["x"]), "x0": decode(d["x0"]), "offset": lo})
         if walk is not None:
             inv = None
             if source is not None:  # the inversion under the input's own condition (or the null condition)
                 src = {**cond, **_on(_slice(source, lo, hi), device)} if source else None
-                inv = (lambda x_t, t, src=src: denoise(x_t, t, cond=src, guidance=1.0, neg=None))
+
+                def inv(x_t, t, src=src):
+                    return denoise(x_t, t, cond=src, guidance=1.0, neg=None)
             x = walk.walk(fn, denoise, x, lo, hi, ts, alpha_bar, invert_denoise=inv, generators=gens, callback=cb,
                           **options)
         else:

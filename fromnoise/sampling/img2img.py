@@ -35,6 +35,7 @@ from ..errors import UserError
 from ..img2img_request import DETERMINISTIC, EDIT_DEFAULTS, default_strength
 from .img2img_walks import ddim_invert, feather, inpaint, noised, repaint_schedule, sdedit_grid
 
+
 class Img2ImgWarning(UserWarning):
     """An input was adapted (resized, cropped, thresholded); the message says how."""
 
@@ -101,7 +102,8 @@ def prepare_mask(mask, init_hw: tuple[int, int], image_shape: tuple[int, int, in
     m = _as_unit(mask, "mask")
     m = m.reshape(1, 1, *m.shape) if m.ndim == 2 else (m[None] if m.ndim == 3 else m)
     if m.ndim != 4 or m.shape[1] != 1:
-        raise UserError(f"the mask must be (H, W) or (N, 1, H, W), one channel; got shape {tuple(torch.as_tensor(mask).shape)}")
+        raise UserError("the mask must be (H, W) or (N, 1, H, W), one channel; "
+                        f"got shape {tuple(torch.as_tensor(mask).shape)}")
     if tuple(m.shape[-2:]) != tuple(init_hw):
         raise UserError(f"the mask is {m.shape[-1]}x{m.shape[-2]} but the init image is {init_hw[1]}x{init_hw[0]}; "
                         "give a mask of the image's size (white = regenerate)")
@@ -186,8 +188,9 @@ def plan_edit(image_shape, n: int, *, init=None, mask=None, strength: float | No
     if feather_px < 0:
         raise UserError(f"feather must be 0 or more pixels, got {feather_px}")
     if invert and (sampler not in DETERMINISTIC or (sampler == "ddim" and eta > 0)):
-        raise UserError(f"invert needs a deterministic sampler to come back to the input ({', '.join(DETERMINISTIC)}, "
-                        f"ddim with eta 0); {sampler}{f' with eta {eta}' if eta else ''} draws fresh noise at every step")
+        raise UserError("invert needs a deterministic sampler to come back to the input "
+                        f"({', '.join(DETERMINISTIC)}, ddim with eta 0); "
+                        f"{sampler}{f' with eta {eta}' if eta else ''} draws fresh noise at every step")
     raw = torch.as_tensor(init)
     hw = tuple(raw.shape[-2:])
     x = prepare_init(init, tuple(image_shape), n)

@@ -1,4 +1,5 @@
-"""From an :class:`~fromnoise.img2img_request.EditRequest` (files) to ``generate()``'s keywords, for the CLI and the page.
+"""From an :class:`~fromnoise.img2img_request.EditRequest` (files) to ``generate()``'s keywords, for the CLI and
+the page.
 
 :func:`edit_kwargs` reads the request's image and mask as the model's channels and checks the combination
 (arxiv 2108.01073 SDEdit, 2201.09865 RePaint; see :mod:`.img2img`); :func:`condition_kwargs` turns the
@@ -17,8 +18,8 @@ import torch
 from ..conditioning.request import build_condition
 from ..errors import UserError
 from ..image_files import read_image, to_channels_pil
-from .img2img import Img2ImgWarning
 from ..img2img_request import EditRequest
+from .img2img import Img2ImgWarning
 
 
 def read_init(path, channels: int) -> torch.Tensor:

@@ -19,7 +19,7 @@ Coefficients are computed in float64 and applied in the sample dtype.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

@@ -27,14 +27,14 @@ import torch
 
 from ..conditioning.request import build_condition
 from ..errors import UserError
+from ..img2img_request import DETERMINISTIC
 from ..sampling.generate import check_guidance, generate
 from ..sampling.img2img import Img2ImgWarning
 from ..sampling.img2img_files import condition_kwargs, edit_kwargs
-from ..img2img_request import DETERMINISTIC
 from ..sampling.interpolation import interpolation
 from ..viz import grid, save_gif
 from .common import display
-from .generate_settings import MAX_FRAMES, MAX_IMAGES, Settings, whole_number, check, command_line, request_of
+from .generate_settings import MAX_FRAMES, MAX_IMAGES, Settings, check, command_line, request_of, whole_number
 from .uploads import save_inputs, save_png
 
 
@@ -201,6 +201,6 @@ def interpolate_run(store, s: Settings, frames: int, seed_to: int, *, timeout: f
     strip = save_png(grid(images, nrow=frames), out_dir / "interpolation.png", {"fromnoise": command})
     gif = save_gif(list(images), out_dir / "interpolation.gif", duration_ms=120, hold_last_ms=600)
     caption = f"seed {s.seed} -> seed {seed_to}, {frames} frames · {s.sampler} {s.steps} steps"
-    yield Update(f"{frames} frames in {took:.1f} s (seed {s.seed} -> {seed_to}){notes}", preview=display(images, nrow=frames),
-                 done=True, files=[(str(strip), caption), (str(gif), caption)], grid_path=str(strip),
-                 command=command, images=images)
+    yield Update(f"{frames} frames in {took:.1f} s (seed {s.seed} -> {seed_to}){notes}",
+                 preview=display(images, nrow=frames), done=True, files=[(str(strip), caption), (str(gif), caption)],
+                 grid_path=str(strip), command=command, images=images)

@@ -8,8 +8,17 @@ from __future__ import annotations
 from ..choices import DEFAULT_SAMPLER, SAMPLER_NAMES
 from ..viz.maps import attention_figure, embedding_figure
 from .common import page_errors
-from .learn_work import (attention_blocks, attention_maps, data_images, embeddings, forward_process, image_from_upload,
-                         readable, reverse_process, token_names)
+from .learn_work import (
+    attention_blocks,
+    attention_maps,
+    data_images,
+    embeddings,
+    forward_process,
+    image_from_upload,
+    readable,
+    reverse_process,
+    token_names,
+)
 
 
 def build(ctx, model_box):

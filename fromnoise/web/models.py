@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import load
-from ..errors import UserError
 from ..checkpoint import list_checkpoints
+from ..errors import UserError
 
 
 def find_runs(root: str | Path, depth: int = 2) -> list[Path]:

@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..checkpoint import list_checkpoints
 from ..errors import UserError
 from ..models import PRESETS
-from ..checkpoint import list_checkpoints
 from ..training.logging import RunLogger
 from ..viz import loss_figure
 from .common import page_errors
@@ -255,8 +255,9 @@ def build(ctx):
         st = jobs.status()
         # a Stop pressed while this tick ran answers after it (stop() waits for the process), so a tick never
         # overwrites "stopped" with an older "running"; once stopping, the ticks end
-        return (st["text"], st.get("loss") or gr.update(), st["sample"] if st.get("sample") is not None else gr.update(),
-                st.get("log", ""), gr.Timer(active=st["running"] and not jobs.stopped))
+        return (st["text"], st.get("loss") or gr.update(),
+                st["sample"] if st.get("sample") is not None else gr.update(), st.get("log", ""),
+                gr.Timer(active=st["running"] and not jobs.stopped))
 
     timer.tick(on_tick, None, [state, loss, sample, log, timer], api_visibility="private", concurrency_limit=None)
 

@@ -22,8 +22,8 @@ from ..conditioning.request import build_condition
 from ..errors import UserError
 from ..features import FEATURE_NAMES
 from ..image_files import read_image
-from ..sampling.img2img_files import read_mask
 from ..img2img_request import EditRequest
+from ..sampling.img2img_files import read_mask
 from ..viz import to_pil
 from .generate_settings import Settings
 
@@ -122,7 +122,8 @@ def save_inputs(model, s: Settings, out_dir: Path) -> tuple[str | None, EditRequ
                                  from_prompt=source if "text" in model.kinds and "class" not in model.kinds else None)
     region = np.asarray(s.inpaint, bool)
     if region.shape != (upload.height, upload.width):  # a drawing on the enlarged canvas: back to the image's size
-        region = np.asarray(Image.fromarray(region.astype(np.uint8) * 255, "L").resize(upload.size, Image.NEAREST)) > 127
+        drawn = Image.fromarray(region.astype(np.uint8) * 255, "L")
+        region = np.asarray(drawn.resize(upload.size, Image.NEAREST)) > 127
     if not region.any():
         raise UserError("the inpainting mask is empty: draw (or upload) white where to regenerate")
     inpaint_path = str(out_dir / INPAINT_MASK_FILE)

@@ -20,9 +20,9 @@ import io
 import os
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -36,7 +36,7 @@ class Case:
     """
 
     name: str
-    make: Callable[[Path], "os.PathLike | str | bytes"]
+    make: Callable[[Path], os.PathLike | str | bytes]
     bad: bool
     may_skip: frozenset = frozenset()
 

@@ -24,7 +24,8 @@ def trained(tmp_path_factory):
     folder = good_folder(tmp_path_factory.mktemp("data") / "imgs", n=4)
     out = tmp_path_factory.mktemp("run") / "r"
     outcome = run_cli(["train", "--dataset", folder, "--image-size", 8, "--preset", "micro", "--steps", 1,
-                       "--batch-size", 2, "--num-samples", 1, "--ema-snapshots", 1, "--out", out, "--no-progress"], watch=folder, seconds=300)
+                       "--batch-size", 2, "--num-samples", 1, "--ema-snapshots", 1, "--out", out, "--no-progress"],
+                      watch=folder, seconds=300)
     assert outcome.exit_code == 0, outcome.output
     return out, folder
 

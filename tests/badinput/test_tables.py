@@ -49,8 +49,9 @@ def test_every_image_gets_its_own_mask(tmp_path):
     (folder / "a").mkdir(parents=True)
     for name in ("x.png", "x.jpg", "a/b.png", "a__b.png", "100%.png"):
         fmt = "JPEG" if name.endswith(".jpg") else "PNG"
-        from PIL import Image
         import io
+
+        from PIL import Image
 
         buf = io.BytesIO()
         Image.open(io.BytesIO(png_bytes(seed=len(name)))).save(buf, fmt)
@@ -121,7 +122,8 @@ def test_folder_reference_statistics_follow_the_folder_content(tmp_path):
     net = PixelFeatures()
     first = reference_stats(str(folder), 8, 3, cache_dir=tmp_path / "cache", inception=net)
     name = cache_name(str(folder), "train", 8, 3, None)
-    assert reference_stats(str(folder), 8, 3, cache_dir=tmp_path / "cache", inception=net).mu.tolist() == first.mu.tolist()
+    again = reference_stats(str(folder), 8, 3, cache_dir=tmp_path / "cache", inception=net)
+    assert again.mu.tolist() == first.mu.tolist()
     (folder / "good_0.png").write_bytes(png_bytes(seed=99))  # same name, new picture
     assert cache_name(str(folder), "train", 8, 3, None) != name
     changed = reference_stats(str(folder), 8, 3, cache_dir=tmp_path / "cache", inception=net)

@@ -104,7 +104,7 @@ def _ode_errors(name, steps_list, u=1 / 8):
     for steps in steps_list:
         seen = {}
         out = SAMPLERS[name](exact_denoiser(MU, S, AB), x_start.clone(), timestep_grid(T, steps), AB,
-                             callback=lambda d: seen.__setitem__(d["t"], d["x"]))
+                             callback=lambda d, seen=seen: seen.__setitem__(d["t"], d["x"]))
         assert out.dtype == torch.float64
         mid.append((seen[t_check] - want_mid).abs().max().item())
         end.append((out - want_end).abs().max().item())
@@ -152,7 +152,7 @@ def test_ddim_eta1_is_ddpm():
             gens = [torch.Generator().manual_seed(i) for i in range(6)]
             path = []
             out[name] = SAMPLERS[name](exact_denoiser(MU, S, AB), x, timestep_grid(T, steps), AB, generators=gens,
-                                       callback=lambda d: path.append(d["x"]), **options)
+                                       callback=lambda d, path=path: path.append(d["x"]), **options)
             out[name + "_path"] = torch.stack(path)
         assert torch.allclose(out["ddim_path"], out["ddpm_path"], atol=1e-9), steps
         assert torch.allclose(out["ddim"], out["ddpm"], atol=1e-9), steps

@@ -11,7 +11,6 @@ from fromnoise.sampling.img2img import Img2ImgWarning
 from fromnoise.sampling.img2img_walks import ddim_invert, feather, inpaint, repaint_schedule, sdedit_grid
 from fromnoise.sampling.interpolation import interpolate, lerp_condition, slerp
 from fromnoise.sampling.samplers import randn, sample_ddim
-
 from tests.sampling.test_samplers import AB, denoiser, gaussian_oracle, oracle  # noqa: F401 (denoiser is a fixture)
 
 

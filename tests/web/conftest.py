@@ -14,12 +14,11 @@ import os
 import socket
 from pathlib import Path
 
+import gradio  # noqa: F401  (the web extra, which make test installs)
 import numpy as np
 import pytest
 from PIL import Image
 from skimage.draw import disk, rectangle
-
-import gradio  # noqa: F401,E402  (the web extra, which make test installs)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",

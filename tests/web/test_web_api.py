@@ -6,6 +6,7 @@ import base64
 import io
 import shlex
 
+import gradio_client  # the web extra, which make test installs
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -13,8 +14,6 @@ from PIL import Image
 
 from fromnoise.errors import UserError
 from fromnoise.features import FEATURE_NAMES
-
-import gradio_client  # noqa: E402  (the web extra, which make test installs)
 
 
 def _pixels(b64: str) -> np.ndarray:
@@ -267,7 +266,8 @@ def test_interpolation_between_two_seeds(client, runs, tmp_path):
     result = CliRunner().invoke(cli, args + ["--out", str(tmp_path / "cli")], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     for j, f in enumerate(frames):
-        np.testing.assert_array_equal(f, np.asarray(Image.open(tmp_path / "cli" / "interpolation" / f"sample_{j:05d}.png")))
+        cli_frame = Image.open(tmp_path / "cli" / "interpolation" / f"sample_{j:05d}.png")
+        np.testing.assert_array_equal(f, np.asarray(cli_frame))
 
 
 @pytest.mark.parametrize("kwargs, words", [

@@ -12,10 +12,9 @@ import re
 from pathlib import Path
 
 import numpy as np
+import playwright  # noqa: F401  (the dev extra, which make test installs)
 import pytest
 from PIL import Image
-
-import playwright  # noqa: F401,E402  (the dev extra, which make test installs)
 
 
 @pytest.fixture(scope="module")
