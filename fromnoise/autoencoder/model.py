@@ -257,7 +257,8 @@ class Autoencoder(nn.Module):
 
 
 def load_autoencoder(path: str | Path, device: str | torch.device = "cpu") -> Autoencoder:
-    """The autoencoder of a run directory or checkpoint (config validated before weights are allocated), in eval mode."""
+    """The autoencoder of a run directory or checkpoint, in eval mode (its config is validated before any
+    weight is allocated)."""
     ckpt, config, _ = read_checkpoint(path)
     ae = Autoencoder(autoencoder_config(config, where=f"'{ckpt}'"))
     load_weights(ae, ckpt / "model.safetensors")

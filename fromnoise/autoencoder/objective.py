@@ -14,8 +14,8 @@ weights and optimizer are saved in every checkpoint as ``discriminator.safetenso
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from safetensors.torch import load_file

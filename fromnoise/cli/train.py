@@ -23,7 +23,8 @@ T, D, C = TrainingConfig, DiffusionConfig, ConditioningConfig
               help="TOML file of these options; command-line options win.")
 @click.option("--image-size", "--image_size", type=click.IntRange(8, 1024), default=None,
               help="Resize and centre-crop images to this side (default: the data's own size).")
-@click.option("--channels", type=click.Choice(["1", "3", "4"]), default=None, help="Image channels (default: inferred).")
+@click.option("--channels", type=click.Choice(["1", "3", "4"]), default=None,
+              help="Image channels (default: inferred).")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Use only the first N training images.")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Stop at this many optimizer steps in total.")
 @click.option("--epochs", type=click.FloatRange(0, min_open=True), default=None, help="Stop after this many passes.")
@@ -33,7 +34,8 @@ T, D, C = TrainingConfig, DiffusionConfig, ConditioningConfig
               help="What --minutes counts: wall time, or this process's CPU time (a fair budget on a shared machine).")
 @click.option("--batch-size", "--batch_size", "batch_size", type=click.IntRange(1, 4096), default=None,
               help="Images per batch (default: the preset's).")
-@click.option("--lr", type=click.FloatRange(0, 1, min_open=True), default=None, help="Peak learning rate (default: the preset's).")
+@click.option("--lr", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="Peak learning rate (default: the preset's).")
 @click.option("--warmup", type=click.IntRange(0), default=T.warmup, help="Linear learning-rate warm-up steps.")
 @click.option("--lr-decay", type=click.Choice(["none", "cosine"]), default=None,
               help="cosine: decay the learning rate to 0 over this run's budget (--steps, --epochs or --minutes; "
@@ -88,19 +90,24 @@ T, D, C = TrainingConfig, DiffusionConfig, ConditioningConfig
 @click.option("--autoencoder", default=None, metavar="AE_RUN",
               help="Latent diffusion: train on the latents of this 'fromnoise train-autoencoder' run (its image "
                    "size and channels are the default); the run keeps a copy of it in OUT/autoencoder.")
-@click.option("--mask/--no-mask", default=None, help="Feed the object mask as an extra input channel (--condition features).")
-@click.option("--hflip/--no-hflip", default=None, help="Random horizontal flips (default: on for folders and CIFAR-10).")
-@click.option("--color-jitter", type=click.FloatRange(0, 1), default=T.color_jitter, help="Colour jitter strength (RGB only).")
+@click.option("--mask/--no-mask", default=None,
+              help="Feed the object mask as an extra input channel (--condition features).")
+@click.option("--hflip/--no-hflip", default=None,
+              help="Random horizontal flips (default: on for folders and CIFAR-10).")
+@click.option("--color-jitter", type=click.FloatRange(0, 1), default=T.color_jitter,
+              help="Colour jitter strength (RGB only).")
 @click.option("--out", "--output_dir", "--output-dir", "out", default=None,
               help="Run directory (default: runs/<dataset>). Rerunning with the same --out resumes.")
-@click.option("--sample-every", type=click.IntRange(1), default=T.sample_every, help="Steps between sample grids and loss plots.")
+@click.option("--sample-every", type=click.IntRange(1), default=T.sample_every,
+              help="Steps between sample grids and loss plots.")
 @click.option("--log-every", type=click.IntRange(1), default=T.log_every, help="Steps between lines in metrics.jsonl.")
 @click.option("--save-every", type=click.IntRange(1), default=T.save_every, help="Steps between checkpoints.")
 @click.option("--keep", type=click.IntRange(1), default=T.keep, help="Checkpoints kept.")
 @click.option("--num-samples", type=click.IntRange(1, 1024), default=T.num_samples, help="Images in each sample grid.")
 @click.option("--eval-every", type=click.IntRange(0), default=T.eval_every,
               help="Steps between in-training KID evaluations (0: off); the best checkpoint is kept in OUT/best.")
-@click.option("--eval-samples", type=click.IntRange(16, 100000), default=T.eval_samples, help="Images per in-training KID.")
+@click.option("--eval-samples", type=click.IntRange(16, 100000), default=T.eval_samples,
+              help="Images per in-training KID.")
 @click.option("--seed", type=int, default=T.seed, help="Random seed.")
 @click.option("--compile/--no-compile", "compile_", default=T.compile, help="torch.compile the network.")
 @click.option("--processes", type=click.IntRange(1, 1024), default=1,

@@ -18,7 +18,8 @@ def _widths(text: str | None) -> tuple[int, ...] | None:
     try:
         return tuple(int(w) for w in text.split(","))
     except ValueError:
-        raise UserError(f"--widths '{text}' is not a comma-separated list of integers; give e.g. 16,32,64,128") from None
+        raise UserError(f"--widths '{text}' is not a comma-separated list of integers; "
+                        "give e.g. 16,32,64,128") from None
 
 
 @click.command("train-autoencoder", context_settings={"show_default": True})
@@ -45,14 +46,17 @@ def _widths(text: str | None) -> tuple[int, ...] | None:
               help="Images per batch.")
 @click.option("--lr", type=click.FloatRange(0, 1, min_open=True), default=T.lr, help="Peak learning rate (AdamW).")
 @click.option("--warmup", type=click.IntRange(0), default=T.warmup, help="Linear learning-rate warm-up steps.")
-@click.option("--kl-weight", type=click.FloatRange(0, 1), default=T.kl_weight, help="Weight of the KL term (LDM: 1e-6).")
-@click.option("--ssim-weight", type=click.FloatRange(0, 100), default=T.ssim_weight, help="Weight of 1 - SSIM beside L1.")
+@click.option("--kl-weight", type=click.FloatRange(0, 1), default=T.kl_weight,
+              help="Weight of the KL term (LDM: 1e-6).")
+@click.option("--ssim-weight", type=click.FloatRange(0, 100), default=T.ssim_weight,
+              help="Weight of 1 - SSIM beside L1.")
 @click.option("--disc-start", type=click.IntRange(0), default=None,
               help="Switch the PatchGAN discriminator on at this step (default: off).")
 @click.option("--disc-weight", type=click.FloatRange(0, 100), default=T.disc_weight,
               help="Weight of the adversarial term (times the adaptive weight).")
 @click.option("--hflip/--no-hflip", default=T.hflip, help="Random horizontal flips.")
-@click.option("--out", "--output-dir", "out", default=T.out, help="Run directory. Rerunning with the same --out resumes.")
+@click.option("--out", "--output-dir", "out", default=T.out,
+              help="Run directory. Rerunning with the same --out resumes.")
 @click.option("--sample-every", type=click.IntRange(1), default=T.sample_every,
               help="Steps between reconstruction grids and loss plots.")
 @click.option("--save-every", type=click.IntRange(1), default=T.save_every, help="Steps between checkpoints.")

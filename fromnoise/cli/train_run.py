@@ -141,7 +141,8 @@ def run_training(data: DataConfig, training: TrainingConfig, *, preset: str | No
 
 def _train(config: dict, images, training: TrainingConfig, tables: dict, hooks: list, preset: str,
            latents=None) -> Path:
-    """Build the Trainer (on ``latents``: the LatentTrainer, fromnoise.training.latent) and run it (in each process of a data-parallel run)."""
+    """Build the Trainer (on ``latents``: the LatentTrainer, fromnoise.training.latent) and run it (in each
+    process of a data-parallel run)."""
     if latents is not None:
         trainer = LatentTrainer(config, images, latents, training, tables, hooks=hooks)
     else:

@@ -13,8 +13,8 @@ that is back-propagated; the loss logged stays the plain mean, comparable with o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 

@@ -142,7 +142,8 @@ def save_snapshot(run_dir: Path, step: int, posthoc: PostHocEMA) -> Path:
 
     final = Path(run_dir) / SNAPSHOT_DIR / f"step_{step:08d}.safetensors"
     tensors = {k: v.detach().contiguous().cpu() for k, v in posthoc.state().items()}
-    meta = {"format": "fromnoise-ema-snapshot", "step": str(step), "stds": ",".join(f"{e.std:.3f}" for e in posthoc.emas)}
+    stds = ",".join(f"{e.std:.3f}" for e in posthoc.emas)
+    meta = {"format": "fromnoise-ema-snapshot", "step": str(step), "stds": stds}
     atomic_write(final, lambda tmp: save_file(tensors, tmp, metadata=meta))
     return final
 

@@ -9,8 +9,9 @@ inheritance: autoencoder/ sits below training/ and never imports it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 import torch
 

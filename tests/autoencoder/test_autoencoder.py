@@ -91,7 +91,8 @@ def test_ssim_matches_skimage():
 def test_tiled_blending_is_exact_for_a_local_map_and_close_for_the_decoder():
     # A map with no spatial context (1x1 conv + nearest upsampling): tiles blended = untiled, exactly.
     conv = torch.nn.Conv2d(4, 3, 1)
-    fn = lambda z: torch.nn.functional.interpolate(conv(z), scale_factor=4, mode="nearest")
+    def fn(z):
+        return torch.nn.functional.interpolate(conv(z), scale_factor=4, mode="nearest")
     z = torch.randn(2, 4, 20, 20)
     with torch.no_grad():
         torch.testing.assert_close(tiled(fn, z, tile=8, overlap=3, scale=4, out_channels=3), fn(z))

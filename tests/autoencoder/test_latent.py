@@ -56,7 +56,8 @@ def ae_run(folder, tmp_path_factory):
 
 def _train(folder, ae_run, out, steps, *extra, ok=True):
     return run("train", "--dataset", folder, "--autoencoder", ae_run, "--preset", "micro", "--condition", "features",
-               "--mask", "--steps", steps, "--batch-size", 4, "--num-samples", 2, "--sample-every", 1000, "--save-every", 1000,
+               "--mask", "--steps", steps, "--batch-size", 4, "--num-samples", 2, "--sample-every", 1000,
+               "--save-every", 1000,
                "--out", out, "--no-progress", *extra, ok=ok)
 
 

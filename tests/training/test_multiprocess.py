@@ -54,7 +54,8 @@ def _run(out, steps):
                       model_overrides={"dropout": 0.0})
     trainer = IndexedNoise(cfg, squares(16, 8), _options(out, steps))
     # the process's own generator: different on each process
-    save_file({"draw": torch.rand(8)}, str(trainer.out.parent / f"own_rank{trainer.rank}_of_{trainer.world}.safetensors"))
+    own = trainer.out.parent / f"own_rank{trainer.rank}_of_{trainer.world}.safetensors"
+    save_file({"draw": torch.rand(8)}, str(own))
     trainer.run()
     # sharded generation: 5 images from fixed weights, split 3 + 2 across 2 processes
     torch.manual_seed(0)
@@ -74,7 +75,8 @@ def runs(tmp_path_factory):
 
 
 def test_one_step_on_two_processes_equals_one_step_on_one(runs):
-    one, two = load_file(str(runs / "one" / "grads_1.safetensors")), load_file(str(runs / "two" / "grads_2.safetensors"))
+    one = load_file(str(runs / "one" / "grads_1.safetensors"))
+    two = load_file(str(runs / "two" / "grads_2.safetensors"))
     assert one.keys() == two.keys() and len(one) > 10
     scale = max(float(g.abs().max()) for g in one.values())
     for name in one:  # the mean over B images, whichever process held them (a sum would be 2x)
