@@ -10,9 +10,8 @@ The names are imported on first use (PEP 562), so ``import fromnoise.cli`` and
 
 from __future__ import annotations
 
-import importlib
-
 from .errors import UserError
+from .lazy import lazy_exports
 
 __version__ = "0.1.0"
 # public name -> the module that defines it
@@ -27,14 +26,4 @@ _EXPORTS = {
 __all__ = ["DiffusionModel", "UNet", "UNetConfig", "PRESETS", "SAMPLERS", "UserError", "build_model", "load",
            "generate", "get_preset", "count_parameters"]
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-        globals()[name] = value  # later look-ups skip this function
-        return value
-    raise AttributeError(f"module 'fromnoise' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -23,9 +23,8 @@ This package imports no torch (``fromnoise train --help`` reads it); ``Config``,
 
 from __future__ import annotations
 
-import importlib
-
 from ..diffusion.config import PREDICTIONS, SCHEDULE_NAMES, DiffusionConfig
+from ..lazy import lazy_exports
 from ..models.config import (
     ARCH_FIELDS,
     ARCH_REQUIRED,
@@ -53,14 +52,4 @@ __all__ = ["MAX_PARAMETERS", "BYTES_PER_TRAINED_PARAMETER", "ModelConfig", "UNet
            "ARCH_FIELDS", "ARCH_REQUIRED", "PRESET_DEFAULT_FIELDS", "RECIPE_RULES", "REFERENCE004_FIELDS",
            "CONDITIONS", "ENCODER_FIELDS", "ENCODER_REQUIRED", "PREDICTIONS", "SCHEDULE_NAMES", "TOP_KEYS"]
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value  # later look-ups skip this function
-        return value
-    raise AttributeError(f"module 'fromnoise.config' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
