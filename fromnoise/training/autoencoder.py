@@ -3,7 +3,7 @@
     AutoencoderTrainer(AutoencoderConfig(image_size=256, channels=4, factor=8), data,
                        AutoencoderTrainingConfig(out="runs/ae", minutes=30)).run()
 
-The loop (:mod:`.loop`) is the diffusion trainer's: accelerate (bf16 autocast on CUDA, fp32 on the
+The loop (:mod:`.loop`) is the diffusion trainer's: accelerate (bf16 autocast on a cuda device, fp32 on the
 CPU; data parallel under ``--processes`` / ``accelerate launch``), AdamW with a linear warm-up,
 gradient clipping, the finite-loss check before every step, a tqdm bar, crash-safe checkpoints that
 hold the weights, the optimizer, the data order and every random generator's state (rerunning the

@@ -43,7 +43,7 @@ class DiffusionObjective:
         options: the TrainingConfig (t_sampling, lognormal_mean/std, min_snr_gamma, condition_dropout,
             loss_weighting).
         tables: per-image condition tables, may be empty.
-        autocast: a context-manager factory around the network's forward (accelerate's bf16 on CUDA).
+        autocast: a context-manager factory around the network's forward (bf16 autocast on a cuda device).
         channels_last: feed the network NHWC inputs (CUDA tensor cores).
         draw: replaces :meth:`draw` (the multi-process tests draw as functions of the image index).
     """
