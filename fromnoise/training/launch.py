@@ -22,6 +22,7 @@ a checkpoint and stop together.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -60,16 +61,40 @@ class _Worker:
         # in case a one-process accelerate state came along: this process joins the world of N
         AcceleratorState._reset_state(reset_partial_state=True)
         GradientState._reset_state()
+        finished = False
         try:
             self.function(*args)
+            finished = True
         except UserError as err:
             record = {"rank": index, "message": str(err), "exit_code": getattr(err, "exit_code", None),
                       "prefix": getattr(err, "prefix", None)}
             (self.errors / f"rank{index}.json").write_text(json.dumps(record))
             raise
         finally:
-            if torch.distributed.is_available() and torch.distributed.is_initialized():
-                torch.distributed.destroy_process_group()
+            leave_process_group(together=finished)
+
+
+def leave_process_group(together: bool) -> None:
+    """End this process's part in the process group while the interpreter is whole.
+
+    What still refers to the group (DDP's reducer and gloo's pending work, often held in reference
+    cycles through the trainer) is collected first, while the group and the interpreter are alive;
+    left to interpreter shutdown, these C++ objects go in no defined order. ("terminate called without
+    an active exception", the SIGABRT that tests/training/test_multiprocess.py's workers met at random,
+    is libstdc++'s word for a thread object destroyed while its thread still runs.) When every process
+    finished (``together``), a barrier lets none of them close its connections while another still
+    reads from them; then the group is destroyed.
+    """
+    gc.collect()
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return
+    if together:
+        try:
+            torch.distributed.barrier()
+        except RuntimeError:  # a process that failed has gone: its own error is the one reported
+            pass
+    torch.distributed.destroy_process_group()
+    gc.collect()
 
 
 def check_not_nested(processes: int) -> None:
