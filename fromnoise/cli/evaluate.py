@@ -47,16 +47,25 @@ from ..choices import DEFAULT_SAMPLER, SAMPLER_NAMES
 @click.option("--out", default=None, help="Output folder for eval.json and the plot (default: CHECKPOINT/eval).")
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=64, help="Images per network batch.")
 @click.option("--device", default="auto", help="cpu, cuda, or auto.")
+@click.option("--memorization", is_flag=True,
+              help="Also report whether samples copy training images: each sample's nearest and second-nearest "
+                   "training image in pixels and Inception features (flagged when d1 < d2/3), beside held-out "
+                   "images' nearest distances; writes a 'memorization' section and memorization.png.")
+@click.option("--memorization-samples", type=click.IntRange(1, 1_000_000), default=None,
+              help="Samples for --memorization (default: --num-samples, at most the training set's size); "
+                   "the first ones of the first --sampler/--steps setting.")
 def evaluate(checkpoint, reference, dataset, split, image_size, channels, num_ref, num_samples, sampler, steps,
-             guidance, seed, inception, allow_small_fid, out, batch_size, device):
+             guidance, seed, inception, allow_small_fid, out, batch_size, device, memorization,
+             memorization_samples):
     """FID and KID of generated images against a data set's reference statistics.
 
     \b
     Examples:
       fromnoise evaluate --reference fashion-mnist --num 2000
       fromnoise evaluate runs/fashion --dataset fashion-mnist -n 2048 --sampler ddim,dpmpp_2m --steps 10,20,50
+      fromnoise evaluate runs/fashion -n 1000 --memorization
     """
     from .evaluate_run import run  # deferred: it imports torch and the Inception network
 
     run(checkpoint, reference, dataset, split, image_size, channels, num_ref, num_samples, sampler, steps,
-        guidance, seed, inception, allow_small_fid, out, batch_size, device)
+        guidance, seed, inception, allow_small_fid, out, batch_size, device, memorization, memorization_samples)
