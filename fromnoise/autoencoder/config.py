@@ -12,6 +12,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 
 from ..errors import UserError
+from ..models.config import RECIPE_RULES
 from ..rules import Field, check_dataclass_fields, check_keys, located
 
 KIND = "autoencoder"  # config.json's "kind" for an autoencoder run
@@ -111,6 +112,8 @@ class AutoencoderTrainingConfig:
     batch_size: int = 8
     lr: float = 4e-4                   # peak AdamW learning rate
     warmup: int = 50                   # linear lr warm-up steps
+    lr_decay: str = "none"             # "cosine": to 0 at the end of the budget (steps or minutes)
+    crop_size: int | None = None       # train on random crops of this side (a multiple of the factor; None: whole)
     grad_clip: float = 1.0             # max gradient norm (0: off)
     kl_weight: float = 1e-6            # LDM's KL weight (see fromnoise.autoencoder.losses)
     ssim_weight: float = 1.0           # weight of (1 - SSIM) beside L1
@@ -130,6 +133,7 @@ class AutoencoderTrainingConfig:
         "minutes": Field("float", 0, None, none=True, lo_open=True),
         "clock": Field("choice", choices=("wall", "cpu")), "batch_size": Field("int", 1, 65536),
         "lr": Field("float", 0, 1, lo_open=True), "warmup": Field("int", 0, None),
+        "lr_decay": RECIPE_RULES["lr_decay"], "crop_size": Field("int", 1, 4096, none=True),
         "grad_clip": Field("float", 0, None), "kl_weight": Field("float", 0, 1),
         "ssim_weight": Field("float", 0, 100), "disc_start": Field("int", 0, None, none=True),
         "disc_weight": Field("float", 0, 100), "hflip": Field("bool"), "sample_every": Field("int", 1, None),

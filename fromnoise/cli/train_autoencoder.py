@@ -46,6 +46,12 @@ def _widths(text: str | None) -> tuple[int, ...] | None:
               help="Images per batch.")
 @click.option("--lr", type=click.FloatRange(0, 1, min_open=True), default=T.lr, help="Peak learning rate (AdamW).")
 @click.option("--warmup", type=click.IntRange(0), default=T.warmup, help="Linear learning-rate warm-up steps.")
+@click.option("--lr-decay", type=click.Choice(["none", "cosine"]), default=T.lr_decay,
+              help="After the warm-up: a constant rate, or a cosine decay to 0 at the end of --steps / --minutes.")
+@click.option("--crop-size", type=click.IntRange(1, 4096), default=None,
+              help="Train on one random crop of this side per image (a multiple of --factor, at most the image "
+                   "size): many more steps per minute; reconstructions and encoding stay on whole images "
+                   "(default: whole images).")
 @click.option("--kl-weight", type=click.FloatRange(0, 1), default=T.kl_weight,
               help="Weight of the KL term (LDM: 1e-6).")
 @click.option("--ssim-weight", type=click.FloatRange(0, 100), default=T.ssim_weight,
@@ -75,14 +81,15 @@ def train_autoencoder(data, factor, image_size, channels, limit, widths, latent_
       fromnoise train-autoencoder ./clipart --channels 4 --image-size 256 --factor 8 --minutes 30 --out runs/ae8
       fromnoise train-autoencoder ./photos --image-size 128 --factor 4 --steps 2000 --out runs/ae4
       fromnoise train-autoencoder ./clipart --channels 4 --image-size 256 --disc-start 5000 --minutes 120
+      fromnoise train-autoencoder ./clipart --channels 4 --image-size 256 --factor 4 --crop-size 64 \\
+          --batch-size 16 --lr 1e-3 --lr-decay cosine --minutes 30 --out runs/ae4crop
     """
-    from ..data import load_dataset
-    from ..training.autoencoder import AutoencoderTrainer
+    from .train_autoencoder_run import run  # the one deferred import: torch, the data and the trainer load here
 
-    images = load_dataset(data, image_size=image_size, channels=int(channels) if channels else None, limit=limit)
-    config = AutoencoderConfig(image_size=images.image_size, channels=images.channels, factor=int(factor),
-                               latent_channels=latent_channels, widths=_widths(widths), num_res_blocks=res_blocks)
-    out = AutoencoderTrainer(config, images, AutoencoderTrainingConfig(**options)).run()
+    network = dict(factor=int(factor), latent_channels=latent_channels, widths=_widths(widths),
+                   num_res_blocks=res_blocks)
+    out = run(data, network, image_size, int(channels) if channels else None, limit,
+              AutoencoderTrainingConfig(**options))
     done(f"done: checkpoints in {out / 'checkpoints'}, reconstructions in {out / 'samples'}, "
          f"loss plot {out / 'loss.png'}\n"
          f"next: fromnoise train {data} --autoencoder {out}   (latent diffusion)")
