@@ -10,8 +10,15 @@ Goals (issue 13): PSNR >= 30 dB at factor 4 and >= 27 dB at factor 8.
 
     python bench/bench_autoencoder.py --minutes 60                       # the real run
     python bench/bench_autoencoder.py --minutes 1 --train 64 --heldout 16 --smoke   # does it work?
+    python bench/bench_autoencoder.py --crop-size 64 --lr-decay cosine --checkpoints-at 5,15,30 --fresh
 
-Runs go to bench/cache/autoencoder/f<factor>_...; rerunning resumes them (add --fresh to restart).
+``--crop-size N`` trains on random N x N crops (``train-autoencoder --crop-size``); the held-out images
+are still measured whole. ``--checkpoints-at 5,15,30`` measures the held-out metrics at each of those
+minutes of one run (the ``curve`` of each row; the last point is the run's budget, which replaces
+``--minutes``); the time spent measuring is not counted in the budget.
+
+Runs go to bench/cache/autoencoder/f<factor>_... (``_crop<N>`` with crops); rerunning resumes them (add
+--fresh to restart; a resumed run's --checkpoints-at counts from the resume).
 Results: bench/results/autoencoder.json (``autoencoder_smoke.json`` with --smoke).
 """
 
@@ -34,6 +41,7 @@ from fromnoise.autoencoder import AutoencoderConfig, composite_alpha, latent_sca
 from fromnoise.autoencoder.config import AutoencoderTrainingConfig
 from fromnoise.data import load_dataset, to_float
 from fromnoise.training.autoencoder import AutoencoderTrainer
+from fromnoise.training.schedule import budget_clock
 
 CACHE = Path(__file__).parent / "cache" / "autoencoder"
 GOALS = {4: 30.0, 8: 27.0}
@@ -45,19 +53,20 @@ def reconstruction_metrics(ae, data, batch_size: int = 4) -> dict:
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
     x_all = composite_alpha(data).images
+    device = next(ae.parameters()).device
     psnr, ssim, mask_psnr, latents = [], [], [], []
     t_enc = t_dec = 0.0
     for chunk in x_all.split(batch_size):
-        x = to_float(chunk)
+        x = to_float(chunk).to(device)
         t0 = time.perf_counter()
         z = ae.encode(x).mode()
         t1 = time.perf_counter()
         rec = ae.decode(z).clamp(-1, 1)
         t2 = time.perf_counter()
         t_enc, t_dec = t_enc + t1 - t0, t_dec + t2 - t1
-        latents.append(z)
-        a = ((x + 1) / 2).double().numpy()
-        b = ((rec + 1) / 2).double().numpy()
+        latents.append(z.cpu())
+        a = ((x + 1) / 2).double().cpu().numpy()
+        b = ((rec + 1) / 2).double().cpu().numpy()
         for i in range(len(a)):
             psnr.append(peak_signal_noise_ratio(a[i, :3], b[i, :3], data_range=1.0))
             ssim.append(structural_similarity(a[i, :3], b[i, :3], channel_axis=0, data_range=1.0))
@@ -70,6 +79,49 @@ def reconstruction_metrics(ae, data, batch_size: int = 4) -> dict:
             "latent_scale": latent_scale(torch.cat(latents)), "n_heldout": n}
 
 
+class CurveTrainer(AutoencoderTrainer):
+    """An AutoencoderTrainer that measures the held-out images when its budget clock passes each of
+    ``points`` (minutes of this invocation): a hook after each step. The time spent measuring is taken
+    out of the budget clock, so the training budget, and the cosine decay's progress, count training only."""
+
+    def __init__(self, config, data, options, heldout, points: list[float]):
+        self.heldout, self.points, self.curve, self.measuring = heldout, sorted(points), [], 0.0
+        self.t0 = 0.0
+        super().__init__(config, data, options, hooks=[self._measure])
+
+    def _now(self) -> float:  # the loop's budget clock, less the time spent measuring
+        return super()._now() - self.measuring
+
+    def run(self):
+        self.t0 = self._now()
+        return super().run()
+
+    def _measure(self, loop, step: int) -> None:
+        elapsed = (self._now() - self.t0) / 60
+        passed = [p for p in self.points if elapsed >= p]
+        if not passed:
+            return
+        self.points = [p for p in self.points if p not in passed]
+        t = budget_clock(self.opt.clock)
+        ae = self.acc.unwrap_model(self.model)
+        ae.eval()
+        metrics = reconstruction_metrics(ae, self.heldout)
+        ae.train()
+        self.curve.append({"minutes": passed[-1], "budget_minutes": elapsed, "step": step, **metrics})
+        self.measuring += budget_clock(self.opt.clock) - t
+        print(f"  at {elapsed:.1f} min ({self.opt.clock}), step {step}: PSNR {metrics['psnr_rgb']:.2f} dB, "
+              f"SSIM {metrics['ssim_rgb']:.3f}")
+
+
+def _points(text: str | None) -> list[float] | None:
+    if not text:
+        return None
+    points = sorted(float(p) for p in text.split(","))
+    if points[0] <= 0:
+        raise SystemExit(f"--checkpoints-at {text}: the minutes must be positive")
+    return points
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=60.0, help="training minutes per factor")
@@ -80,6 +132,12 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=AutoencoderTrainingConfig.batch_size)
     ap.add_argument("--lr", type=float, default=AutoencoderTrainingConfig.lr)
     ap.add_argument("--disc-start", type=int, default=None)
+    ap.add_argument("--crop-size", type=int, default=None,
+                    help="train on random crops of this side (train-autoencoder --crop-size); default: whole images")
+    ap.add_argument("--lr-decay", choices=("none", "cosine"), default=AutoencoderTrainingConfig.lr_decay)
+    ap.add_argument("--checkpoints-at", default=None,
+                    help="comma-separated minutes (e.g. 5,15,30): measure the held-out images at each point of one "
+                         "run; the last is the budget (replaces --minutes)")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="cpu",
                     help="what --minutes counts (cpu: this process's CPU time, fair on a shared machine)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
@@ -89,6 +147,8 @@ def main() -> None:
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
+    points = _points(a.checkpoints_at)
+    minutes = points[-1] if points else a.minutes
 
     t0 = time.time()
     train_dir, held_dir = make_clipart_folders(CACHE / f"clipart{a.size}_{a.train}_{a.heldout}", a.size,
@@ -100,23 +160,29 @@ def main() -> None:
 
     results = {}
     for factor in a.factors:
-        out = CACHE / f"f{factor}_{a.size}_{a.train}"
+        out = CACHE / (f"f{factor}_{a.size}_{a.train}" + (f"_crop{a.crop_size}" if a.crop_size else ""))
         if a.fresh:
             shutil.rmtree(out, ignore_errors=True)
         config = AutoencoderConfig(image_size=a.size, channels=4, factor=factor)
-        options = AutoencoderTrainingConfig(out=str(out), minutes=a.minutes, clock=a.clock,
-                                            batch_size=a.batch_size, lr=a.lr,
-                                            disc_start=a.disc_start, sample_every=200, save_every=200)
+        options = AutoencoderTrainingConfig(out=str(out), minutes=minutes, clock=a.clock,
+                                            batch_size=a.batch_size, lr=a.lr, lr_decay=a.lr_decay,
+                                            crop_size=a.crop_size, disc_start=a.disc_start,
+                                            sample_every=200, save_every=200)
         t1, c1 = time.time(), time.process_time()
-        trainer = AutoencoderTrainer(config, train, options)
+        trainer = CurveTrainer(config, train, options, held, points[:-1] if points else [])
         trainer.run()
         ae = load_autoencoder(out)
         metrics = reconstruction_metrics(ae, held)
+        extra = {}
+        if points:  # the last point is the end of the run
+            extra["curve"] = trainer.curve + [{"minutes": points[-1], "budget_minutes": points[-1],
+                                               "step": trainer.step, **metrics}]
         results[f"factor_{factor}"] = {
             "config": config.to_dict(), "steps": trainer.step, "train_minutes_this_run": (time.time() - t1) / 60,
             "train_cpu_minutes_this_run": (time.process_time() - c1) / 60,
             "images_seen": trainer.step * a.batch_size, "goal_psnr_rgb": GOALS.get(factor),
-            "parameters": sum(p.numel() for p in ae.parameters()), **metrics, "run": str(out)}
+            "parameters": sum(p.numel() for p in ae.parameters()), **metrics, "run": str(out),
+            "crop_size": a.crop_size, "lr_decay": a.lr_decay, **extra}
         print(f"factor {factor}: {trainer.step} steps, PSNR {metrics['psnr_rgb']:.2f} dB "
               f"(goal {GOALS.get(factor)}), SSIM {metrics['ssim_rgb']:.3f}, mask PSNR {metrics['psnr_mask']:.2f} dB")
     write_result("autoencoder_smoke" if a.smoke else a.results,
