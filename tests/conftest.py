@@ -12,3 +12,11 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_fid_cache(tmp_path_factory):
+    """Every test reads and writes FID reference statistics in a cache of the session's own, never the
+    user's (~/.cache/fromnoise/fid): a reference someone computed on this machine earlier must not decide
+    whether a test needs the Inception file. A test may still point it elsewhere with monkeypatch."""
+    os.environ["FROMNOISE_FID_CACHE"] = str(tmp_path_factory.mktemp("fid-cache"))
