@@ -210,7 +210,8 @@ def report() -> Path:
     q = load("quality")
     if q:
         out += ["## Quality per CPU-minute: fromnoise vs the diffusers peer", "", load_note(q), "",
-                f"Each contender trained for {q['minutes']} min wall-clock, all at once with "
+                f"Each contender trained for {q['minutes']} min of "
+                f"{'its own CPU time' if q.get('clock') == 'cpu' else 'wall-clock time'}, all at once with "
                 f"{q['threads_per_contender']} thread each; then {q['n']:,} samples at {q['nfe']} NFE, scored against "
                 f"{q['n']:,} Fashion-MNIST test images.", "",
                 table(q["rows"], [("contender", "contender"), ("params", "params"), ("steps", "steps"),
@@ -221,7 +222,8 @@ def report() -> Path:
                 "Goals (KID <= 0.02; KID <= 0.1x the GPU-sized peer's): "
                 + ", ".join(f"{k}: {fmt(v)}" for k, v in q["goals"].items()), "",
                 bar_plot(RESULTS / "quality.png", [r["contender"] for r in q["rows"]],
-                         [max(r["kid"], 1e-6) for r in q["rows"]], "KID (log)", "KID after equal wall-clock", log=True),
+                         [max(r["kid"], 1e-6) for r in q["rows"]], "KID (log)",
+                         f"KID after equal {'CPU time' if q.get('clock') == 'cpu' else 'wall-clock'}", log=True),
                 ""]
     ab = load("ablation")
     if ab:
