@@ -29,9 +29,15 @@ class PixelFeatures:
 
 @pytest.fixture
 def stand_in_inception(monkeypatch, tmp_path):
-    from fromnoise.evaluation import inception
+    """PixelFeatures wherever a command looks the Inception network up. The modules that import the name at
+    their top are imported first, so they hold the real class, and each is patched (and restored) in turn:
+    patching only fromnoise.evaluation.inception would leave the stand-in in a module first imported during
+    the test (evaluate's body), and a later test of the real file would get it."""
+    from fromnoise.cli import evaluate_run
+    from fromnoise.evaluation import in_training, inception, memorization, reference
 
-    monkeypatch.setattr(inception, "InceptionFeatures", PixelFeatures)
+    for module in (inception, evaluate_run, in_training, memorization, reference):
+        monkeypatch.setattr(module, "InceptionFeatures", PixelFeatures)
     monkeypatch.setenv("FROMNOISE_FID_CACHE", str(tmp_path / "fid-cache"))
 
 
