@@ -31,7 +31,10 @@ class AutoencoderConfig:
 
     ``widths`` has one entry per resolution level: ``log2(factor) + 1`` of them (3 for factor 4,
     4 for factor 8); the image is halved between consecutive levels. ``None`` takes
-    :func:`default_widths`. Each width must be divisible by ``groups`` (GroupNorm).
+    :func:`default_widths`. Each width must be divisible by ``groups`` (GroupNorm). ``shortcut`` adds
+    DC-AE's residual autoencoding (Chen et al. 2024, arxiv 2410.10733): around every down- and
+    upsampling and at both ends of the latent, a parameter-free space-to-channel (or channel-to-space)
+    shortcut, so the convolutions learn a residual on top of an average that already carries colour.
     """
 
     image_size: int = 256            # side of the square images it was trained on
@@ -41,12 +44,13 @@ class AutoencoderConfig:
     widths: tuple[int, ...] | None = None  # per-level widths (None: default_widths(factor))
     num_res_blocks: int = 1          # ResBlocks per level (the decoder has one more, as in LDM)
     groups: int = 8                  # GroupNorm groups
+    shortcut: bool = False           # DC-AE's parameter-free space-to-channel shortcuts (arxiv 2410.10733)
 
     _RULES = {
         "image_size": Field("int", 8, 4096), "channels": Field("choice", choices=(1, 3, 4)),
         "factor": Field("choice", choices=FACTORS), "latent_channels": Field("int", 1, 64),
         "widths": Field("ints", 1, 4096, none=True, length=(1, 8)), "num_res_blocks": Field("int", 1, 8),
-        "groups": Field("int", 1, 256),
+        "groups": Field("int", 1, 256), "shortcut": Field("bool"),
     }
 
     def __post_init__(self):
@@ -69,6 +73,10 @@ class AutoencoderConfig:
         if bad:
             raise UserError(f"autoencoder.widths {bad[0]} is not divisible by autoencoder.groups = {self.groups}; "
                             "use multiples of the group count")
+        if self.shortcut and self.widths[-1] % self.latent_channels:
+            raise UserError(f"autoencoder.widths' last entry {self.widths[-1]} is not a multiple of "
+                            f"autoencoder.latent_channels = {self.latent_channels}, which the shortcut averages it "
+                            "down to; choose widths that are multiples of the latent channels")
         if self.image_size % self.factor:
             raise UserError(f"autoencoder.image_size = {self.image_size} is not divisible by the factor "
                             f"{self.factor}; use a multiple of {self.factor}")

@@ -32,6 +32,7 @@ from torch import nn
 from ..checkpoint import load_weights, read_checkpoint
 from ..errors import UserError
 from .config import FACTORS, KIND, AutoencoderConfig, autoencoder_config, default_widths  # noqa: F401 (re-exported)
+from .tiling import tiled
 
 
 # ------------------------------------------------------------------------------ the posterior
@@ -78,6 +79,50 @@ class ResBlock(nn.Module):
         return self.skip(x) + h
 
 
+def space_to_channel(x: torch.Tensor, cout: int) -> torch.Tensor:
+    """DC-AE's downsampling shortcut: (B, c, H, W) -> (B, cout, H/2, W/2), each 2x2 block moved to channels
+    (pixel unshuffle), then consecutive groups of the 4c channels averaged down to ``cout``."""
+    h = F.pixel_unshuffle(x, 2)
+    b, c, hh, ww = h.shape
+    return h.view(b, cout, c // cout, hh, ww).mean(2)
+
+
+def channel_to_space(x: torch.Tensor, cout: int) -> torch.Tensor:
+    """DC-AE's upsampling shortcut: (B, c, h, w) -> (B, cout, 2h, 2w), channels repeated to 4 * cout,
+    then moved into 2x2 blocks (pixel shuffle); with cout == c it is nearest-neighbour upsampling."""
+    return F.pixel_shuffle(x.repeat_interleave(4 * cout // x.shape[1], dim=1), 2)
+
+
+def average_channels(x: torch.Tensor, cout: int) -> torch.Tensor:
+    """(B, c, h, w) -> (B, cout, h, w): consecutive groups of c / cout channels averaged."""
+    b, c, h, w = x.shape
+    return x.view(b, cout, c // cout, h, w).mean(2)
+
+
+class Down(nn.Module):
+    """A stride-2 conv3x3 (LDM's downsampling) plus DC-AE's :func:`space_to_channel` shortcut."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.conv = nn.Conv2d(width, width, 3, stride=2, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv(x)
+        return h + space_to_channel(x, h.shape[1])
+
+
+class Up(nn.Module):
+    """Nearest-neighbour doubling and a conv3x3 (no checkerboard) plus DC-AE's :func:`channel_to_space` shortcut."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.conv = nn.Conv2d(width, width, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+        return h + channel_to_space(x, h.shape[1])
+
+
 class Encoder(nn.Module):
     """(B, C, H, W) -> (B, 2 * latent_channels, H/f, W/f): the posterior's mean and log-variance."""
 
@@ -91,15 +136,20 @@ class Encoder(nn.Module):
             for _ in range(c.num_res_blocks):
                 blocks.append(ResBlock(cin, width, c.groups))
                 cin = width
-            if i < len(w) - 1:  # halve the side between levels
-                blocks.append(nn.Conv2d(cin, cin, 3, stride=2, padding=1))
+            if i < len(w) - 1:  # halve the side between levels (LDM's layout, kept for its checkpoints)
+                blocks.append(Down(cin) if c.shortcut else nn.Conv2d(cin, cin, 3, stride=2, padding=1))
         blocks += [ResBlock(cin, cin, c.groups), ResBlock(cin, cin, c.groups)]  # the middle
         self.blocks = nn.Sequential(*blocks)
         self.norm_out = nn.GroupNorm(c.groups, cin)
         self.conv_out = nn.Conv2d(cin, 2 * c.latent_channels, 3, padding=1)
+        self.shortcut, self.latent_channels = c.shortcut, c.latent_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv_out(F.silu(self.norm_out(self.blocks(self.conv_in(x)))))
+        h = self.blocks(self.conv_in(x))
+        out = self.conv_out(F.silu(self.norm_out(h)))
+        if self.shortcut:  # the mean gets the hidden state's channel average; the log-variance does not
+            out = out + F.pad(average_channels(h, self.latent_channels), (0, 0, 0, 0, 0, self.latent_channels))
+        return out
 
 
 class Decoder(nn.Module):
@@ -116,63 +166,18 @@ class Decoder(nn.Module):
                 blocks.append(ResBlock(cin, width, c.groups))
                 cin = width
             if i < len(w) - 1:  # double the side: nearest neighbour, then a conv (no checkerboard)
-                blocks += [nn.Upsample(scale_factor=2.0, mode="nearest"), nn.Conv2d(cin, cin, 3, padding=1)]
+                blocks += ([Up(cin)] if c.shortcut else
+                           [nn.Upsample(scale_factor=2.0, mode="nearest"), nn.Conv2d(cin, cin, 3, padding=1)])
         self.blocks = nn.Sequential(*blocks)
         self.norm_out = nn.GroupNorm(c.groups, cin)
         self.conv_out = nn.Conv2d(cin, c.channels, 3, padding=1)
+        self.shortcut = c.shortcut
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.conv_out(F.silu(self.norm_out(self.blocks(self.conv_in(z)))))
-
-
-# ------------------------------------------------------------------------------------ tiling
-def _ramp(n: int, overlap: int, first: bool, last: bool) -> torch.Tensor:
-    """1-D blending weights of a tile of ``n`` outputs: rising over ``overlap`` where a neighbour precedes,
-    falling where one follows, 1 elsewhere (always > 0, so the normalised sum is defined)."""
-    i = torch.arange(n, dtype=torch.float32) + 0.5
-    w = torch.ones(n)
-    if overlap > 0:
-        if not first:
-            w = torch.minimum(w, i / overlap)
-        if not last:
-            w = torch.minimum(w, (n - i) / overlap)
-    return w
-
-
-def _starts(size: int, tile: int, stride: int) -> list[int]:
-    if size <= tile:
-        return [0]
-    starts = list(range(0, size - tile, stride)) + [size - tile]
-    return sorted(set(starts))
-
-
-def tiled(fn, x: torch.Tensor, tile: int, overlap: int, scale: float, out_channels: int) -> torch.Tensor:
-    """``fn`` applied tile by tile over ``x``'s last two axes, the outputs blended where they overlap.
-
-    Tiles of ``tile`` x ``tile`` input pixels step by ``tile - overlap``; ``fn`` maps a tile to
-    ``scale`` times its side (1/8 for an encoder, 8 for a decoder). Overlapping outputs are
-    averaged with linear ramps (as diffusers' ``AutoencoderKL.tiled_decode`` blends), so seams do not show
-    and only one tile's activations are alive at a time.
-    """
-    b, _, h, w = x.shape
-    if overlap >= tile:
-        raise UserError(f"the tile overlap {overlap} must be smaller than the tile {tile}")
-    oh, ow = round(h * scale), round(w * scale)
-    out = torch.zeros(b, out_channels, oh, ow, dtype=x.dtype, device=x.device)
-    weight = torch.zeros(1, 1, oh, ow, dtype=x.dtype, device=x.device)
-    ys, xs = _starts(h, tile, tile - overlap), _starts(w, tile, tile - overlap)
-    o = round(overlap * scale)
-    for iy, y0 in enumerate(ys):
-        for ix, x0 in enumerate(xs):
-            piece = fn(x[:, :, y0:y0 + tile, x0:x0 + tile])
-            ph, pw = piece.shape[-2:]
-            wy = _ramp(ph, o, iy == 0, iy == len(ys) - 1)
-            wx = _ramp(pw, o, ix == 0, ix == len(xs) - 1)
-            wt = (wy[:, None] * wx[None, :]).to(x.device, x.dtype)
-            Y0, X0 = round(y0 * scale), round(x0 * scale)
-            out[:, :, Y0:Y0 + ph, X0:X0 + pw] += piece * wt
-            weight[:, :, Y0:Y0 + ph, X0:X0 + pw] += wt
-    return out / weight
+        h = self.conv_in(z)
+        if self.shortcut:  # the latent repeated across the first width's channels
+            h = h + z.repeat_interleave(h.shape[1] // z.shape[1], dim=1)
+        return self.conv_out(F.silu(self.norm_out(self.blocks(h))))
 
 
 # ------------------------------------------------------------------------------- the model

@@ -18,7 +18,7 @@ from fromnoise.autoencoder import (
 )
 from fromnoise.autoencoder import latents as latents_module
 from fromnoise.autoencoder.losses import adaptive_weight, ssim
-from fromnoise.autoencoder.model import tiled
+from fromnoise.autoencoder.tiling import tiled
 from fromnoise.checkpoint import list_checkpoints, read_checkpoint
 from fromnoise.data import load_dataset, to_float
 from fromnoise.errors import UserError
