@@ -44,6 +44,10 @@ def run(checkpoint: str, as_json: bool) -> None:
         f"batch {training.get('batch_size', '?')}, lr {training.get('lr', '?')}",
         f"data         {data.get('source', '?')} {data.get('path', '') or ''} ({data.get('n', '?')} images)",
     ]
+    if training.get("augment"):
+        lines.append(f"augment      {training['augment']} (non-leaking: x-flip, translation, scaling, rotation; "
+                     "labelled, zero at sampling)")
+    lines += memorization_lines(ckpt, config)
     if config.get("latent"):
         lines.insert(3, describe_latent(config, ckpt))
     if "class" in (config.get("conditioning") or {}):
@@ -52,6 +56,45 @@ def run(checkpoint: str, as_json: bool) -> None:
     if others:
         lines.append(f"all saved    {', '.join(p.name for p in others)}")
     click.echo("\n".join(lines))
+
+
+def _run_dir(ckpt: Path) -> Path:
+    return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+
+
+def memorization_lines(ckpt: Path, config: dict) -> list[str]:
+    """What is known of copies of the training images: the latest in-training check (``memorized_share`` in
+    the run's metrics.jsonl) and the newest ``fromnoise evaluate --memorization`` (an eval.json under the run)."""
+    run_dir, lines = _run_dir(ckpt), []
+    last = None
+    metrics = run_dir / "metrics.jsonl"
+    if metrics.is_file():
+        for line in metrics.read_text(errors="replace").splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:  # a line cut by a kill
+                continue
+            if isinstance(rec, dict) and "memorized_share" in rec:
+                last = rec
+    if last is not None:
+        n = (config.get("training") or {}).get("memorization_samples", "?")
+        lines.append(f"memorized    {last['memorized_share']:.1%} of {n} samples at step {last.get('step', '?')} "
+                     "(in training; pixels, nearest training image < 1/3 of the second nearest)")
+    evals = []
+    for path in run_dir.glob("**/eval.json"):
+        try:
+            section = json.loads(path.read_text()).get("memorization")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(section, dict) and isinstance(section.get("spaces"), dict):
+            evals.append((path.stat().st_mtime, path, section["spaces"]))
+    if evals:
+        _, path, spaces = max(evals, key=lambda e: e[0])
+        parts = [f"{r['flagged_share']:.1%} of {r['n_samples']} ({space})" for space, r in spaces.items()
+                 if isinstance(r, dict) and "flagged_share" in r]
+        if parts:
+            lines.append(f"memorized    {', '.join(parts)} by fromnoise evaluate --memorization ({path})")
+    return lines
 
 
 def check_weights(ckpt: Path, denoiser) -> None:

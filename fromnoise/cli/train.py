@@ -7,6 +7,7 @@ import os
 import click
 
 from ..config import CONDITIONS, ConditioningConfig, DataConfig, DiffusionConfig, TrainingConfig
+from ..config.training import SMALL_DATA
 from .options import apply_config_file, done
 
 # Every default below is read from the dataclasses of fromnoise.config, the one place they live.
@@ -96,6 +97,17 @@ T, D, C = TrainingConfig, DiffusionConfig, ConditioningConfig
               help="Random horizontal flips (default: on for folders and CIFAR-10).")
 @click.option("--color-jitter", type=click.FloatRange(0, 1), default=T.color_jitter,
               help="Colour jitter strength (RGB only).")
+@click.option("--augment", type=click.FloatRange(0, 1), default=T.augment,
+              help="Non-leaking augmentation for small data sets (EDM, arxiv 2206.00364): x-flip, integer "
+                   "translation, isotropic and anisotropic scaling and rotation, each with this probability, "
+                   "their parameters given to the network as a label that is zero at sampling, so the samples "
+                   "are not augmented. 0.15 for a few hundred images; 0: off. Pixel-space U-Net models only.")
+@click.option("--memorization-every", type=click.IntRange(0), default=T.memorization_every,
+              help="Steps between in-training checks for copies of the training images (the share of samples "
+                   "flagged by the 1/3 nearest-neighbour ratio test, logged as memorized_share); 0: off. "
+                   f"Default: every --sample-every steps on fewer than {SMALL_DATA:,} images, off on more.")
+@click.option("--memorization-samples", type=click.IntRange(2, 4096), default=T.memorization_samples,
+              help="Samples per in-training memorization check.")
 @click.option("--out", "--output_dir", "--output-dir", "out", default=None,
               help="Run directory (default: runs/<dataset>). Rerunning with the same --out resumes.")
 @click.option("--sample-every", type=click.IntRange(1), default=T.sample_every,

@@ -16,11 +16,13 @@ from ..build import make_config
 from ..conditioning.tables import setup_conditioning
 from ..conditioning.text import resolve_model
 from ..config import ConditioningConfig, DataConfig, DiffusionConfig, TrainingConfig
+from ..config.training import SUGGESTED_AUGMENT, memorization_interval, suggests_augment
 from ..data import canonical_source, load_dataset
 from ..errors import UserError
-from ..evaluation.in_training import make_kid_hook
+from ..evaluation.in_training import make_kid_hook, make_memorization_hook
 from ..models import count_parameters, get_preset
 from ..training import Trainer
+from ..training.augment import AUGMENT_DIM
 from ..training.latent import LatentTrainer, check_latent_options, latent_tables, prepare_latent_run
 from ..training.launch import check_not_nested, launch
 
@@ -98,6 +100,10 @@ def run_training(data: DataConfig, training: TrainingConfig, *, preset: str | No
     named = canonical_source(data.source)
     ae = None
     if autoencoder is not None:  # checked before the images are loaded
+        if training.augment:
+            raise UserError("--augment works on pixel-space models only: a latent model's images are encoded "
+                            "once, and the latent of a warped image is not the warped latent; leave --augment "
+                            "at 0 with --autoencoder")
         ae = check_latent_options(autoencoder, training, auto)
         data = replace(data, image_size=data.image_size or ae.image_size, channels=data.channels or ae.channels)
 
@@ -119,11 +125,15 @@ def run_training(data: DataConfig, training: TrainingConfig, *, preset: str | No
         if conditioning.kind == "features":
             options = {"mask": spec.defaults.get("mask", False) if conditioning.mask is None else conditioning.mask}
         conditioning_kwargs, tables = setup_conditioning(conditioning.kind, images, spec.embedding_width, **options)
+    if training.augment and spec.arch != "unet":
+        raise UserError(f"--augment needs a U-Net preset (the network takes the augmentation label as extra "
+                        f"conditioning); the preset '{preset}' is a {spec.arch} network: choose another --preset")
     if latent is not None:  # features stay measured on the full-resolution images; the mask goes to latent size
         tables = latent_tables(tables, latent, images.image_size)
     config = make_config(preset, image_size=images.image_size, channels=images.channels, schedule=diffusion.schedule,
                          timesteps=diffusion.timesteps, prediction=diffusion.prediction,
-                         conditioning=conditioning_kwargs, latent=latent)
+                         conditioning=conditioning_kwargs, latent=latent,
+                         model_overrides={"augment_dim": AUGMENT_DIM} if training.augment else None)
     suggested = {k: spec.defaults.get(k, getattr(TrainingConfig, k)) for k in AUTO_FIELDS if k != "hflip"}
     suggested["hflip"] = named in (None, "cifar10") and latent is None
     training = replace(training, out=str(out), **{k: suggested[k] for k in auto})
@@ -133,6 +143,10 @@ def run_training(data: DataConfig, training: TrainingConfig, *, preset: str | No
     hooks = []
     if training.eval_every:
         hooks.append(make_kid_hook(named or data.source, every=training.eval_every, n=training.eval_samples))
+    every = memorization_interval(training, len(images))
+    if every:  # copies of the training images, checked during training (on by default on a small data set)
+        hooks.append(make_memorization_hook(every, n=training.memorization_samples, sampler=training.sampler,
+                                            steps=training.sample_steps))
     if processes > 1:
         launch(_train, (config, images, training, tables, hooks, preset, latents), processes)
         return out
@@ -154,6 +168,11 @@ def _train(config: dict, images, training: TrainingConfig, tables: dict, hooks: 
                    f"{images.image_size}){_latent_note(config)}, {config['diffusion']['prediction']}-prediction, "
                    f"{config['diffusion']['schedule']} schedule -> {training.out}{world}"
                    + (f" (resuming at step {trainer.step})" if trainer.step else ""), err=True)
+        if (not trainer.step and latents is None and config["model"]["arch"] == "unet"
+                and suggests_augment(training, len(images))):
+            click.echo(f"note: {len(images)} training images is a small data set, on which a diffusion model "
+                       f"learns to copy its images; consider --augment {SUGGESTED_AUGMENT} (non-leaking "
+                       "augmentation) and watch memorized_share in metrics.jsonl", err=True)
     return trainer.run()
 
 

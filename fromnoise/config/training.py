@@ -15,6 +15,10 @@ from ..models.config import RECIPE_RULES
 from ..rules import Field, check_dataclass_fields, check_keys, located, ruled
 
 _STEPS = Field("int", 1, None)       # a positive number of steps
+# Fewer training images than this is a small data set: the model can learn to copy them (issue 25), so
+# `fromnoise train` checks for copies during training by default and suggests --augment SUGGESTED_AUGMENT.
+SMALL_DATA = 2000
+SUGGESTED_AUGMENT = 0.15  # EDM's augment_p for CIFAR-10 was 0.12; 0.15 for a few hundred images
 _POSITIVE = Field("float", 0, None, none=True, lo_open=True)
 
 
@@ -53,6 +57,11 @@ class TrainingConfig:
     condition_dropout: float = ruled(0.1, Field("float", 0, 1))  # classifier-free guidance training (Ho & Salimans)
     hflip: bool = ruled(False, Field("bool"))               # random horizontal flips (on for folders and CIFAR-10)
     color_jitter: float = ruled(0.0, Field("float", 0, 1))
+    augment: float = ruled(0.0, Field("float", 0, 1))      # non-leaking geometric augmentation: each of
+    # ^ x-flip, translation, scaling, rotation, anisotropy with this probability, labelled (EDM, 2206.00364; 0: off)
+    memorization_every: int | None = ruled(None, Field("int", 0, None, none=True))
+    # ^ steps between in-training memorization checks (0: off; None: memorization_interval's rule)
+    memorization_samples: int = ruled(64, Field("int", 2, 4096))  # images per in-training memorization check
     sample_every: int = ruled(500, _STEPS)                  # steps between sample grids (and loss plots)
     save_every: int = ruled(1000, _STEPS)                   # steps between checkpoints
     keep: int = ruled(3, Field("int", 1, None))             # checkpoints kept
@@ -84,3 +93,17 @@ class TrainingConfig:
             return cls(**d)
         except UserError as err:
             raise located(where, err) from None
+
+
+def memorization_interval(options: TrainingConfig, n_images: int) -> int:
+    """Steps between in-training memorization checks (0: none): ``options.memorization_every`` when given,
+    else every ``sample_every`` steps on a small data set (fewer than SMALL_DATA images) and never on a
+    larger one, where a check costs more and copying is rare."""
+    if options.memorization_every is not None:
+        return int(options.memorization_every)
+    return int(options.sample_every) if n_images < SMALL_DATA else 0
+
+
+def suggests_augment(options: TrainingConfig, n_images: int) -> bool:
+    """Should ``fromnoise train`` suggest ``--augment`` (a small data set, trained without it)?"""
+    return n_images < SMALL_DATA and not options.augment

@@ -44,10 +44,11 @@ class Denoiser(nn.Module):
         return len(self.encoders) > 0
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: dict | None = None,
-                drop: torch.Tensor | None = None) -> torch.Tensor:
+                drop: torch.Tensor | None = None, augment: torch.Tensor | None = None) -> torch.Tensor:
         """Raw network output for x_t (B, C, H, W) at integer timesteps t (B,).
 
-        ``drop`` (B,) bool replaces those rows' condition by the null condition.
+        ``drop`` (B,) bool replaces those rows' condition by the null condition. ``augment`` (B, augment_dim):
+        training's augmentation labels (``fromnoise.training.augment``); None, as at sampling, is "not augmented".
         """
         emb, ctx = None, []
         if self.encoders:
@@ -72,6 +73,8 @@ class Denoiser(nn.Module):
             if extra:
                 x_t = torch.cat([x_t, *extra], dim=1)
         context = torch.cat(ctx, dim=1) if ctx else None
+        if augment is not None:
+            return self.net(x_t, t, emb, context, augment)
         return self.net(x_t, t, emb, context)
 
     @torch.no_grad()

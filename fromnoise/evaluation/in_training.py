@@ -13,6 +13,13 @@ same seeds each time (so changes in KID come from the weights, not from the
 noise), logs ``kid`` and ``kid_std`` to ``metrics.jsonl`` and TensorBoard, and
 when KID improves keeps a copy of that step's checkpoint in ``RUN/best/`` with
 ``RUN/best/best.json = {"step", "kid", "kid_std", "n"}``.
+
+:func:`make_memorization_hook` is the same kind of hook for copies of the training images (issue 25):
+every N steps, ``n`` EMA samples (the same seeds each time) are searched for their nearest and
+second-nearest training image in pixel space (:mod:`.memorization`), and the share flagged by the 1/3
+ratio test is logged as ``memorized_share`` (with the median nearest distance ``memorized_d1``).
+When that share rises above :data:`WARN_SHARE`, and again each time it doubles since the last
+warning, one warning line says so: the point to stop, or to train with ``--augment``.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,6 +41,7 @@ from fromnoise.errors import UserError
 from fromnoise.evaluation.conditions import conditions_from_tables
 from fromnoise.evaluation.fid import FeatureStats, kid_from_features
 from fromnoise.evaluation.inception import InceptionFeatures
+from fromnoise.evaluation.memorization import flagged, nearest_two, pixel_space
 from fromnoise.evaluation.reference import reference_stats
 from fromnoise.io import recover_dir, replace_dir, write_json
 from fromnoise.sampling.generate import generate
@@ -181,3 +190,68 @@ def make_kid_hook(reference: FeatureStats | str, every: int, n: int = 256, sampl
         :class:`KidHook`, a callable ``hook(trainer, step)`` for ``Trainer(hooks=[...])``.
     """
     return KidHook(reference, every, n, sampler, steps, seed, inception_path, **kwargs)
+
+
+WARN_SHARE = 0.10  # warn when more than this share of the samples is flagged (then each time it doubles)
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+class MemorizationHook:
+    """Trainer hook ``hook(trainer, step)``: see :func:`make_memorization_hook`.
+
+    Attributes:
+        history: ``(step, memorized share)`` of every check made by this hook.
+        warned: the share at the last warning (None: no warning yet).
+    """
+
+    def __init__(self, every: int, n: int = 64, sampler: str = DEFAULT_SAMPLER, steps: int = 20, seed: int = 0,
+                 warn: Callable[[str], None] | None = None):
+        if every < 1:
+            raise UserError(f"the memorization check interval must be at least 1 step, got {every}; "
+                            "pass --memorization-every N (0: off)")
+        self.every, self.n, self.sampler, self.steps, self.seed = every, n, sampler, steps, seed
+        self.warn = warn or _to_stderr  # a module-level function: the hook is pickled to spawned processes
+        self.history: list[tuple[int, float]] = []
+        self.warned: float | None = None
+
+    @torch.no_grad()
+    def measure(self, trainer) -> dict[str, float]:
+        """``{"memorized_share", "memorized_d1"}`` of ``n`` EMA samples against the training images (pixels)."""
+        cond, _ = conditions_from_tables(trainer.tables, self.n, self.seed)
+        images = generate(trainer.ema.model, self.n, sampler=self.sampler, steps=self.steps, seed=self.seed,
+                          condition=cond)
+        samples = unit_to_uint8(images.cpu())  # generate() gives [0, 1]
+        d, _ = nearest_two(pixel_space(samples), trainer.data.images, embed=pixel_space)
+        return {"memorized_share": float(flagged(d[:, 0], d[:, 1]).float().mean()),
+                "memorized_d1": float(d[:, 0].median())}
+
+    def __call__(self, trainer, step: int) -> None:
+        if step % self.every:
+            return
+        values = self.measure(trainer)
+        share = values["memorized_share"]
+        self.history.append((step, share))
+        trainer.logger.scalars(step, values)
+        if share > WARN_SHARE and (self.warned is None or share >= 2 * self.warned):
+            self.warned = share
+            line = (f"warning: at step {step}, {share:.0%} of {self.n} samples sit close to one training image "
+                    "(memorized by the 1/3 ratio test): the model is copying its training images; stop here, "
+                    "or train with --augment 0.15, and check with fromnoise evaluate RUN --memorization")
+            trainer.logger.note(line)
+            self.warn(line)
+
+
+def make_memorization_hook(every: int, n: int = 64, sampler: str = DEFAULT_SAMPLER, steps: int = 20,
+                           seed: int = 0, warn: Callable[[str], None] | None = None) -> MemorizationHook:
+    """A trainer hook that measures the share of memorized samples every ``every`` steps (pixel space).
+
+    Args:
+        every: steps between checks (``fromnoise.config.training.memorization_interval`` decides by default).
+        n: samples per check (64: about one sample grid's cost; the share moves in steps of 1/n).
+        sampler, steps, seed: how the samples are drawn from ``trainer.ema.model``, the same seeds each time.
+        warn: where the warning line goes (default: standard error; it is also written to log.txt).
+    """
+    return MemorizationHook(every, n, sampler, steps, seed, warn)

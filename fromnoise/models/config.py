@@ -50,6 +50,8 @@ class UNetConfig:
     patch: int = ruled(1, Field("int", 1, 16))                  # space-to-depth factor: the U-Net runs at size / patch
     skips: str = ruled("block", Field("choice", choices=("block", "level")))
     # ^ "block": a skip per encoder block (DDPM/ADM); "level": one per level, decoder = num_res_blocks (000-004)
+    augment_dim: int = ruled(0, Field("int", 0, 64))           # augmentation-label width (0: none; --augment)
+    # ^ non-leaking augmentation (EDM, 2206.00364): the label's linear map is summed into the time embedding
 
     def __post_init__(self):
         self.channels = tuple(self.channels)

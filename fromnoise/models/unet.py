@@ -11,7 +11,9 @@ The network maps ``(x_t, t, cond_emb, context)`` to a raw prediction and knows
 nothing of noise schedules or parametrisations; ``fromnoise.diffusion.Denoiser``
 wraps it. ``cond_emb`` (B, emb_dim) is summed into the time embedding: the slot
 conditioning encoders (class labels, pooled text, the 32 features) plug into.
-``context`` (B, L, context_dim) feeds cross-attention (text tokens).
+``context`` (B, L, context_dim) feeds cross-attention (text tokens). ``augment`` (B, augment_dim)
+is the non-leaking augmentation label (``fromnoise.training.augment``), summed into the time
+embedding too; it is zero (None) at sampling.
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ class UNet(nn.Module):
         cross = cfg.cross_attention or (cfg.attention if cfg.context_dim else (False,) * len(ch))
         cross = tuple(c and cfg.context_dim is not None for c in cross)
         self.time_embed = TimeEmbedding(cfg.time_freq_dim or ch[0], cfg.emb_width, cfg.time_act)
+        # non-leaking augmentation (EDM's augment_dim): the augmentation label, zero at sampling, mapped
+        # without a bias, so a zero label adds exactly nothing
+        self.augment_embed = nn.Linear(cfg.augment_dim, cfg.emb_width, bias=False) if cfg.augment_dim else None
         # patch > 1: fold patch x patch pixels into channels (pixel unshuffle) so every level runs at
         # 1/patch^2 of the pixels; the output is unfolded again. Cheap on a CPU, as in latent/patch models.
         self.stem = nn.Conv2d(cfg.in_channels * cfg.patch**2, ch[0], 3, padding=1)
@@ -109,12 +114,15 @@ class UNet(nn.Module):
         nn.init.zeros_(self.out[-1].bias)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, cond_emb: torch.Tensor | None = None,
-                context: torch.Tensor | None = None) -> torch.Tensor:
+                context: torch.Tensor | None = None, augment: torch.Tensor | None = None) -> torch.Tensor:
+        """``augment`` (B, augment_dim): the augmentation labels in training; None (sampling) is zeros."""
         if t.ndim == 0:
             t = t.expand(x.shape[0])
         emb = self.time_embed(t)  # (B, E)
         if cond_emb is not None:
             emb = emb + cond_emb
+        if augment is not None and self.augment_embed is not None:
+            emb = emb + self.augment_embed(augment.to(emb.dtype))
         if self.config.patch > 1:
             x = F.pixel_unshuffle(x, self.config.patch)  # (B, C p^2, H/p, W/p)
         h = self.stem(x)

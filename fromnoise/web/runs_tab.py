@@ -1,6 +1,7 @@
 """The Runs tab: what a run directory holds, read from the files every run writes.
 
-Loss plot (``metrics.jsonl``), sample grids over time (``samples/step_*.png``), metrics (the last
+Loss plot (``metrics.jsonl``, with the in-training memorized share on a second axis when it was
+measured), sample grids over time (``samples/step_*.png``), metrics (the last
 logged values, in-training KID from ``best/best.json``, FID/KID from ``eval/eval.json`` written by
 ``fromnoise evaluate``), the config of the latest checkpoint and the list of checkpoints.
 """
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 from ..checkpoint import list_checkpoints
+from ..training.logging import RunLogger
 from .common import page_errors
 from .train_tab import run_loss_figure
 
@@ -43,7 +45,8 @@ def metrics_markdown(run_dir: str | Path) -> str:
     last = _last_metrics(run_dir)
     lines = []
     if last:
-        keys = [k for k in ("step", "loss", "pseudo_acc", "lr", "images_per_s", "epoch", "kid", "kid_std") if k in last]
+        keys = [k for k in ("step", "loss", "pseudo_acc", "lr", "images_per_s", "epoch", "kid", "kid_std",
+                            "memorized_share") if k in last]
         lines += ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys),
                   "| " + " | ".join(f"{last[k]:.4g}" if isinstance(last[k], float) else str(last[k]) for k in keys)
                   + " |"]
@@ -64,6 +67,21 @@ def metrics_markdown(run_dir: str | Path) -> str:
             lines.append(f"| {r.get('sampler')} | {r.get('steps')} | "
                          f"{'—' if fid is None else f'{fid:.2f}'} | {'—' if kid is None else f'{kid:.4f}'} |")
     return "\n".join(lines) or "No metrics logged yet."
+
+
+def with_memorization(fig, run_dir: str | Path):
+    """The loss figure with the memorized share of the in-training checks (``memorized_share`` in
+    ``metrics.jsonl``, issue 25) on a second axis, in percent; unchanged when none was logged."""
+    if fig is None or not (Path(run_dir) / "metrics.jsonl").exists():
+        return fig
+    steps, shares = RunLogger(run_dir).read("memorized_share")
+    if steps:
+        ax = fig.axes[0].twinx()
+        ax.plot(steps, [100 * v for v in shares], "o-", color="C3", lw=1.5, label="memorized share (%)")
+        ax.set_ylabel("samples memorized (%)", color="C3")
+        ax.set_ylim(0, max(10.0, 110 * max(shares)))
+        ax.legend(loc="upper center")
+    return fig
 
 
 def checkpoint_rows(run_dir: str | Path) -> list[list]:
@@ -103,8 +121,8 @@ def build(ctx, model_box):
         if not name:
             return None, "No run found yet.", [], [], {}
         path = page_errors(ctx.store.path, name)
-        return run_loss_figure(path), metrics_markdown(path), sample_grids(path), checkpoint_rows(path), \
-            latest_config(path)
+        return (with_memorization(run_loss_figure(path), path), metrics_markdown(path), sample_grids(path),
+                checkpoint_rows(path), latest_config(path))
 
     outs = [loss, metrics, grids, checkpoints, config]
     show.click(on_show, model_box, outs, api_name="run_info")

@@ -1,0 +1,205 @@
+"""Does the model copy its training images, and does non-leaking augmentation stop it? (issue 25)
+
+Three measurements, one process, one torch thread, the ``fashion`` preset and its recipe on
+Fashion-MNIST at 28x28 (pixel space), every budget in this process's CPU time:
+
+1. calibration: a model trained on 50 images until it copies them; the share of its samples flagged
+   by the 1/3 ratio test (Gu et al. 2023, arxiv 2310.02664) in pixel space should be >= 50%
+   (exact copies flagged, fresh noise not: tests/evaluation/test_memorization.py).
+2. the effect: 500 images, with and without ``--augment 0.15``, the same number of steps; at 4
+   points of the run (the in-training hooks of fromnoise.evaluation.in_training) the flagged share
+   of ``--mem-samples`` samples and KID of ``--kid-samples`` samples against held-out images (the
+   test split; KID is unbiased at small N).
+3. the disjoint halves (Kadkhodaie et al. 2023, arxiv 2310.02557): two models on images 0-249 and
+   250-499, with and without augmentation; the mean pixel distance between their samples from the
+   same noise (models that generalize draw nearly the same image), beside the distance between
+   samples from different noise (the baseline).
+
+    python bench/bench_memorization.py                 # the full budget, ~40 CPU-minutes
+    python bench/bench_memorization.py --scale 0.3     # every training budget x 0.3 (a reduced run)
+
+Results: ``bench/results/memorization[_TAG].json``. Training budgets are converted to steps from the
+speed of a 10-step probe, so the 4 measuring points fall at known steps; the CPU minutes actually
+spent (training and measuring apart) are recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+from common import write_result  # noqa: E402
+
+from fromnoise.build import make_config  # noqa: E402
+from fromnoise.data import ImageData, load_dataset, unit_to_uint8  # noqa: E402
+from fromnoise.evaluation import FeatureStats  # noqa: E402
+from fromnoise.evaluation.in_training import make_kid_hook, make_memorization_hook  # noqa: E402
+from fromnoise.evaluation.inception import InceptionFeatures  # noqa: E402
+from fromnoise.models import get_preset  # noqa: E402
+from fromnoise.sampling import generate  # noqa: E402
+from fromnoise.training import Trainer, TrainOptions  # noqa: E402
+from fromnoise.training.augment import AUGMENT_DIM  # noqa: E402
+
+WORK = HERE / "cache" / "memorization"
+PRESET = "fashion"
+# CPU-minutes of training at --scale 1: 3 (calibration) + 2 x 9 (effect) + 4 x 2.5 (halves) = 31, and
+# ~8 more for sampling, the nearest-neighbour searches and Inception (KID): ~40 in all
+BUDGET = {"calibration": 3.0, "effect": 9.0, "halves": 2.5}
+
+
+def cpu() -> float:
+    return time.process_time()
+
+
+def subset(data: ImageData, lo: int, hi: int) -> ImageData:
+    return ImageData(images=data.images[lo:hi].clone(), description=dict(data.description, n=hi - lo, first=lo))
+
+
+def options(out: Path, steps: int, every: int, augment: float, seed: int = 0) -> TrainOptions:
+    rec = get_preset(PRESET).defaults
+    return TrainOptions(out=str(out), steps=steps, batch_size=rec["batch_size"], lr=rec["lr"], lr_decay=rec["lr_decay"],
+                        t_sampling=rec["t_sampling"], ema_std=rec["ema_std"], augment=augment, seed=seed,
+                        sample_every=every, save_every=steps, keep=1, num_samples=16, progress=False, log_every=50)
+
+
+def config(augment: float) -> dict:
+    return make_config(PRESET, image_size=28, channels=1,
+                       model_overrides={"augment_dim": AUGMENT_DIM} if augment else None)
+
+
+def steps_per_cpu_second(data: ImageData, augment: float) -> float:
+    """Training speed of the preset at one thread (a 10-step probe after 3 warm-up steps)."""
+    out = WORK / "probe"
+    shutil.rmtree(out, ignore_errors=True)
+    tr = Trainer(config(augment), data, options(out, 3, 10_000, augment))
+    tr.opt.num_samples = 1  # the picture drawn at the end of each run() is not training
+    tr.run()
+    tr.opt.steps = 13
+    start = cpu()
+    tr.run()
+    shutil.rmtree(out, ignore_errors=True)
+    return 10 / (cpu() - start)
+
+
+def train(name: str, data: ImageData, minutes: float, rate: float, augment: float, hooks_for=None,
+          seed: int = 0) -> tuple[Trainer, dict]:
+    """Train ``minutes`` CPU-minutes' worth of steps (a multiple of 4), measuring at 4 points."""
+    every = max(1, round(minutes * 60 * rate / 4))
+    out = WORK / name
+    shutil.rmtree(out, ignore_errors=True)
+    hooks = hooks_for(every) if hooks_for else []
+    start = cpu()
+    tr = Trainer(config(augment), data, options(out, 4 * every, every, augment, seed), hooks=hooks)
+    tr.run()
+    spent = (cpu() - start) / 60
+    record = {"steps": tr.step, "epochs": round(tr.step * tr.opt.batch_size / len(data), 1), "images": len(data),
+              "augment": augment, "cpu_minutes": round(spent, 2)}
+    print(f"{name}: {record}", flush=True)
+    return tr, record
+
+
+def points(hooks) -> list[dict]:
+    """The 4 measuring points of a run: step, flagged share (and median nearest distance), KID."""
+    mem, kid = hooks
+    kids = {s: (k, ks) for s, k, ks in kid.history} if kid is not None else {}
+    return [{"step": s, "memorized_share": share, **({"kid": kids[s][0], "kid_std": kids[s][1]} if s in kids else {})}
+            for s, share in mem.history]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--scale", type=float, default=1.0, help="every training budget times this")
+    ap.add_argument("--augment", type=float, default=0.15)
+    ap.add_argument("--mem-samples", type=int, default=200, help="samples per memorization point")
+    ap.add_argument("--kid-samples", type=int, default=128, help="samples per KID point")
+    ap.add_argument("--heldout", type=int, default=300, help="held-out (test) images for KID")
+    ap.add_argument("--pair-samples", type=int, default=64, help="samples per model in the disjoint-halves check")
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip: calibration,effect,halves")
+    ap.add_argument("--tag", default="")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    skip = set(filter(None, args.skip.split(",")))
+    t0 = cpu()
+    train_all = load_dataset("fashion-mnist", limit=500)
+    test = load_dataset("fashion-mnist", train=False, limit=args.heldout)
+    rate = steps_per_cpu_second(train_all, args.augment)
+    budgets = {k: v * args.scale for k, v in BUDGET.items()}
+    result: dict = {"preset": PRESET, "data": "fashion-mnist, the first 500 training images, 28x28, pixel space",
+                    "threads": 1, "scale": args.scale, "budget_cpu_minutes": budgets,
+                    "steps_per_cpu_second": round(rate, 3), "augment": args.augment,
+                    "measure": f"pixel space, 1/3 ratio test, {args.mem_samples} samples (20 steps, the preset's "
+                               f"sampler, seed 0); KID of {args.kid_samples} samples against {args.heldout} "
+                               "test images (Inception-v3 features)"}
+    print(f"{rate:.2f} steps per CPU-second", flush=True)
+
+    name = f"memorization{'_' + args.tag if args.tag else ''}"
+
+    def save() -> None:  # after each part, so a partial run leaves what it measured
+        result["cpu_minutes_total"] = round((cpu() - t0) / 60, 2)
+        write_result(name, result)
+
+    def mem_hook(every):
+        return make_memorization_hook(every, n=args.mem_samples, warn=lambda line: None)
+
+    if "calibration" not in skip:
+        hooks = []
+        tr, rec = train("calibration", subset(train_all, 0, 50), BUDGET["calibration"] * args.scale, rate, 0.0,
+                        lambda every: hooks.append(mem_hook(every)) or hooks)
+        rec["points"] = [{"step": s, "memorized_share": v} for s, v in hooks[0].history]
+        rec["goal"] = "flagged share >= 50% at the end"
+        result["calibration"] = rec
+        save()
+
+    if "effect" not in skip:
+        net = InceptionFeatures()
+        ref = FeatureStats.from_features(net(test.images, batch_size=64, progress=False),
+                                         meta={"image_size": 28, "channels": 1})
+        result["effect"] = {}
+        for run, augment in (("plain", 0.0), (f"augment{args.augment}", args.augment)):
+            made = []
+
+            def hooks_for(every, made=made):
+                made[:] = [mem_hook(every), make_kid_hook(ref, every, n=args.kid_samples, inception=net,
+                                                          kid_subsets=50)]
+                return made
+
+            _, rec = train(f"effect_{run}", train_all, BUDGET["effect"] * args.scale, rate, augment, hooks_for)
+            rec["points"] = points(made)
+            result["effect"][run] = rec
+            save()
+
+    if "halves" not in skip:
+        result["halves"] = {}
+        for run, augment in (("plain", 0.0), (f"augment{args.augment}", args.augment)):
+            models, recs = [], []
+            for half, (lo, hi) in enumerate(((0, 250), (250, 500))):
+                tr, rec = train(f"halves_{run}_{half}", subset(train_all, lo, hi), BUDGET["halves"] * args.scale,
+                                rate, augment, seed=half)
+                models.append(tr.ema.model.eval())
+                recs.append(rec)
+            n = args.pair_samples
+            a = unit_to_uint8(generate(models[0], n, seed=0, steps=20)).float() / 255
+            b = unit_to_uint8(generate(models[1], n, seed=0, steps=20)).float() / 255
+            other = unit_to_uint8(generate(models[1], n, seed=10_000, steps=20)).float() / 255
+            same = (a - b).flatten(1).norm(dim=1)
+            diff = (a - other).flatten(1).norm(dim=1)
+            result["halves"][run] = {"models": recs, "n": n,
+                                      "same_noise_mean_distance": float(same.mean()),
+                                      "different_noise_mean_distance": float(diff.mean()),
+                                      "ratio": float(same.mean() / diff.mean()),
+                                      "distance": "Euclidean, pixels in [0, 1], 28x28"}
+            print(f"halves {run}: {result['halves'][run]}", flush=True)
+            save()
+
+
+if __name__ == "__main__":
+    main()
