@@ -153,6 +153,11 @@ GROUPS: dict[str, tuple[str, ...]] = {
 NUM_FEATURES = len(FEATURE_NAMES)
 # Circular features wrap around (hue 0 == hue 1): normalised on their fixed range, not percentiles.
 CIRCULAR: frozenset[str] = frozenset({"dominant_hue"})
+# Groups measured on the object mask: a mask given at generation time overrides their sliders (the page says
+# so; bench/bench_sliders.py sweeps them without a mask). Of them, these read the mask alone, no pixel values:
+MASK_GROUPS: tuple[str, ...] = ("shape", "topology")
+SILHOUETTE_ONLY: frozenset[str] = frozenset({"circularity", "solidity", "mean_curvature", "curv_variance",
+                                             "affine_curvature", "euler_char", "genus", "num_holes", "spectral_gap"})
 
 assert NUM_FEATURES == 32 and [len(v) for v in GROUPS.values()] == [8, 6, 5, 7, 6]
 

@@ -18,6 +18,7 @@ import numpy as np
 from ..choices import DEFAULT_SAMPLER, SAMPLER_NAMES
 from ..errors import UserError
 from ..features import FEATURE_DOCS, FEATURE_NAMES
+from ..features.names import MASK_GROUPS
 from ..img2img_request import EDIT_DEFAULTS, EditRequest
 
 MAX_STEPS = 1000
@@ -29,6 +30,11 @@ MAX_FRAMES = 64
 def explanation(name: str) -> str:
     """One line about a feature: its documented definition up to the first ';' (names.py)."""
     return FEATURE_DOCS[name].formula.split("; ")[0]
+
+
+def group_title(group: str) -> str:
+    """A feature group's header; the groups measured on the mask say that a given mask overrides them."""
+    return group.upper() + (" (the mask overrides these when one is given)" if group in MASK_GROUPS else "")
 
 
 @dataclass

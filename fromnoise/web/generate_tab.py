@@ -16,7 +16,7 @@ from ..image_files import read_image
 from ..img2img_request import EDIT_DEFAULTS, STRENGTH_FULL, STRENGTH_VARIATION
 from . import generate_api
 from .common import page_errors, stream
-from .generate_settings import MAX_FRAMES, MAX_IMAGES, MAX_STEPS, Settings, explanation
+from .generate_settings import MAX_FRAMES, MAX_IMAGES, MAX_STEPS, Settings, explanation, group_title
 from .generate_work import interpolate_run, run
 from .uploads import inpaint_region, like_values, mask_from_image
 
@@ -50,7 +50,7 @@ def build(ctx, model_box):
                                 elem_id="like-image")
                 sliders = []
                 for group, names in GROUPS.items():
-                    with gr.Accordion(group.upper(), open=group == "color", elem_id=f"group-{group}"):
+                    with gr.Accordion(group_title(group), open=group == "color", elem_id=f"group-{group}"):
                         for name in names:
                             sliders.append(gr.Slider(0, 1, 0.5, step=0.01, label=name, info=explanation(name),
                                                      elem_id=f"feature-{name}"))
