@@ -19,8 +19,17 @@ part; with condition dropout it is an unconditional model too (the null class), 
    model's null condition (features and mask dropped), and mask-guided generation: each held-out image's
    silhouette (and its features) asked for, the share of generated object pixels outside it (goal < 2%).
 
+4. Edits that keep what they should (issue 26, ``--curve``, ``--masked``, ``--text-run``; bench/img2img_edits.py):
+   the share of class edits that take against the SSIM to the input over strength x guidance, for SDEdit and for
+   inversion under the input's class, with its Pareto front and the nearest-real-image bound
+   (``img2img_curve.json``, ``img2img_curve.png``); masked class edits (``img2img_masked.json``); the same curve
+   for a text model (``img2img_curve_text.json``); all in ``img2img_edits.md``, figures also in docs/images.
+
     python bench/bench_features.py train --data EMOJI32 --run RUN --minutes 15      # the emoji model
     python bench/bench_img2img.py --minutes 10 --num 200 --kid --emoji-run RUN --emoji-data EMOJI32
+    python bench/bench_img2img.py --run bench/cache/img2img_fashion --minutes 8 --curve --masked   # issue 26
+    python bench/bench_img2img.py --text-run bench/cache/img2img_fashion_text --minutes 6 --strengths 1.0 \
+        --guidances 1,1.5,3
 
 Use one torch thread on the shared 2-core machine (the default here); the load average is recorded.
 """
@@ -42,6 +51,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.classifier import load_classifier, predict  # noqa: E402
 from bench.common import machine  # noqa: E402
+from bench.img2img_curve import nearest_real_ssim  # noqa: E402
+from bench.img2img_edits import load_or_train  # noqa: E402
 from fromnoise.data import load_dataset  # noqa: E402
 from fromnoise.io import write_json, write_text  # noqa: E402
 from fromnoise.sampling import generate  # noqa: E402
@@ -92,21 +103,16 @@ def kid(features, a: torch.Tensor, b_features: np.ndarray) -> dict:
     return {"kid": mean, "kid_std": std}
 
 
-# -------------------------------------------------------------------------------------------- model
-def train_model(minutes: float, out: Path):
-    """The class-conditional fashion preset on Fashion-MNIST for ``minutes`` of CPU time
-    (bench_conditional's recipe)."""
-    from bench.bench_conditional import train
-
-    model, facts = train("fashion-mnist", "class", minutes, out)
-    facts["minutes"] = minutes
-    return model.eval(), facts
+# ------------------------------------------------------------------------------------------ options
+def floats(text: str) -> list[float]:
+    return [float(v) for v in text.split(",")]
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, default=5.0, help="training CPU-minutes (ignored with --run)")
-    p.add_argument("--run", default=None, help="a trained class-conditional Fashion-MNIST run to use instead")
+    p.add_argument("--run", default=None, help="a trained class-conditional Fashion-MNIST run to use; a folder that "
+                   "does not exist yet is trained for --minutes first (bench/cache/img2img_fashion)")
     p.add_argument("--num", type=int, default=200, help="held-out images per measurement")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--sampler", default="dpmpp_2m_sde")
@@ -120,6 +126,20 @@ def main() -> None:
     p.add_argument("--skip-edit", action="store_true", help="skip part 2 (its classifier trains ~10 min on first use)")
     p.add_argument("--only-edit", action="store_true",
                    help="run part 2 alone and update it in the existing img2img.json (the other parts are kept)")
+    p.add_argument("--curve", action="store_true", help="only the success-vs-SSIM sweep of class edits (issue 26)")
+    p.add_argument("--masked", action="store_true", help="only the masked class edits (issue 26)")
+    p.add_argument("--text-run", default=None, help="the --curve sweep for a text model (prompts naming the classes): "
+                   "this run, trained for --minutes first if the folder does not exist")
+    p.add_argument("--edits-report", action="store_true", help="only redraw the curve and rewrite img2img_edits.md")
+    p.add_argument("--methods", type=lambda t: t.split(","), default="sdedit,invert", help="--curve's methods")
+    p.add_argument("--add", action="store_true", help="add --curve's settings to those already in its JSON")
+    p.add_argument("--curve-steps", type=int, default=25, help="sampler steps of --curve and --masked")
+    p.add_argument("--strengths", type=floats, default="0.3,0.5,0.7,0.85,1.0", help="--curve's strengths")
+    p.add_argument("--guidances", type=floats, default="1,3,6,10", help="--curve's guidance scales")
+    p.add_argument("--masked-strengths", type=floats, default="0.5,0.7,0.85,1.0", help="--masked's strengths")
+    p.add_argument("--masked-guidance", type=float, default=3.0, help="--masked's guidance")
+    p.add_argument("--docs-images", default=str(RESULTS.parents[1] / "docs" / "images"),
+                   help="where --curve and --masked also write their figures (tutorial 07)")
     p.add_argument("--out", default=str(RESULTS), help="folder for img2img.{json,md} and the pictures")
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args()
@@ -130,13 +150,12 @@ def main() -> None:
     started = time.time()
     results: dict = {"settings": {k: v for k, v in vars(a).items()}, "load_avg_before": load_before}
 
-    with tempfile.TemporaryDirectory() as tmp:
-        if a.run:
-            import fromnoise
+    if a.curve or a.masked or a.text_run or a.edits_report:
+        from bench.img2img_edits import edits
 
-            model, facts = fromnoise.load(a.run), {"run": a.run}
-        else:
-            model, facts = train_model(a.minutes, Path(tmp) / "run")
+        return edits(a, out_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        model, facts = load_or_train(a.run, a.minutes, tmp)
     results["train"] = facts
     print("model:", facts, flush=True)
 
@@ -183,20 +202,6 @@ EDIT_METHODS = [
     ("inverted under its class, DDIM, guidance 10", {"sampler": "ddim", "invert": True, "source": "SRC",
                                                       "guidance": 10.0}),
 ]
-
-
-def nearest_real_ssim(truth: torch.Tensor, target: torch.Tensor, pool: int = 150) -> float:
-    """The mean over inputs of the best SSIM between the input and ``pool`` real training images of its
-    target class: what a perfect edit that returned a real image of the new class could score."""
-    from skimage.metrics import structural_similarity
-
-    train = load_dataset("fashion-mnist", train=True)
-    images, labels = train.images[:, 0].float().numpy() / 255, train.labels
-    best = []
-    for x, c in zip(truth[:, 0].numpy(), target.tolist()):
-        cands = images[(labels == c).numpy()][:pool]
-        best.append(max(structural_similarity(x, y, data_range=1.0) for y in cands))
-    return float(np.mean(best))
 
 
 def editing(model, truth, labels, a, common, out_dir) -> dict:

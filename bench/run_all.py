@@ -291,7 +291,9 @@ def report() -> Path:
                     f"{nfe}: {r['sampler']} x{r['steps']} {r['spacing']} ({r['kid']:.4f})"
                     for nfe, r in sr["best_kid_within_nfe"].items() if r), ""]
     out += latent_section()
-    for name, title in (("img2img", "Image-to-image (bench_img2img.py, issue 15)"),):
+    for name, title in (("img2img", "Image-to-image (bench_img2img.py, issue 15)"),
+                        ("img2img_edits", "Edits that keep what they should (bench_img2img.py --curve --masked, "
+                                          "issue 26)")):
         md = RESULTS / f"{name}.md"
         if md.is_file():
             lines = md.read_text().splitlines()[1:]  # its own title dropped, its headings one level down

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..choices import DEFAULT_SAMPLER, SAMPLER_NAMES, SPACINGS
-from ..img2img_request import DETERMINISTIC, EDIT_DEFAULTS, STRENGTH_FULL, STRENGTH_VARIATION
+from ..img2img_request import DETERMINISTIC, EDIT_DEFAULTS, EDIT_GUIDANCE, STRENGTH_FULL, STRENGTH_VARIATION
 
 
 @click.command("sample", context_settings={"show_default": True})
@@ -43,7 +43,8 @@ from ..img2img_request import DETERMINISTIC, EDIT_DEFAULTS, STRENGTH_FULL, STREN
               help=f"Start from the DDIM inversion of the input instead of noise (deterministic samplers: "
                    f"{', '.join(DETERMINISTIC)}); strength 1 then gives the input back.")
 @click.option("--from-class", default=None, help="Edit: the input's own class. With --invert the input is inverted "
-              "under it, and --guidance pushes from it to the new --class (instead of from the null class).")
+              "under it, and --guidance pushes from it to the new --class (instead of from the null class); "
+              f"measured best trade-off: --invert --sampler ddim --guidance {EDIT_GUIDANCE:g} (tutorial 07).")
 @click.option("--from-prompt", default=None, help="Edit: the input's own prompt, as --from-class for text models.")
 @click.option("--negative-class", default=None, help="Guide away from this class (needs --guidance > 1).")
 @click.option("--negative-prompt", default=None, help="Guide away from this prompt (needs --guidance > 1).")
@@ -85,7 +86,7 @@ def sample(checkpoint, checkpoint_opt, num_images, sampler, steps, spacing, eta,
       fromnoise sample runs/fashion --init shirt.png --strength 0.6 -n 8
       fromnoise sample runs/fmnist-text --init shirt.png --prompt "a photo of a boot" --strength 0.7
       fromnoise sample runs/fmnist-class --init shirt.png --from-class shirt --class trouser --invert \
-          --sampler ddim --strength 0.7 --guidance 5 -n 4
+          --sampler ddim --guidance 1.25 -n 4
       fromnoise sample runs/fashion --interpolate 16 --seed 3 --seed-to 8 --sampler dpmpp_2m
       fromnoise sample runs/fashion -n 10000 --processes 2 --batch-size 256    # both cores
       fromnoise inference --checkpoint outputs --num_images 64                 # reference 001/002 style
