@@ -124,7 +124,8 @@ class AutoencoderTrainingConfig:
     crop_size: int | None = None       # train on random crops of this side (a multiple of the factor; None: whole)
     grad_clip: float = 1.0             # max gradient norm (0: off)
     kl_weight: float = 1e-6            # LDM's KL weight (see fromnoise.autoencoder.losses)
-    ssim_weight: float = 1.0           # weight of (1 - SSIM) beside L1
+    pixel_loss: str = "l1"             # "l1" (LDM's) or "l2" (the squared error: keeps colour, see .losses)
+    ssim_weight: float = 1.0           # weight of (1 - SSIM) beside the pixel loss
     disc_start: int | None = None      # step at which the PatchGAN discriminator switches on (None: never)
     disc_weight: float = 0.5           # LDM's discriminator weight (times the adaptive weight)
     hflip: bool = True                 # random horizontal flips (the mask channel flips with the image)
@@ -143,7 +144,8 @@ class AutoencoderTrainingConfig:
         "lr": Field("float", 0, 1, lo_open=True), "warmup": Field("int", 0, None),
         "lr_decay": RECIPE_RULES["lr_decay"], "crop_size": Field("int", 1, 4096, none=True),
         "grad_clip": Field("float", 0, None), "kl_weight": Field("float", 0, 1),
-        "ssim_weight": Field("float", 0, 100), "disc_start": Field("int", 0, None, none=True),
+        "pixel_loss": Field("choice", choices=("l1", "l2")), "ssim_weight": Field("float", 0, 100),
+        "disc_start": Field("int", 0, None, none=True),
         "disc_weight": Field("float", 0, 100), "hflip": Field("bool"), "sample_every": Field("int", 1, None),
         "save_every": Field("int", 1, None), "keep": Field("int", 1, None), "num_samples": Field("int", 1, 256),
         "log_every": Field("int", 1, None), "seed": Field("int"), "progress": Field("bool"),

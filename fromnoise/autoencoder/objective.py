@@ -56,7 +56,7 @@ class AutoencoderObjective:
         with self.autocast():
             rec, posterior = net(x)
         rec = rec.float()
-        rec_ps = reconstruction_loss(x, rec, o.ssim_weight)
+        rec_ps = reconstruction_loss(x, rec, o.ssim_weight, o.pixel_loss)
         kl_ps = posterior.kl().float() / x[0].numel()  # per pixel value: LDM's kl_weight (see .losses)
         per_sample = rec_ps + o.kl_weight * kl_ps
         stats = {"rec": rec_ps.mean().detach(), "kl": kl_ps.mean().detach()}

@@ -37,6 +37,9 @@ def _widths(text: str | None) -> tuple[int, ...] | None:
                    "(default: 16,32,64 for factor 4, 16,32,64,64 for factor 8).")
 @click.option("--latent-channels", type=click.IntRange(1, 64), default=A.latent_channels, help="Latent channels.")
 @click.option("--res-blocks", type=click.IntRange(1, 8), default=A.num_res_blocks, help="ResBlocks per level.")
+@click.option("--shortcut/--no-shortcut", default=A.shortcut,
+              help="DC-AE's parameter-free space-to-channel shortcuts around every resampling and the latent "
+                   "(arxiv 2410.10733).")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Stop at this many optimizer steps in total.")
 @click.option("--minutes", type=click.FloatRange(0, min_open=True), default=None,
               help="Stop after this much time in this run (a checkpoint and a grid are written at the end).")
@@ -54,6 +57,8 @@ def _widths(text: str | None) -> tuple[int, ...] | None:
                    "(default: whole images).")
 @click.option("--kl-weight", type=click.FloatRange(0, 1), default=T.kl_weight,
               help="Weight of the KL term (LDM: 1e-6).")
+@click.option("--pixel-loss", type=click.Choice(["l1", "l2"]), default=T.pixel_loss,
+              help="Pixel loss: l1 (LDM's) or l2, the squared error, which keeps colour where many images are grey.")
 @click.option("--ssim-weight", type=click.FloatRange(0, 100), default=T.ssim_weight,
               help="Weight of 1 - SSIM beside L1.")
 @click.option("--disc-start", type=click.IntRange(0), default=None,
@@ -70,7 +75,8 @@ def _widths(text: str | None) -> tuple[int, ...] | None:
 @click.option("--keep", type=click.IntRange(1), default=T.keep, help="Checkpoints kept.")
 @click.option("--seed", type=int, default=T.seed, help="Random seed.")
 @click.option("--progress/--no-progress", default=T.progress, help="Show a progress bar.")
-def train_autoencoder(data, factor, image_size, channels, limit, widths, latent_channels, res_blocks, **options):
+def train_autoencoder(data, factor, image_size, channels, limit, widths, latent_channels, res_blocks, shortcut,
+                      **options):
     """Train a KL autoencoder from scratch on DATA (a folder of images or a named data set).
 
     Its latents are what 'fromnoise train --autoencoder' trains a diffusion model on. OUT gets
@@ -87,7 +93,7 @@ def train_autoencoder(data, factor, image_size, channels, limit, widths, latent_
     from .train_autoencoder_run import run  # the one deferred import: torch, the data and the trainer load here
 
     network = dict(factor=int(factor), latent_channels=latent_channels, widths=_widths(widths),
-                   num_res_blocks=res_blocks)
+                   num_res_blocks=res_blocks, shortcut=shortcut)
     out = run(data, network, image_size, int(channels) if channels else None, limit,
               AutoencoderTrainingConfig(**options))
     done(f"done: checkpoints in {out / 'checkpoints'}, reconstructions in {out / 'samples'}, "

@@ -13,7 +13,7 @@ from PIL import Image
 from ..choices import DEFAULT_SAMPLER, SAMPLER_NAMES
 from ..features import FEATURE_NAMES, GROUPS
 from ..image_files import read_image
-from ..img2img_request import EDIT_DEFAULTS, STRENGTH_FULL, STRENGTH_VARIATION
+from ..img2img_request import EDIT_DEFAULTS, EDIT_GUIDANCE, STRENGTH_FULL, STRENGTH_VARIATION
 from . import generate_api
 from .common import page_errors, stream
 from .generate_settings import MAX_FRAMES, MAX_IMAGES, MAX_STEPS, Settings, explanation, group_title
@@ -76,7 +76,8 @@ def build(ctx, model_box):
                                                "noise (ddim with eta 0, dpmpp_2m, euler, heun)")
                 source_box = gr.Textbox("", elem_id="source", label="the upload is (its class or prompt; optional): "
                                         "an edit then inverts under it and guides from it to the class or prompt "
-                                        "above, keeping more of the upload's layout")
+                                        "above, keeping more of the upload's layout (class edits: the measured best "
+                                        f"trade-off is inversion, sampler ddim, guidance {EDIT_GUIDANCE:g})")
                 with gr.Group(visible=False) as inpaint_group:
                     inpaint_draw = gr.ImageEditor(label="inpainting mask: draw white over the upload where to "
                                                         "regenerate", type="numpy", image_mode="RGBA",

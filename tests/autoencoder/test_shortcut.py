@@ -75,3 +75,35 @@ def test_shortcut_needs_widths_divisible_by_the_latent_channels():
     with pytest.raises(UserError, match="not a multiple of autoencoder.latent_channels"):
         AutoencoderConfig(image_size=32, channels=4, factor=4, widths=(8, 8, 12), groups=4, latent_channels=8,
                           shortcut=True)
+
+
+def test_pixel_loss_l2_is_the_mean_squared_error_and_l1_the_absolute():
+    from fromnoise.autoencoder.losses import reconstruction_loss
+
+    x = torch.zeros(2, 3, 8, 8)
+    x_hat = torch.zeros(2, 3, 8, 8)
+    x_hat[0] = 0.5  # image 0 off by 0.5 everywhere, image 1 exact
+    assert torch.allclose(reconstruction_loss(x, x_hat, 0.0, "l1"), torch.tensor([0.5, 0.0]))
+    assert torch.allclose(reconstruction_loss(x, x_hat, 0.0, "l2"), torch.tensor([0.25, 0.0]))
+
+
+def test_train_autoencoder_takes_the_shortcut_and_the_squared_error(tmp_path):
+    """The CLI's --shortcut and --pixel-loss reach the saved config, and the run trains."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from tests.cli_runner import run
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 255, (16, 16, 4), dtype=np.uint8), "RGBA").save(folder / f"{i}.png")
+    out = tmp_path / "ae"
+    result = run("train-autoencoder", folder, "--channels", 4, "--factor", 4, "--widths", "8,8,8", "--steps", 2,
+                 "--batch-size", 2, "--shortcut", "--pixel-loss", "l2", "--out", out, "--no-progress")
+    assert result.exit_code == 0, result.output
+    config = json.loads(next(out.glob("checkpoints/step_*/config.json")).read_text())
+    assert config["autoencoder"]["shortcut"] is True and config["training"]["pixel_loss"] == "l2"
