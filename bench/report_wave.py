@@ -1,0 +1,125 @@
+"""Report sections of the flagship wave (issues 24 and 25): the autoencoder at 5 / 15 / 30 CPU-minutes, its
+training step's speed, the levers probe, the sliders bench and the memorization calibration.
+
+``bench/run_all.py`` appends :func:`sections` to report.md; each section is skipped when its JSON is missing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+WAVE = (("f4_whole", "whole 256x256 images, today's defaults (L1 + SSIM, batch 8, lr 4e-4)"),
+        ("f4_new_noshortcut", "64x64 crops, squared error + 0.25 SSIM, batch 16, lr 1e-3 cosine"),
+        ("f4_new", "the same + DC-AE shortcuts"),
+        ("f8_new", "64x64 crops, squared error + 0.25 SSIM, batch 16, lr 1e-3 cosine, DC-AE shortcuts"))
+
+
+def _load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _note(res: dict) -> str:
+    m = res.get("machine", {})
+    load = m.get("load_avg")
+    return (f"Run {res.get('time', '?')}, {m.get('threads', '?')} thread(s), torch {m.get('torch', '?')}"
+            + (f", load average {load[0]:.1f} at the end" if load else "") + ".")
+
+
+def autoencoder_wave() -> list[str]:
+    rows = [(key, what, _load(f"autoencoder_wave_{key}")) for key, what in WAVE]
+    rows = [(k, w, r) for k, w, r in rows if r]
+    if not rows:
+        return []
+    out = ["## The autoencoder per CPU-minute: crops and the squared error (bench_autoencoder.py, issue 24)", "",
+           _note(rows[0][2]) + " The four contenders ran side by side in one run, each on one thread, budgets in "
+           "this process's CPU time (`--clock cpu`); held-out PSNR / SSIM of all 197 held-out 256x256 clip-art "
+           "images (posterior mode), measured at 5, 15 and 30 CPU-minutes of one run each (the measuring time is "
+           "not counted). Chroma kept: mean |channel - grey| of the reconstructions over the originals'. Goals: "
+           ">= 32 dB at factor 4, >= 28 dB at factor 8 within 30 CPU-minutes; the colour round trip r >= 0.98.", "",
+           "| factor | training | PSNR 5 / 15 / 30 min (dB) | SSIM at 30 | steps at 30 | chroma kept | "
+           "mask PSNR | COLOR r (median, min) | LIGHTING r (median, min) | goal |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for _key, what, res in rows:
+        (r,) = res["results"].values()
+        curve = r.get("curve", [])
+        psnr = " / ".join(f"{p['psnr_rgb']:.2f}" for p in curve)
+        rt = r.get("feature_round_trip", {})
+        c, li = rt.get("color", {}), rt.get("lighting", {})
+        goal = r.get("goal_psnr_rgb")
+        met = "met" if goal and r["psnr_rgb"] >= goal else "not met"
+        out.append(f"| {r['config']['factor']} | {what} | {psnr} | {r['ssim_rgb']:.3f} | {r['steps']:,} | "
+                   f"{r.get('chroma_ratio', float('nan')):.2f} | {r['psnr_mask']:.2f} | "
+                   f"{c.get('median_r', float('nan')):.3f}, {c.get('min_r', float('nan')):.3f} | "
+                   f"{li.get('median_r', float('nan')):.3f}, {li.get('min_r', float('nan')):.3f} | "
+                   f"{goal} dB: {met} |")
+    out.append("")
+    return out
+
+
+def autoencoder_speed() -> list[str]:
+    sp = _load("autoencoder_speed")
+    if not sp:
+        return []
+    a = sp["args"]
+    out = ["### The autoencoder's training step on this CPU (bench_autoencoder_speed.py)", "", _note(sp),
+           f" One step of the objective on {a['batch_size']} crops of {a['crop_size']}x{a['crop_size']}, median "
+           f"of {a['steps']} in CPU time; the conv peak (a large 3x3 convolution, forward + backward) measured in the "
+           f"same run: {sp['conv_peak_gflops']:.1f} GFLOP/s.", "",
+           "| factor | shortcut | channels_last | images/s | GFLOP per step | GFLOP/s | share of the conv peak |",
+           "|---|---|---|---|---|---|---|"]
+    for r in sp["rows"]:
+        out.append(f"| {r['factor']} | {r['shortcut']} | {r['channels_last']} | {r['images_per_s']:.1f} | "
+                   f"{r['gflop_per_step']:.1f} | {r['gflop_per_s']:.1f} | {100 * r['share_of_peak']:.0f}% |")
+    out.append("")
+    return out
+
+
+def levers() -> list[str]:
+    lv = _load("autoencoder_levers")
+    if not lv:
+        return []
+    out = ["### Levers probed first (autoencoder_levers.py)", "", lv["what"], "",
+           "| variant | steps | CPU-min | PSNR (dB) | SSIM | mask PSNR | chroma kept |",
+           "|---|---|---|---|---|---|---|"]
+    for r in lv["rows"]:
+        chroma = f"{r['chroma']:.2f}" if r.get("chroma") is not None else "-"
+        out.append(f"| {r['name']} | {r['steps']} | {r['cpu_min']:.1f} | {r['psnr']:.2f} | {r['ssim']:.3f} | "
+                   f"{r['mask']:.2f} | {chroma} |")
+    out += ["", f"Finding: {lv['finding']}.", ""]
+    return out
+
+
+def sliders() -> list[str]:
+    name = "sliders" if (RESULTS / "sliders.json").is_file() else "sliders_smoke"
+    sl = _load(name)
+    if not sl:
+        return []
+    s = sl["settings"]
+    out = [f"## Sliders that do what they say (bench_sliders.py{', a smoke run' if name.endswith('smoke') else ''})",
+           "", f"Model `{s.get('run', '?')}`; " + ", ".join(f"{k} {v}" for k, v in s.items() if k != "run") + ".", "",
+           "| group | features | median rho | median share the right way | features passing | goal | pass |",
+           "|---|---|---|---|---|---|---|"]
+    for g, r in sl["groups"].items():
+        out.append(f"| {g} | {r['features']} | {r['median_rho']:.2f} | {r['median_share_right_way']:.2f} | "
+                   f"{r['features_passing']} | {r['goal']} | {r['pass']} |")
+    out += ["", f"All 32 features: [{name}.md]({name}.md).", ""]
+    return out
+
+
+def memorization() -> list[str]:
+    m = _load("memorization_calibration")
+    if not m:
+        return []
+    c = m["calibration"]
+    pts = ", ".join(f"step {p['step']}: {100 * p['memorized_share']:.0f}%" for p in c["points"])
+    return ["## Memorization: calibration (bench_memorization.py, issue 25)", "", _note(m),
+            f" `{m['preset']}` on {c['images']} {m['data'].split(',')[0]} images, {c['steps']} steps "
+            f"({c['epochs']:.0f} epochs, {c['cpu_minutes']:.2f} CPU-minutes); {m['measure']}. Flagged share over "
+            f"training: {pts} (goal: {c['goal']}).", ""]
+
+
+def sections() -> list[str]:
+    return [*autoencoder_wave(), *autoencoder_speed(), *levers(), *sliders(), *memorization()]
