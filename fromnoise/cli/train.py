@@ -6,7 +6,7 @@ import os
 
 import click
 
-from ..config import CONDITIONS, ConditioningConfig, DataConfig, DiffusionConfig, TrainingConfig
+from ..config import CONDITIONS, SCHEDULE_NAMES, ConditioningConfig, DataConfig, DiffusionConfig, TrainingConfig
 from ..config.training import SMALL_DATA
 from .options import apply_config_file, done
 
@@ -41,7 +41,7 @@ T, D, C = TrainingConfig, DiffusionConfig, ConditioningConfig
 @click.option("--lr-decay", type=click.Choice(["none", "cosine"]), default=None,
               help="cosine: decay the learning rate to 0 over this run's budget (--steps, --epochs or --minutes; "
                    "SGDR, arxiv 1608.03983). Default: the preset's.")
-@click.option("--schedule", type=click.Choice(["linear", "cosine", "sigmoid"]), default=None,
+@click.option("--schedule", type=click.Choice(list(SCHEDULE_NAMES)), default=None,
               help="Noise schedule (default: the preset's).")
 @click.option("--timesteps", type=click.IntRange(2, 100000), default=D.timesteps, help="Diffusion steps T.")
 @click.option("--prediction", type=click.Choice(["eps", "x0", "v"]), default=None,

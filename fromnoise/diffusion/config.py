@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass, fields
 from ..errors import UserError
 from ..rules import Field, check_keys, located
 
-SCHEDULE_NAMES = ("linear", "cosine", "sigmoid")  # the keys of schedules.SCHEDULES (checked there)
+# the keys of schedules.SCHEDULES (checked there); cosine-shiftS: simple diffusion's shifted cosine (arxiv 2301.11093)
+SCHEDULE_NAMES = ("linear", "cosine", "sigmoid", "cosine-shift2", "cosine-shift4", "cosine-shift8")
 PREDICTIONS = ("eps", "x0", "v")                  # what the network may predict (process.to_eps_x0)
 
 
@@ -22,7 +23,7 @@ class DiffusionConfig:
     None (only before a preset is chosen) means "the preset's suggestion"; a stored config is complete.
     """
 
-    schedule: str | None = None     # linear | cosine | sigmoid (fromnoise.diffusion.SCHEDULES)
+    schedule: str | None = None     # linear | cosine | sigmoid | cosine-shift2/4/8 (fromnoise.diffusion.SCHEDULES)
     timesteps: int = 1000           # diffusion steps T
     prediction: str | None = None   # eps | x0 | v (fromnoise.diffusion.PREDICTIONS)
 

@@ -42,7 +42,26 @@ def sigmoid(T: int = 1000, start: float = -3.0, end: float = 3.0, tau: float = 1
     return torch.cumprod(1.0 - betas, dim=0)
 
 
-SCHEDULES: dict[str, Callable[..., torch.Tensor]] = {"linear": linear, "cosine": cosine, "sigmoid": sigmoid}
+def shifted_cosine(shift: float) -> Callable[[int], torch.Tensor]:
+    """Simple diffusion's resolution-shifted cosine (Hoogeboom et al. 2023, arxiv 2301.11093, section 3.1):
+    log SNR(t) = log SNR_cosine(t) - 2 log(shift), i.e. the SNR divided by shift^2 at every t. An image of
+    side d = shift * 64 then carries, at each t, the noise-to-signal of a 64-px image under the plain cosine
+    (averaging shift x shift pixels divides the noise variance by shift^2): more steps spent at high noise,
+    where the large shapes of a high-resolution image are decided."""
+
+    def schedule(T: int = 1000) -> torch.Tensor:
+        ab = cosine(T)
+        log_snr = torch.log(ab) - torch.log1p(-ab) - 2.0 * math.log(shift)
+        return torch.sigmoid(log_snr)
+
+    schedule.__name__ = f"cosine_shift{shift:g}"
+    return schedule
+
+
+SCHEDULES: dict[str, Callable[..., torch.Tensor]] = {
+    "linear": linear, "cosine": cosine, "sigmoid": sigmoid,
+    "cosine-shift2": shifted_cosine(2), "cosine-shift4": shifted_cosine(4), "cosine-shift8": shifted_cosine(8),
+}
 # the configs check names against the torch-free list; it must name exactly these, in this order
 assert tuple(SCHEDULES) == SCHEDULE_NAMES, (tuple(SCHEDULES), SCHEDULE_NAMES)
 

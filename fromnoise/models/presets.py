@@ -15,6 +15,7 @@ configs and ``--help`` read the presets. Parameter counts are pinned in ``tests/
 | ``micro`` | a smoke-test network for CI | 0.05M |
 | ``cpu32`` | a CPU preset for 32x32 RGB folders (emoji, CIFAR) | 4.70M |
 | ``youandme-latent`` | reference 000's task in latent space: 4x64x64 latents of 256x256 images | 3.48M |
+| ``youandme-patch`` | reference 000's task in pixel space with an 8x8 patch stem and a shifted schedule | see tests |
 """
 
 from __future__ import annotations
@@ -129,6 +130,20 @@ def youandme_latent(image_size=64, channels=4) -> ModelSpec:
                       "mask": True, **RECIPE})
 
 
+def youandme_patch(image_size=256, channels=3) -> ModelSpec:
+    """Reference 000's task in pixel space at CPU cost (issue 24's contender to the latent model): 8x8 pixel
+    patches folded into channels (the U-Net runs at 32, 16, 8, 4 for 256x256 images, as ``fashion`` folds
+    2x2), widths 64-128-256-256, one ResBlock and one skip per level, attention at 8x8, 4x4 and in the
+    middle, FiLM embeddings, v-prediction, and simple diffusion's shifted cosine (``cosine-shift4``: the
+    noise of a 64-px image at every t, arxiv 2301.11093). No autoencoder, so no reconstruction ceiling and
+    no second model to train; RGB + the mask channel in, RGB out; features + mask conditioned."""
+    return ModelSpec("unet", _unet(image_size=image_size, in_channels=channels, out_channels=channels, patch=8,
+                                   channels=(64, 128, 256, 256), num_res_blocks=1, attention=(False, False, True, True),
+                                   skips="level", mid_attention=True, groups=8, scale_shift=True, heads=4),
+                     {"lr": 1e-3, "batch_size": 16, "schedule": "cosine-shift4", "prediction": "v",
+                      "condition": "features", "mask": True, **RECIPE})
+
+
 def micro(image_size=28, channels=1) -> ModelSpec:
     """A ~40k-parameter network for smoke tests and CI: trains in seconds, learns little."""
     return ModelSpec("unet", _unet(image_size=image_size, in_channels=channels, out_channels=channels,
@@ -140,6 +155,7 @@ def micro(image_size=28, channels=1) -> ModelSpec:
 PRESETS: dict[str, Callable[..., ModelSpec]] = {
     "micro": micro, "tiny": tiny, "reference004": reference004, "anime": anime, "youandme": youandme,
     "cifar": cifar, "fashion": fashion, "cpu32": cpu32, "youandme-latent": youandme_latent,
+    "youandme-patch": youandme_patch,
 }
 
 

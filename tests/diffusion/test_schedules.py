@@ -59,3 +59,11 @@ def test_parametrisations_round_trip(prediction):
     eps_hat, x0_hat = to_eps_x0(prediction, out, xt, t, ab)
     assert torch.allclose(x0_hat, x0, atol=2e-3 if prediction == "eps" else 1e-4)
     assert torch.allclose(eps_hat, eps, atol=2e-3 if prediction == "x0" else 1e-4)
+
+
+@pytest.mark.parametrize("shift", [2, 4, 8])
+def test_shifted_cosine_divides_the_snr_by_the_shift_squared(shift):
+    """simple diffusion (arxiv 2301.11093): SNR_shifted(t) = SNR_cosine(t) / shift^2 at every t."""
+    plain, shifted = get_schedule("cosine", 1000), get_schedule(f"cosine-shift{shift}", 1000)
+    ratio = (plain / (1 - plain)) / (shifted / (1 - shifted))
+    assert torch.allclose(ratio, torch.full_like(ratio, float(shift) ** 2), rtol=1e-6)
