@@ -12,11 +12,12 @@ TEST_DEBS := dataset-fashion-mnist fonts-noto-color-emoji openclipart-png chromi
 # pip extras the tests import (dev: pytest, diffusers, the text encoder, the Inception file, pyarrow; web: gradio).
 TEST_EXTRAS := dev,web
 
-.PHONY: demo test test-debs bench venv data clean-demo help
+.PHONY: demo art test test-debs bench venv data clean-demo help
 
 help:
 	@echo "make demo   train a Fashion-MNIST model on the CPU (~$(MINUTES) min) and write samples, loss plot, GIF"
 	@echo "make test   run the test suite"
+	@echo "make art    the flagship: 256x256 clip-art objects from 32 features + a mask (ART_MINUTES=$(ART_MINUTES) minutes)"
 	@echo "make bench  run the benchmarks under bench/ (long)"
 
 $(BIN)/fromnoise: pyproject.toml
@@ -73,6 +74,38 @@ $(VENV)/.test-extras: $(BIN)/fromnoise pyproject.toml
 test: venv test-debs $(VENV)/.test-extras
 	$(BIN)/ruff check fromnoise tests bench
 	$(BIN)/python -m pytest tests
+
+# The flagship (reference 000) on Debian's clip art: the autoencoder (a quarter of ART_MINUTES, on 64x64 crops
+# with the squared error and DC-AE shortcuts: bench/results/report.md), then the latent diffusion model on its
+# latents, conditioned on the 32 features and the mask (the rest); then pictures: generated objects beside the
+# held-out originals they were asked to be, and one slider sweep per feature group (its representative feature;
+# bench/bench_sliders.py without --features measures all 32). Default: a laptop evening, in wall-clock minutes.
+ART ?= runs/art
+ART_MINUTES ?= 120
+ART_TRAIN ?= 2000
+ART_HELDOUT ?= 200
+ART_DATA ?= data/clipart$(ART_TRAIN)
+ART_AE_MINUTES = $(shell echo "$(ART_MINUTES)" | awk '{print $$1 / 4}')
+ART_DIFF_MINUTES = $(shell echo "$(ART_MINUTES)" | awk '{print $$1 * 3 / 4}')
+art: venv
+	@if [ ! -d /usr/share/openclipart ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  apt-get install -y -q openclipart-png >/dev/null || (apt-get update -q && apt-get install -y -q openclipart-png >/dev/null); fi
+	$(BIN)/python bench/clipart_dataset.py $(ART_DATA) --size 256 --train $(ART_TRAIN) --heldout $(ART_HELDOUT)
+	$(BIN)/fromnoise train-autoencoder $(ART_DATA)/train --image-size 256 --channels 4 --factor 4 --crop-size 64 \
+	    --batch-size 16 --lr 1e-3 --lr-decay cosine --pixel-loss l2 --ssim-weight 0.25 --shortcut \
+	    --minutes $(ART_AE_MINUTES) --out $(ART)/ae
+	$(BIN)/fromnoise train $(ART_DATA)/train --autoencoder $(ART)/ae --condition features --mask \
+	    --minutes $(ART_DIFF_MINUTES) --out $(ART)/model
+	$(BIN)/python bench/art_pictures.py $(ART)/model $(ART_DATA)/heldout --out $(ART)/pictures
+	$(BIN)/python bench/bench_sliders.py --run $(ART)/model --data $(ART_DATA)/train --heldout $(ART_DATA)/heldout \
+	    --objects 4 --features temperature shadow_intensity color_uniformity circularity num_holes \
+	    --out $(ART)/pictures --name sliders
+	@echo
+	@echo "Pictures:"
+	@echo "  generated beside the originals   $(ART)/pictures/heldout_vs_generated.png"
+	@echo "  one slider sweep per group        $(ART)/pictures/sliders_<group>.png (table: sliders.md)"
+	@echo "  the autoencoder's reconstructions $(ART)/ae/samples/latest.png"
+	@echo "Open the page: $(BIN)/fromnoise serve $(ART)/model"
 
 bench: venv data
 	$(BIN)/python bench/run_all.py
