@@ -20,3 +20,12 @@ def _own_fid_cache(tmp_path_factory):
     user's (~/.cache/fromnoise/fid): a reference someone computed on this machine earlier must not decide
     whether a test needs the Inception file. A test may still point it elsewhere with monkeypatch."""
     os.environ["FROMNOISE_FID_CACHE"] = str(tmp_path_factory.mktemp("fid-cache"))
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test (restored after): small models run faster, and deterministically."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -21,13 +21,7 @@ from fromnoise.web.train_tab import run_loss_figure
 from tests.cli_runner import run
 from tests.synthetic import squares
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def records(run_dir):

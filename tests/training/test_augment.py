@@ -17,13 +17,7 @@ from fromnoise.training.augment import AUGMENT_DIM, AugmentPipe, apply_labels, d
 from fromnoise.training.diffusion_objective import DiffusionObjective, check_augmentable
 from tests.cli_runner import run
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def label(**values) -> torch.Tensor:
