@@ -9,13 +9,13 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from skimage.draw import disk
 
 from bench.bench_sliders import feature_row, group_summary, rank_correlations, right_way, sweep
 from fromnoise.features import FEATURE_NAMES, extract
 from fromnoise.features.names import GROUPS, MASK_GROUPS, SILHOUETTE_ONLY
 from fromnoise.viz.sliders import sweep_conditions, sweep_grid
+from tests.synthetic import feature_objects_run
 
 SET = np.linspace(0.1, 0.9, 5)
 
@@ -157,31 +157,12 @@ def test_the_page_says_which_sliders_a_mask_overrides():
 
 
 # ---------------------------------------------------------------------------------------- end to end
-def test_the_bench_end_to_end_on_a_tiny_run(tmp_path):
+def test_the_bench_end_to_end_on_a_tiny_run(tmp_path, one_thread):
     from bench.bench_sliders import main
-    from fromnoise.build import make_config
-    from fromnoise.conditioning.tables import setup_conditioning
-    from fromnoise.data import load_dataset
-    from fromnoise.training.trainer import Trainer, TrainOptions
-
-    torch.set_num_threads(1)
-    folder = tmp_path / "objects"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(12):
-        img = np.zeros((16, 16, 4), np.uint8)
-        img[disk((8, 8), 3 + i % 4)] = (*rng.integers(0, 256, 3), 255)
-        Image.fromarray(img, "RGBA").save(folder / f"o_{i:02d}.png")
-    data = load_dataset(folder, image_size=16, channels=3)
-    conditioning, tables = setup_conditioning("features", data, 32, mask=True, workers=1)
-    config = make_config("tiny", image_size=16, channels=3, conditioning=conditioning,
-                         model_overrides={"channels": (8, 16), "emb_dim": 32})
-    opts = TrainOptions(out=str(tmp_path / "run"), steps=2, batch_size=4, warmup=1, sample_every=10**6,
-                        save_every=10**6, num_samples=2, sample_steps=2, progress=False)
-    Trainer(config, data, opts, tables).run()
+    folder, run_dir = feature_objects_run(tmp_path, 2)
 
     features = ["temperature", "dominant_hue", "circularity", "num_holes"]
-    summary = main(["--run", str(tmp_path / "run"), "--data", str(folder), "--holdout", "4", "--objects", "2",
+    summary = main(["--run", str(run_dir), "--data", str(folder), "--holdout", "4", "--objects", "2",
                     "--steps", "2", "--features", *features, "--out", str(tmp_path / "out"), "--name", "smoke"])
     saved = json.loads((tmp_path / "out" / "smoke.json").read_text())
     assert saved["settings"]["objects"] == 2 and saved["settings"]["train_images"] == 8

@@ -9,11 +9,10 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-from skimage.draw import disk
 
 from bench.img2img_features import edit_condition, edit_targets, mask_iou, moved_toward, movement, run_edits
 from fromnoise.features import FEATURE_NAMES, FeatureNormalizer
+from tests.synthetic import feature_objects_run
 
 T = FEATURE_NAMES.index("temperature")
 
@@ -121,32 +120,13 @@ def test_shape_and_topology_are_edited_without_the_mask_on_the_same_noise(monkey
 
 
 # ---------------------------------------------------------------------------------------- end to end
-def test_the_bench_end_to_end_and_its_condition_is_the_clis(tmp_path):
+def test_the_bench_end_to_end_and_its_condition_is_the_clis(tmp_path, one_thread):
     from bench.img2img_features import main
     from fromnoise import load
-    from fromnoise.build import make_config
     from fromnoise.conditioning.request import build_condition
-    from fromnoise.conditioning.tables import setup_conditioning
-    from fromnoise.data import load_dataset
-    from fromnoise.training.trainer import Trainer, TrainOptions
+    folder, run_dir = feature_objects_run(tmp_path, 1)
 
-    torch.set_num_threads(1)
-    folder = tmp_path / "objects"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(12):
-        img = np.zeros((16, 16, 4), np.uint8)
-        img[disk((8, 8), 3 + i % 4)] = (*rng.integers(0, 256, 3), 255)
-        Image.fromarray(img, "RGBA").save(folder / f"o_{i:02d}.png")
-    data = load_dataset(folder, image_size=16, channels=3)
-    conditioning, tables = setup_conditioning("features", data, 32, mask=True, workers=1)
-    config = make_config("tiny", image_size=16, channels=3, conditioning=conditioning,
-                         model_overrides={"channels": (8, 16), "emb_dim": 32})
-    opts = TrainOptions(out=str(tmp_path / "run"), steps=1, batch_size=4, warmup=1, sample_every=10**6,
-                        save_every=10**6, num_samples=2, sample_steps=2, progress=False)
-    Trainer(config, data, opts, tables).run()
-
-    summary = main(["--run", str(tmp_path / "run"), "--data", str(folder), "--holdout", "4", "--objects", "2",
+    summary = main(["--run", str(run_dir), "--data", str(folder), "--holdout", "4", "--objects", "2",
                     "--steps", "2", "--strengths", "0.5", "--features", "temperature", "circularity",
                     "--out", str(tmp_path / "out"), "--name", "smoke"])
     saved = json.loads((tmp_path / "out" / "smoke.json").read_text())
@@ -161,7 +141,7 @@ def test_the_bench_end_to_end_and_its_condition_is_the_clis(tmp_path):
     assert "| temperature | color | yes | 0.5 |" in (tmp_path / "out" / "smoke.md").read_text()
 
     # the bench's condition is what the CLI builds from --like OBJ --set temperature=V (with the object's mask)
-    den = load(tmp_path / "run")
+    den = load(run_dir)
     like = str(folder / saved["settings"]["object_files"][0])
     target, before = saved["targets"]["temperature"][0], saved["before"]["temperature"][0]
     cli, _ = build_condition(den, {"like": like, "set": [f"temperature={target!r}"]}, 1)
