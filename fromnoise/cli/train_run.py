@@ -22,7 +22,7 @@ from ..errors import UserError
 from ..evaluation.in_training import make_kid_hook, make_memorization_hook
 from ..models import count_parameters, get_preset
 from ..training import Trainer
-from ..training.augment import AUGMENT_DIM
+from ..training.augment import AUGMENT_DIM, LATENT_REFUSAL
 from ..training.latent import LatentTrainer, check_latent_options, latent_tables, prepare_latent_run
 from ..training.launch import check_not_nested, launch
 
@@ -101,9 +101,7 @@ def run_training(data: DataConfig, training: TrainingConfig, *, preset: str | No
     ae = None
     if autoencoder is not None:  # checked before the images are loaded
         if training.augment:
-            raise UserError("--augment works on pixel-space models only: a latent model's images are encoded "
-                            "once, and the latent of a warped image is not the warped latent; leave --augment "
-                            "at 0 with --autoencoder")
+            raise UserError(LATENT_REFUSAL)
         ae = check_latent_options(autoencoder, training, auto)
         data = replace(data, image_size=data.image_size or ae.image_size, channels=data.channels or ae.channels)
 

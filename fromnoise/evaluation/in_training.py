@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from fromnoise.checkpoint import list_checkpoints
+from fromnoise.config.training import SUGGESTED_AUGMENT
 from fromnoise.data import unit_to_uint8
 from fromnoise.errors import UserError
 from fromnoise.evaluation.conditions import conditions_from_tables
@@ -239,7 +240,8 @@ class MemorizationHook:
             self.warned = share
             line = (f"warning: at step {step}, {share:.0%} of {self.n} samples sit close to one training image "
                     "(memorized by the 1/3 ratio test): the model is copying its training images; stop here, "
-                    "or train with --augment 0.15, and check with fromnoise evaluate RUN --memorization")
+                    f"or train with --augment {SUGGESTED_AUGMENT}, and check with "
+                    "fromnoise evaluate RUN --memorization")
             trainer.logger.note(line)
             self.warn(line)
 

@@ -41,6 +41,10 @@ AUGMENT_DIM = 8          # numbers in one augmentation label (the network's augm
 TRANSLATE_MAX = 0.125    # integer translation up to this share of the side (EDM's translate_int_max)
 SCALE_STD = 0.2          # log2 isotropic scale ~ N(0, 0.2^2) (EDM's scale_std)
 ANISO_STD = 0.2          # log2 anisotropic stretch ~ N(0, 0.2^2) (EDM's aniso_std)
+# why --augment is refused for a latent model (said by `fromnoise train` before it loads the images, and by
+# the objective)
+LATENT_REFUSAL = ("--augment works on pixel-space models only: a latent model's images are encoded once, and the "
+                  "latent of a warped image is not the warped latent; leave --augment at 0 with --autoencoder")
 NAMES = ("xflip", "translate_x", "translate_y", "log2_scale", "rotate_sin", "rotate_cos_minus_1",
          "aniso_cos", "aniso_sin")
 

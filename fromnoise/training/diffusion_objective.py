@@ -34,7 +34,7 @@ from ..diffusion import (
 )
 from ..diffusion.process import log_sigma
 from ..errors import UserError
-from .augment import AUGMENT_DIM, AugmentPipe
+from .augment import AUGMENT_DIM, LATENT_REFUSAL, AugmentPipe
 
 WEIGHTING_FILE = "loss_weighting.safetensors"  # a checkpoint's learned loss weighting (--loss-weighting)
 
@@ -136,9 +136,7 @@ class DiffusionObjective:
 def check_augmentable(denoiser) -> None:
     """Refuse --augment for a model whose network takes no augmentation label, or a latent model."""
     if getattr(denoiser, "latent", None) is not None:
-        raise UserError("--augment works on pixel-space models only: a latent model's images are encoded once, "
-                        "and the latent of a warped image is not the warped latent; leave --augment at 0 with "
-                        "--autoencoder")
+        raise UserError(LATENT_REFUSAL)
     config = getattr(denoiser.net, "config", None)
     if getattr(config, "augment_dim", 0) != AUGMENT_DIM:
         raise UserError(f"--augment needs a U-Net built with augment_dim = {AUGMENT_DIM} (fromnoise train sets it); "
