@@ -8,9 +8,10 @@ seconds per image to encode and to decode, and the latents' scale (``latent_scal
 
 Goals (issue 24): PSNR >= 32 dB at factor 4 and >= 28 dB at factor 8 within 30 CPU-minutes (issue 13 asked 30 and 27).
 
-    python bench/bench_autoencoder.py --minutes 60                       # the real run
+    python bench/bench_autoencoder.py --checkpoints-at 5,15,30 --fresh   # the recipe (train-autoencoder's defaults)
     python bench/bench_autoencoder.py --minutes 1 --train 64 --heldout 16 --smoke   # does it work?
-    python bench/bench_autoencoder.py --crop-size 64 --lr-decay cosine --checkpoints-at 5,15,30 --fresh
+    python bench/bench_autoencoder.py --crop-size 0 --pixel-loss l1 --ssim-weight 1 --no-shortcut --batch-size 8 \
+        --lr 4e-4 --lr-decay none --checkpoints-at 5,15 --fresh          # whole images, LDM's losses (the old way)
 
 ``--crop-size N`` trains on random N x N crops (``train-autoencoder --crop-size``); the held-out images
 are still measured whole. ``--checkpoints-at 5,15,30`` measures the held-out metrics at each of those
@@ -183,11 +184,12 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=AutoencoderTrainingConfig.batch_size)
     ap.add_argument("--lr", type=float, default=AutoencoderTrainingConfig.lr)
     ap.add_argument("--disc-start", type=int, default=None)
-    ap.add_argument("--crop-size", type=int, default=None,
-                    help="train on random crops of this side (train-autoencoder --crop-size); default: whole images")
+    ap.add_argument("--crop-size", type=int, default=AutoencoderTrainingConfig.crop_size,
+                    help="train on random crops of this side (train-autoencoder --crop-size); 0: whole images")
     ap.add_argument("--pixel-loss", choices=("l1", "l2"), default=AutoencoderTrainingConfig.pixel_loss)
     ap.add_argument("--ssim-weight", type=float, default=AutoencoderTrainingConfig.ssim_weight)
-    ap.add_argument("--shortcut", action="store_true", help="DC-AE's residual shortcuts (train-autoencoder --shortcut)")
+    ap.add_argument("--shortcut", action=argparse.BooleanOptionalAction, default=AutoencoderConfig.shortcut,
+                    help="DC-AE's residual shortcuts (train-autoencoder --shortcut / --no-shortcut)")
     ap.add_argument("--name", default=None, help="run directory name under bench/cache/autoencoder (default: from "
                                                 "the settings)")
     ap.add_argument("--lr-decay", choices=("none", "cosine"), default=AutoencoderTrainingConfig.lr_decay)
@@ -223,7 +225,7 @@ def main() -> None:
         config = AutoencoderConfig(image_size=a.size, channels=4, factor=factor, shortcut=a.shortcut)
         options = AutoencoderTrainingConfig(out=str(out), minutes=minutes, clock=a.clock,
                                             batch_size=a.batch_size, lr=a.lr, lr_decay=a.lr_decay,
-                                            crop_size=a.crop_size, disc_start=a.disc_start,
+                                            crop_size=a.crop_size or None, disc_start=a.disc_start,
                                             pixel_loss=a.pixel_loss, ssim_weight=a.ssim_weight,
                                             sample_every=200, save_every=200)
         t1, c1 = time.time(), time.process_time()

@@ -133,6 +133,7 @@ def _train_diffusion(a, train_dir, out: Path, preset: str, autoencoder: str | No
     t0 = time.process_time()
     run_training(DataConfig(source=str(train_dir), channels=CHANNELS),
                  TrainingConfig(out=str(out), minutes=a.minutes, clock="cpu", progress=False, sample_every=1000,
+                                memorization_every=0,
                                 save_every=1000, num_samples=grid[0], sample_steps=grid[1]),
                  preset=preset, conditioning=ConditioningConfig(kind="features", mask=True),
                  auto=frozenset({"batch_size", "lr", "hflip"}), autoencoder=autoencoder)
@@ -148,7 +149,8 @@ def _score(images: torch.Tensor, held, masks: torch.Tensor) -> dict:
 
     inception = InceptionFeatures()
     f_real = inception(composite_alpha(held).images[:, :3], progress=False)
-    f_fake = inception(unit_to_uint8(images[:, :3]), progress=False)
+    on_white = images[:, :3] * images[:, 3:] + (1 - images[:, 3:])  # as the held-out images are composited
+    f_fake = inception(unit_to_uint8(on_white), progress=False)
     kid, kid_std = kid_from_features(f_fake, f_real, subset_size=min(len(f_real), len(f_fake), 1000))
     obj = images[:, 3] > 0.5
     outside = obj & (masks[:, 0] < 0.5)
@@ -156,17 +158,40 @@ def _score(images: torch.Tensor, held, masks: torch.Tensor) -> dict:
             "mask_outside_share": float(outside.sum() / obj.sum().clamp_min(1)), "goal_mask_outside_share": 0.03}
 
 
+def _evaluate(out: Path, held, grid_name: str) -> dict:
+    """A trained features + mask run measured on all held-out images: KID, feature fidelity per group, mask
+    spill; ``bench/results/<grid_name>.png``: the first 8 held-out originals (top) and the objects generated
+    from their features and masks (below)."""
+    from fromnoise import load
+    from fromnoise.data import to_float
+    from fromnoise.evaluation.fidelity import evaluate_fidelity, held_out_targets
+    from fromnoise.viz import save_grid
+
+    denoiser = load(out)
+    requested, masks = held_out_targets(denoiser, held.images)
+    t0 = time.process_time()
+    report = evaluate_fidelity(denoiser, requested, masks, steps=20, baseline=True, batch_size=16)
+    sample_cpu_minutes = (time.process_time() - t0) / 60
+    groups = {g: {k: (None if not np.isfinite(v) else float(v)) for k, v in row.items()}
+              for g, row in report.groups.to_dict(orient="index").items()}
+    originals = (to_float(composite_alpha(held).images[:8]) + 1) / 2
+    made = report.images[:8].clamp(0, 1)
+    generated = made[:, :3] * made[:, 3:] + (1 - made[:, 3:])  # on white, as the originals are shown
+    grid = save_grid(torch.cat([originals[:, :3], generated]),
+                     Path(__file__).parent / "results" / f"{grid_name}.png", nrow=8)
+    return {"steps": denoiser.step, "n_heldout": len(held), "eval_cpu_minutes": sample_cpu_minutes,
+            **_score(report.images, held, masks), "fidelity_groups": groups, "grid": str(grid)}
+
+
 def quality(a) -> dict:
     """(c): the latent model on clip art (training the autoencoder first unless ``--autoencoder`` names a
     trained run), measured on the held-out split: KID, feature fidelity, mask spill."""
-    from fromnoise import load
     from fromnoise.autoencoder.config import AutoencoderTrainingConfig
     from fromnoise.checkpoint import read_checkpoint
-    from fromnoise.evaluation.fidelity import evaluate_fidelity, held_out_targets
     from fromnoise.training.autoencoder import AutoencoderTrainer
 
     train_dir, train, held = _clipart(a)
-    out = CACHE / f"latent_f{a.factor}_{a.train}"
+    out = CACHE / f"latent_f{a.factor}_{a.train}{a.tag}"
     ae_out = Path(a.autoencoder) if a.autoencoder else CACHE / f"ae_f{a.factor}_{a.train}"
     if a.fresh:
         shutil.rmtree(out, ignore_errors=True)
@@ -181,15 +206,22 @@ def quality(a) -> dict:
         ae_cpu_minutes = (time.process_time() - t0) / 60
     ae_steps = int(read_checkpoint(ae_out)[2].get("step", 0))
     latent_cpu_minutes = _train_diffusion(a, train_dir, out, "youandme-latent", str(ae_out))
-    denoiser = load(out)
-    requested, masks = held_out_targets(denoiser, held.images)
-    report = evaluate_fidelity(denoiser, requested, masks, steps=20, baseline=True, batch_size=16)
-    groups = {g: {k: (None if not np.isfinite(v) else float(v)) for k, v in row.items()}
-              for g, row in report.groups.to_dict(orient="index").items()}
+    scores = _evaluate(out, held, f"{a.results}_grid")
     return {"autoencoder": str(ae_out), "ae_steps": ae_steps, "ae_cpu_minutes_this_run": ae_cpu_minutes,
-            "latent_cpu_minutes": latent_cpu_minutes, "latent_steps": denoiser.step, "n_train": len(train),
-            "n_heldout": len(held), **_score(report.images, held, masks), "fidelity_groups": groups,
-            "runs": [str(ae_out), str(out)]}
+            "latent_cpu_minutes": latent_cpu_minutes, "latent_steps": scores["steps"], "n_train": len(train),
+            **scores, "runs": [str(ae_out), str(out)]}
+
+
+def patch_quality(a) -> dict:
+    """(d): the pixel-space ``youandme-patch`` preset (8x8 patch stem, shifted cosine) for ``--minutes`` on
+    the same clip art, measured exactly as the latent model is (``_evaluate``)."""
+    train_dir, train, held = _clipart(a)
+    out = CACHE / f"patch_{a.train}{a.tag}"
+    if a.fresh:
+        shutil.rmtree(out, ignore_errors=True)
+    cpu_minutes = _train_diffusion(a, train_dir, out, "youandme-patch", None)
+    return {"cpu_minutes": cpu_minutes, "n_train": len(train), **_evaluate(out, held, f"{a.results}_grid"),
+            "run": str(out)}
 
 
 def pixel_quality(a) -> dict:
@@ -218,9 +250,10 @@ def pixel_quality(a) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    ap.add_argument("--part", choices=("speed", "latent", "pixel"), nargs="+", default=["speed", "latent"],
+    ap.add_argument("--part", choices=("speed", "latent", "pixel", "patch"), nargs="+", default=["speed", "latent"],
                     help="speed: (a) and (b); latent: (c) for the latent model; pixel: (c) for the pixel-space "
-                         "youandme preset (slow: about 25 s per training step of one image)")
+                         "youandme preset (slow: about 25 s per training step of one image); patch: (d) the "
+                         "youandme-patch preset, measured as the latent model is")
     ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                     help="speed: time with this process's CPU seconds (fair on a shared machine; with --threads 1) "
                          "or wall seconds")
@@ -238,6 +271,7 @@ def main() -> None:
     ap.add_argument("--train", type=int, default=2000, help="(c): training clip art images")
     ap.add_argument("--heldout", type=int, default=200, help="(c): held-out clip art images")
     ap.add_argument("--fresh", action="store_true", help="(c): delete earlier runs first")
+    ap.add_argument("--tag", default="", help="(c), (d): suffix of the run folders under bench/cache/latent/")
     ap.add_argument("--results", default="latent", help="results file name under bench/results/")
     ap.add_argument("--smoke", action="store_true", help="tiny settings everywhere; writes latent_smoke.json")
     a = ap.parse_args()
@@ -275,6 +309,11 @@ def main() -> None:
         results["pixel_quality"] = q = pixel_quality(a)
         print(f"(c) pixel: {q['steps']} steps, KID {q['kid']:.4f} +- {q['kid_std']:.4f} (N = {q['n_generated']}), "
               f"object pixels outside the mask {100 * q['mask_outside_share']:.1f}%")
+    if "patch" in a.part and a.minutes:
+        results["patch_quality"] = q = patch_quality(a)
+        print(f"(d) patch: {q['steps']} steps, KID {q['kid']:.4f} +- {q['kid_std']:.4f} (N = {q['n_generated']}), "
+              f"object pixels outside the mask {100 * q['mask_outside_share']:.1f}%, fidelity r by group "
+              + ", ".join(f"{g} {v.get('r')}" for g, v in q["fidelity_groups"].items()))
     write_result("latent_smoke" if a.smoke else a.results, {"smoke_only": a.smoke, "args": vars(a), "results": results})
 
 

@@ -67,6 +67,16 @@ class EditRequest:
         """The ``mask`` when it is the model's object mask (no inpainting), for the condition request."""
         return None if self.inpaint else self.mask
 
+    def keep_own_condition(self, request: dict, encoders) -> bool:
+        """Fill ``request`` (build_condition's) in place so that an edit of a feature-conditioned model keeps what
+        it does not name: without ``--features`` or ``--like``, the input image is the ``like`` image, so
+        ``--set`` moves only the features it names and the rest stay the image's own (and a mask-conditioned
+        model without ``--mask`` keeps the image's silhouette, as ``--like`` does). True when it filled it."""
+        if not self.image or "features" not in encoders or request.get("features") or request.get("like"):
+            return False
+        request["like"] = self.image
+        return True
+
     def check(self, mask_conditioned: bool) -> None:
         """Refuse a combination that means nothing (init and inpaint, inpaint without a mask, a mask for a model
         that takes none, a strength or an inversion without an image) with the sentence the CLI prints."""

@@ -44,7 +44,8 @@ class AutoencoderConfig:
     widths: tuple[int, ...] | None = None  # per-level widths (None: default_widths(factor))
     num_res_blocks: int = 1          # ResBlocks per level (the decoder has one more, as in LDM)
     groups: int = 8                  # GroupNorm groups
-    shortcut: bool = False           # DC-AE's parameter-free space-to-channel shortcuts (arxiv 2410.10733)
+    shortcut: bool = True            # DC-AE's parameter-free space-to-channel shortcuts (arxiv 2410.10733);
+    #                                  a checkpoint written before they existed has no key and reads as False
 
     _RULES = {
         "image_size": Field("int", 8, 4096), "channels": Field("choice", choices=(1, 3, 4)),
@@ -96,7 +97,7 @@ class AutoencoderConfig:
         """A validated config from JSON (unknown keys and bad values are a UserError naming the field)."""
         try:
             check_keys("autoencoder", d, [f.name for f in fields(cls)])
-            return cls(**d)
+            return cls(**{"shortcut": False, **d})  # runs from before the shortcuts have no such key
         except UserError as err:
             raise located(where, err) from None
 
@@ -117,15 +118,18 @@ class AutoencoderTrainingConfig:
     steps: int | None = None           # stop after this many optimizer steps in total
     minutes: float | None = None       # ... or after this much time in this invocation (see clock)
     clock: str = "wall"                # minutes of "wall" time, or of this process's "cpu" time (benchmarks)
-    batch_size: int = 8
-    lr: float = 4e-4                   # peak AdamW learning rate
+    # the defaults are the recipe measured per CPU-minute (bench/bench_autoencoder.py, report.md "The
+    # autoencoder per CPU-minute"): 64x64 crops, batch 16, lr 1e-3 with a cosine decay, squared error + 0.25 SSIM
+    batch_size: int = 16
+    lr: float = 1e-3                   # peak AdamW learning rate
     warmup: int = 50                   # linear lr warm-up steps
-    lr_decay: str = "none"             # "cosine": to 0 at the end of the budget (steps or minutes)
-    crop_size: int | None = None       # train on random crops of this side (a multiple of the factor; None: whole)
+    lr_decay: str = "cosine"           # "cosine": to 0 at the end of the budget (steps or minutes); or "none"
+    crop_size: int | None = 64         # train on random crops of this side (a multiple of the factor; images no
+    #                                    larger than it train whole); None: whole images
     grad_clip: float = 1.0             # max gradient norm (0: off)
     kl_weight: float = 1e-6            # LDM's KL weight (see fromnoise.autoencoder.losses)
-    pixel_loss: str = "l1"             # "l1" (LDM's) or "l2" (the squared error: keeps colour, see .losses)
-    ssim_weight: float = 1.0           # weight of (1 - SSIM) beside the pixel loss
+    pixel_loss: str = "l2"             # "l2" (the squared error: keeps colour, see .losses) or "l1" (LDM's)
+    ssim_weight: float = 0.25          # weight of (1 - SSIM) beside the pixel loss
     disc_start: int | None = None      # step at which the PatchGAN discriminator switches on (None: never)
     disc_weight: float = 0.5           # LDM's discriminator weight (times the adaptive weight)
     hflip: bool = True                 # random horizontal flips (the mask channel flips with the image)

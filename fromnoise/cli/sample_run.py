@@ -16,6 +16,7 @@ from ..api import load
 from ..autoencoder.reconstruct import is_autoencoder_run, sample_autoencoder
 from ..conditioning.request import build_condition
 from ..errors import UserError
+from ..image_files import shown
 from ..img2img_request import EditRequest
 from ..sampling.generate import check_guidance, generate, generate_across_processes
 from ..sampling.img2img import Img2ImgWarning
@@ -63,6 +64,9 @@ def _sample(checkpoint, checkpoint_opt, num_images, sampler, steps, spacing, eta
         click.echo("note: --interpolate, --init and --inpaint run on the main process only", err=True)
     request = {"classes": list(classes), "prompts": list(prompts), "features": features, "like": like,
                "set": list(set_), "mask": edit_request.condition_mask}
+    if edit_request.keep_own_condition(request, denoiser.encoders) and main:
+        click.echo(f"note: the edit keeps the input's own features (--like {shown(edit_request.image)}); --set "
+                   "moves the ones it names", err=True)
     if interpolate:
         return _interpolate(denoiser, request, interpolate, seed, seed_to, out, sampler=sampler, steps=steps,
                             spacing=spacing, guidance=guidance, eta=eta, batch_size=batch_size)

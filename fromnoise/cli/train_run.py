@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from ..autoencoder.latents import composite_alpha
 from ..build import make_config
 from ..conditioning.tables import setup_conditioning
 from ..conditioning.text import resolve_model
@@ -106,6 +107,8 @@ def run_training(data: DataConfig, training: TrainingConfig, *, preset: str | No
         data = replace(data, image_size=data.image_size or ae.image_size, channels=data.channels or ae.channels)
 
     images = load_dataset(data.source, image_size=data.image_size, channels=data.channels, limit=data.limit)
+    if ae is None:  # RGBA: the colour under transparent pixels is arbitrary; learn the object on white + its alpha
+        images = composite_alpha(images)  # (the autoencoder composites its own images the same way)
     preset = preset or ("youandme-latent" if ae is not None else _default_preset(images))
     out = Path(training.out)
     latents = latent = None

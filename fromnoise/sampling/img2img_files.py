@@ -72,7 +72,8 @@ def condition_kwargs(request: EditRequest, denoiser, total: int, condition: dict
     """``source`` and ``negative`` for generate() from the --from-* and --negative-* options.
 
     The input's own class or prompt (--from-*) is what the inversion runs under (with --invert) and what
-    the guidance pushes away from (with guidance > 1), unless a --negative-* is given."""
+    the guidance pushes away from (with guidance > 1), unless a --negative-* is given. A feature-conditioned
+    model inverts under the input's own features (measured as ``--like`` measures them)."""
 
     def asked(cls, prompt):
         return {"classes": [cls] if cls else [], "prompts": [prompt] if prompt else []}
@@ -86,6 +87,9 @@ def condition_kwargs(request: EditRequest, denoiser, total: int, condition: dict
             raise UserError("--from-class/--from-prompt acts through --invert (inverting under it) or through "
                             "--guidance > 1 (guiding away from it); give one of them")
         source, _ = build_condition(denoiser, asked(request.from_class, request.from_prompt), total)
+    elif request.invert and request.image and "features" in denoiser.encoders:
+        # a feature edit inverts under the input's own features (and silhouette), then samples under the request
+        source, _ = build_condition(denoiser, {"like": request.image}, total)
     if request.negative_class or request.negative_prompt:
         negative, _ = build_condition(denoiser, asked(request.negative_class, request.negative_prompt), total)
     if (source or negative) and condition is None:

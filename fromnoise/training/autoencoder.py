@@ -38,13 +38,17 @@ from .loop import TrainingLoop
 from .runtime import optimizer_options
 
 
-def check_crop(crop_size: int | None, config: AutoencoderConfig) -> None:
-    """A UserError unless ``crop_size`` (None: whole images) is a multiple of the factor and fits the images."""
-    if crop_size is None:
-        return
-    if crop_size % config.factor or crop_size > config.image_size:
-        raise UserError(f"--crop-size {crop_size} must be a multiple of the factor {config.factor} and at most "
-                        f"the image size {config.image_size}; give e.g. {min(64, config.image_size)}")
+def effective_crop(crop_size: int | None, config: AutoencoderConfig) -> int | None:
+    """The crop side training uses: None (whole images) when ``crop_size`` is None or not smaller than the
+    images; a UserError unless it is a multiple of the factor (a crop's latent is then a window of the whole
+    image's latent)."""
+    if crop_size is None or crop_size >= config.image_size:
+        return None
+    if crop_size % config.factor:
+        raise UserError(f"--crop-size {crop_size} must be a multiple of the factor {config.factor}; give e.g. "
+                        f"{max(config.factor, crop_size // config.factor * config.factor)}, or --crop-size 0 for "
+                        "whole images")
+    return crop_size
 
 
 class AutoencoderTrainer(TrainingLoop):
@@ -55,7 +59,7 @@ class AutoencoderTrainer(TrainingLoop):
 
     def __init__(self, config: AutoencoderConfig, data: ImageData, options: AutoencoderTrainingConfig,
                  hooks: list | None = None):
-        check_crop(options.crop_size, config)
+        crop = effective_crop(options.crop_size, config)
         super().__init__(options, data, hooks)
         self.ae = Autoencoder(config)
         check_data(self.ae, data, "the training images")
@@ -64,14 +68,14 @@ class AutoencoderTrainer(TrainingLoop):
                        "training": asdict(options)}
         optimizer = self._adamw(self.ae.parameters())
         # the discriminator sees what the autoencoder trains on: its depth fits the crop
-        self.objective = AutoencoderObjective(options, config.channels, options.crop_size or config.image_size,
+        self.objective = AutoencoderObjective(options, config.channels, crop or config.image_size,
                                               self.acc.device, self.acc.autocast, lambda: self.step, self._adamw)
         common = dict(hflip=options.hflip, seed=options.seed, device=self.acc.device, rank=self.rank,
                       world=self.world)
-        if options.crop_size is None:
+        if crop is None:
             batches = TensorBatches(self.data, options.batch_size, **common)
         else:  # crops aligned to the factor: a crop's latent is a window of the whole image's latent
-            batches = CropBatches(self.data, options.batch_size, options.crop_size, align=config.factor, **common)
+            batches = CropBatches(self.data, options.batch_size, crop, align=config.factor, **common)
         self.start(self.ae, optimizer, batches, self.objective)
 
     def _adamw(self, parameters) -> torch.optim.AdamW:

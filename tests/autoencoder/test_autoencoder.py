@@ -204,9 +204,10 @@ def test_training_round_trips_the_folder_and_writes_its_files(folder, tmp_path):
 
 
 def test_resume_continues_the_step_count_and_replays_the_same_run(folder, tmp_path):
-    _train(folder, tmp_path / "straight", 4)
-    _train(folder, tmp_path / "split", 2)
-    _train(folder, tmp_path / "split", 4)
+    # a constant rate: the default cosine decay follows the budget each invocation gives (2, then 4 steps)
+    _train(folder, tmp_path / "straight", 4, "--lr-decay", "none")
+    _train(folder, tmp_path / "split", 2, "--lr-decay", "none")
+    _train(folder, tmp_path / "split", 4, "--lr-decay", "none")
     assert [p.name for p in list_checkpoints(tmp_path / "split")][-1] == "step_00000004"
     assert "resumed from" in (tmp_path / "split" / "log.txt").read_text()
     a, b = load_autoencoder(tmp_path / "straight"), load_autoencoder(tmp_path / "split")

@@ -107,10 +107,11 @@ def _lrs(out):
 
 
 def test_resume_with_crops_replays_the_same_run(folder, tmp_path):
-    _train(folder, tmp_path / "straight", 4, "--crop-size", 8)
-    _train(folder, tmp_path / "split", 2, "--crop-size", 8)
-    _train(folder, tmp_path / "split", 4, "--crop-size", 8)
-    _train(folder, tmp_path / "whole", 4)
+    none = ("--lr-decay", "none")  # the default cosine decay follows each invocation's budget (2, then 4 steps)
+    _train(folder, tmp_path / "straight", 4, "--crop-size", 8, *none)
+    _train(folder, tmp_path / "split", 2, "--crop-size", 8, *none)
+    _train(folder, tmp_path / "split", 4, "--crop-size", 8, *none)
+    _train(folder, tmp_path / "whole", 4, "--crop-size", 0, *none)
     assert [p.name for p in list_checkpoints(tmp_path / "split")][-1] == "step_00000004"
     a, b = load_autoencoder(tmp_path / "straight"), load_autoencoder(tmp_path / "split")
     for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
@@ -124,7 +125,7 @@ def test_resume_with_crops_replays_the_same_run(folder, tmp_path):
     assert grid.size[1] > 2 * 16  # the pictures show whole 16x16 images (two rows), not 8x8 crops
 
 
-@pytest.mark.parametrize("crop, why", [(6, "multiple of the factor 4"), (32, "at most the image size 16")])
+@pytest.mark.parametrize("crop, why", [(6, "multiple of the factor 4"), (10, "multiple of the factor 4")])
 def test_bad_crop_sizes_are_one_clear_line(folder, tmp_path, crop, why):
     result = _train(folder, tmp_path / "bad", 2, "--crop-size", crop, ok=False)
     assert result.exit_code == 2 and why in result.output, result.output
@@ -139,5 +140,15 @@ def test_cosine_decay_reaches_zero_at_the_end_of_the_steps_budget(folder, tmp_pa
     assert len(lrs) == 20 and lrs[0] == pytest.approx(3e-3, rel=0.01)
     assert lrs[-1] < 0.01 * 3e-3  # the last step's rate: 3e-3 * (1 + cos(pi * 19/20)) / 2
     assert all(b < a for a, b in zip(lrs, lrs[1:]))
-    _train(folder, tmp_path / "flat", 3)  # the default stays a constant rate
+    _train(folder, tmp_path / "flat", 3, "--lr-decay", "none")  # LDM's constant rate
     assert _lrs(tmp_path / "flat") == [pytest.approx(3e-3)] * 3
+
+
+def test_crops_not_smaller_than_the_images_train_whole_images(folder, tmp_path):
+    """The default crop (64) on 16x16 images, and --crop-size 0: both train on whole images, step for step."""
+    _train(folder, tmp_path / "default", 2)
+    _train(folder, tmp_path / "zero", 2, "--crop-size", "0")
+    _train(folder, tmp_path / "crop8", 2, "--crop-size", "8")
+    a, b, c = (load_autoencoder(tmp_path / n) for n in ("default", "zero", "crop8"))
+    assert torch.equal(a.decoder.conv_out.weight, b.decoder.conv_out.weight)
+    assert not torch.equal(a.decoder.conv_out.weight, c.decoder.conv_out.weight)

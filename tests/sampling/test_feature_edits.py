@@ -150,3 +150,35 @@ def test_the_bench_end_to_end_and_its_condition_is_the_clis(tmp_path, one_thread
     mine = edit_condition(own["features"].numpy(), T, np.array([target]), own["mask"])
     np.testing.assert_allclose(cli["features"].numpy(), mine["features"].numpy(), atol=1e-6)
     assert torch.equal(cli["mask"], mine["mask"]) and cli["mask"].sum() > 0
+
+
+# ------------------------------------------------------------------ the CLI's feature edits keep the rest
+def test_an_edit_of_a_feature_model_keeps_the_inputs_own_features_and_inverts_under_them(tmp_path, one_thread):
+    """``--init X --set temperature=V`` without ``--like``: X is the like image (the other 31 features stay X's,
+    not 0.5); with ``--invert`` the inversion runs under X's own features; ``sample`` says so in one note."""
+    from fromnoise import load
+    from fromnoise.conditioning.request import build_condition
+    from fromnoise.img2img_request import EditRequest
+    from fromnoise.sampling.img2img_files import condition_kwargs
+    from tests.cli_runner import run
+
+    folder, run_dir = feature_objects_run(tmp_path, 1)
+    den, x = load(run_dir), str(folder / "o_03.png")
+    request = {"set": ["temperature=0.9"]}
+    assert EditRequest(init=x).keep_own_condition(request, den.encoders) and request["like"] == x
+    edited, _ = build_condition(den, request, 1)
+    own, _ = build_condition(den, {"like": x}, 1)
+    f, g = edited["features"][0].numpy(), own["features"][0].numpy()
+    assert f[T] == pytest.approx(0.9, abs=1e-6) and np.allclose(np.delete(f, T), np.delete(g, T), atol=1e-6)
+    assert torch.equal(edited["mask"], own["mask"])  # the silhouette follows the like image
+    for kept in ({"like": str(folder / "o_01.png")}, {"features": "f.json"}):  # what the user names stays
+        assert not EditRequest(init=x).keep_own_condition(dict(kept), den.encoders)
+    assert not EditRequest().keep_own_condition({}, den.encoders)  # no input image: nothing to keep
+
+    kw = condition_kwargs(EditRequest(init=x, invert=True), den, 1, edited, 1.0)
+    assert torch.equal(kw["source"]["features"], own["features"]) and torch.equal(kw["source"]["mask"], own["mask"])
+    assert "source" not in condition_kwargs(EditRequest(init=x), den, 1, edited, 1.0)  # SDEdit has no inversion
+
+    result = run("sample", run_dir, "--init", x, "--set", "temperature=0.9", "--strength", "0.5", "-n", "1",
+                 "--steps", "2", "--out", tmp_path / "gen")
+    assert result.output.count("keeps the input's own features") == 1, result.output
