@@ -15,12 +15,20 @@
     re-measured, per group; goals colour r >= 0.9, lighting and material >= 0.8, shape >= 0.8,
     topology >= 0.7) and the share of generated object pixels (alpha > 0.5) outside the requested
     mask (goal < 3%). The autoencoder's minutes are reported separately.
+(d) ``--part patch``: the pixel-space ``youandme-patch`` preset (8x8 patch stem, shifted cosine) for
+    ``--minutes`` on the same clip art, measured exactly as (c) (issue 24's flagship comparison: run (c) with
+    the recipe autoencoder and (d) side by side, each on one thread, at the same total CPU budget).
+    Both write ``bench/results/<results>_grid.png``: held-out originals above the objects made from them.
 
     python bench/bench_latent.py --threads 1 --ae-minutes 60 --minutes 60          # the real run
     python bench/bench_latent.py --threads 1 --part latent --minutes 60 \
         --autoencoder bench/cache/autoencoder/f4_256_2000 --results latent_quality   # reuse bench_autoencoder's
     python bench/bench_latent.py --threads 1 --part pixel --minutes 60 --results latent_pixel  # the peer
     python bench/bench_latent.py --threads 1 --smoke --part speed latent pixel       # does it work?
+    python bench/bench_latent.py --threads 1 --part latent --autoencoder bench/cache/autoencoder/new_f4 \
+        --minutes 90 --results flagship_latent --tag _flagship --fresh &                # issue 24: 30 + 90
+    python bench/bench_latent.py --threads 1 --part patch --minutes 120 --results flagship_patch \
+        --tag _flagship --fresh                                                          # ... beside 120
 
 Runs go to bench/cache/latent/; results: bench/results/latent.json (``latent_smoke.json`` with --smoke).
 """
@@ -280,6 +288,7 @@ def main() -> None:
     if a.smoke:
         a.pixel_steps, a.latent_steps, a.latent_batch, a.sample_images = 1, 2, 8, 2
         a.ae_minutes, a.minutes, a.train, a.heldout, a.fresh, a.pixel_eval, a.pixel_nfe = 0.2, 0.3, 24, 8, True, 2, 2
+        a.results = "latent_smoke"
     torch.manual_seed(0)
     results: dict = {}
     clock = time.process_time if a.clock == "cpu" else time.perf_counter
@@ -314,7 +323,7 @@ def main() -> None:
         print(f"(d) patch: {q['steps']} steps, KID {q['kid']:.4f} +- {q['kid_std']:.4f} (N = {q['n_generated']}), "
               f"object pixels outside the mask {100 * q['mask_outside_share']:.1f}%, fidelity r by group "
               + ", ".join(f"{g} {v.get('r')}" for g, v in q["fidelity_groups"].items()))
-    write_result("latent_smoke" if a.smoke else a.results, {"smoke_only": a.smoke, "args": vars(a), "results": results})
+    write_result(a.results, {"smoke_only": a.smoke, "args": vars(a), "results": results})
 
 
 if __name__ == "__main__":
