@@ -25,8 +25,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout: tests/ and fromnoise/
 
-from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.web.test_web_page import choose, generate, set_number, tab
+from bench.page_driver import CHROMIUM, CHROMIUM_ARGS, choose, click_generate, set_number, tab
 
 LIMIT = 300_000
 
@@ -83,7 +82,7 @@ def main():
         choose(page, "sampler", "ddim")
         set_number(page, "steps", args.steps)
         set_number(page, "count", 16)
-        generate(page)
+        click_generate(page)
         page.screenshot(path=str(out / "web_generate.png"))
         # image-to-image: a held-out Fashion-MNIST image, its right half regenerated (RePaint)
         photo, hole = held_out(Path(tempfile.mkdtemp(prefix="shots-")))
@@ -95,7 +94,7 @@ def main():
         page.locator("#inpaint-mask img").first.wait_for()
         set_number(page, "resample", 3)
         set_number(page, "jump-length", 5)
-        generate(page)
+        click_generate(page)
         page.locator("#i2i").scroll_into_view_if_needed()
         page.wait_for_timeout(500)
         page.screenshot(path=str(out / "web_img2img.png"), full_page=True)

@@ -20,22 +20,18 @@ Writes bench/results/page_warmth.json and page_warmth.png (the page after the hi
 from __future__ import annotations
 
 import argparse
-import io
 import socket
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import write_result  # noqa: E402
+from bench.page_driver import CHROMIUM, CHROMIUM_ARGS, click_generate, image_pixels, set_number  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -45,27 +41,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _set_number(page, elem_id: str, value) -> None:
-    box = page.locator(f"#{elem_id} input[type=number]").first
-    box.fill(str(value))
-    box.press("Enter")
-
-
-def _gallery(page) -> list[np.ndarray]:
-    imgs = page.locator("#gallery img")
-    return [np.asarray(Image.open(io.BytesIO(page.request.get(imgs.nth(i).get_attribute("src")).body())))
-            for i in range(imgs.count())]
-
-
 def _generate(page) -> list[np.ndarray]:
-    """Click Generate and wait until the gallery's first image is replaced and the run has finished."""
-    first = page.locator("#gallery img").first
-    old = first.get_attribute("src") if first.count() else ""
-    page.locator("#generate").click()
-    page.wait_for_function("([sel, old]) => { const i = document.querySelector(sel); return i && i.src !== old; }",
-                           arg=["#gallery img", old])
-    page.wait_for_function("() => !document.querySelector('#gen-status').innerText.includes('step ')")
-    return _gallery(page)
+    """Generate on the page; the pixels of every image in the gallery."""
+    click_generate(page)
+    imgs = page.locator("#gallery img")
+    return [image_pixels(page, imgs.nth(i)) for i in range(imgs.count())]
 
 
 def warmth(images: list[np.ndarray]) -> list[float]:
@@ -102,23 +82,23 @@ def main(argv=None) -> dict:
     t0 = time.perf_counter()
     try:
         with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1600})
             page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(
                 ("http://127.0.0.1", "data:", "blob:")) else r.abort())
             page.set_default_timeout(600_000)
             page.goto(url.rstrip("/") + "/")
             page.wait_for_selector("#feature-temperature", state="visible")
-            _set_number(page, "steps", a.steps)
-            _set_number(page, "count", a.count)
+            set_number(page, "steps", a.steps)
+            set_number(page, "count", a.count)
             page.locator("#like-image input[type=file]").set_input_files(str(Path(a.like).resolve()))
             page.wait_for_function("() => document.querySelector('#use-mask input').checked")
             page.wait_for_function("(v) => Math.abs(parseFloat(document.querySelector("
                                    "'#feature-temperature input[type=number]').value) - v) < 0.02", arg=expected)
             shown = float(page.locator("#feature-temperature input[type=number]").first.input_value())
-            _set_number(page, "feature-temperature", a.low)
+            set_number(page, "feature-temperature", a.low)
             low = _generate(page)
-            _set_number(page, "feature-temperature", a.high)
+            set_number(page, "feature-temperature", a.high)
             high = _generate(page)
             command = page.locator("#command").inner_text()
             RESULTS.mkdir(exist_ok=True)

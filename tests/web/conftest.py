@@ -20,9 +20,8 @@ import pytest
 from PIL import Image
 from skimage.draw import disk, rectangle
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+from bench.page_driver import CHROMIUM, CHROMIUM_ARGS
+
 OUTSIDE: list[str] = []  # addresses something tried to reach
 
 

@@ -6,7 +6,6 @@ of a real Fashion-MNIST model, come from ``bench/make_screenshots.py``.
 
 from __future__ import annotations
 
-import io
 import os
 import re
 from pathlib import Path
@@ -16,6 +15,8 @@ import playwright  # noqa: F401  (the dev extra, which make test installs)
 import pytest
 from PIL import Image
 
+from bench.page_driver import choose, click_generate, image_pixels, set_number, tab
+
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory):
@@ -24,36 +25,9 @@ def shots(tmp_path_factory):
     return folder
 
 
-def choose(page, elem_id: str, value: str):
-    page.locator(f"#{elem_id} input").first.click()
-    page.get_by_role("option", name=value, exact=True).click()
-
-
-def set_number(page, elem_id: str, value):
-    box = page.locator(f"#{elem_id} input[type=number]").first
-    box.fill(str(value))
-    box.press("Enter")
-
-
-def tab(page, name: str):
-    page.get_by_role("tab", name=name).click()
-
-
-def image_pixels(page, locator) -> np.ndarray:
-    """The pixels of an <img> as the server sent them."""
-    src = locator.get_attribute("src")
-    body = page.request.get(src).body()
-    return np.asarray(Image.open(io.BytesIO(body)))
-
-
 def generate(page) -> tuple[np.ndarray, object]:
     """Click Generate, wait for the gallery's first image to be replaced; returns its pixels and the locator."""
-    first = page.locator("#gallery img").first
-    old = first.get_attribute("src") if first.count() else ""
-    page.locator("#generate").click()
-    page.wait_for_function("([sel, old]) => { const i = document.querySelector(sel); return i && i.src !== old; }",
-                           arg=["#gallery img", old])
-    page.wait_for_function("() => !document.querySelector('#gen-status').innerText.includes('step ')")
+    first = click_generate(page)
     return image_pixels(page, first), first
 
 
