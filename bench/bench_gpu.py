@@ -18,7 +18,15 @@
    N = 2000 on the CPU; the Inception network is the same). A missing data set or Inception file is
    recorded as the reason the quality figure is absent; the rest still runs.
 
+5. With ``--flagship DIR`` (a folder of 256x256 RGBA clip art, e.g. bench/clipart_dataset.py's train split; issue
+   24 item 7): the pixel-space ``youandme`` (84M, reference 000's own network) and ``youandme-patch`` trained
+   features + mask conditioned on it for ``--flagship-minutes`` wall-minutes each (``fromnoise train``'s own
+   path, bf16 autocast on the GPU): steps, images/s, peak GPU memory, and the end-of-run sample grid copied to
+   bench/results/gpu_flagship_<preset>.png.
+
 Every section writes into the JSON as soon as it is done, so a run stopped early keeps what it measured.
+
+    python bench/bench_gpu.py --skip-quality --flagship data/clipart/train --flagship-minutes 2
 """
 
 from __future__ import annotations
@@ -43,7 +51,7 @@ from fromnoise.errors import UserError  # noqa: E402
 from fromnoise.models import PRESETS, count_parameters, get_preset  # noqa: E402
 from fromnoise.training import Trainer, TrainOptions  # noqa: E402
 
-SPEED_PRESETS = ("fashion", "cifar", "youandme", "youandme-latent")
+SPEED_PRESETS = ("fashion", "cifar", "youandme", "youandme-latent", "youandme-patch")
 # dense bf16 tensor-core peaks from the vendors' datasheets (TFLOP/s, without sparsity)
 DATASHEET_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0, "A10": 125.0}
 
@@ -194,11 +202,47 @@ def _quality(minutes: float, samples: int) -> dict:
             else {k: zero_point.get(k) for k in ("n", "kid", "kid_std", "fid")}}
 
 
+def _flagship(folder: str, minutes: float) -> list[dict]:
+    """Issue 24 item 7: youandme and youandme-patch on real clip art for ``minutes`` each (see the docstring)."""
+    import shutil
+
+    from fromnoise.cli.train_run import run_training
+    from fromnoise.config import ConditioningConfig, DataConfig, TrainingConfig
+
+    rows = []
+    for preset in ("youandme", "youandme-patch"):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / preset
+            torch.cuda.reset_peak_memory_stats()
+            t0 = time.time()
+            run_training(DataConfig(source=folder, channels=4, image_size=256),
+                         TrainingConfig(out=str(out), minutes=minutes, progress=False, sample_every=10**9,
+                                        save_every=10**9, num_samples=8, sample_steps=20, memorization_every=0),
+                         preset=preset, conditioning=ConditioningConfig(kind="features", mask=True),
+                         auto=frozenset({"batch_size", "lr", "hflip"}))
+            seconds = time.time() - t0
+            metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+            step = metrics[-1]["step"] if metrics else 0
+            grid = RESULTS / f"gpu_flagship_{preset}.png"
+            if (out / "samples" / "latest.png").is_file():
+                shutil.copyfile(out / "samples" / "latest.png", grid)
+            rows.append({"preset": preset, "minutes": minutes, "steps": step, "wall_seconds": seconds,
+                         "images_per_s": (metrics[-1].get("images_per_s") if metrics else None),
+                         "peak_gib": torch.cuda.max_memory_allocated() / 2**30,
+                         "grid": str(grid) if grid.is_file() else None})
+        print(rows[-1], flush=True)
+        _free()
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quality-minutes", type=float, default=4.5)
     ap.add_argument("--samples", type=int, default=2000)
     ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--flagship", default=None, help="a folder of 256x256 RGBA clip art: train youandme and "
+                                                     "youandme-patch on it (item 5 above)")
+    ap.add_argument("--flagship-minutes", type=float, default=2.0, help="wall-minutes per flagship preset")
     args = ap.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("bench_gpu.py needs a CUDA GPU; on the CPU run bench/bench_scaling.py")
@@ -242,6 +286,9 @@ def main() -> None:
         except (UserError, FileNotFoundError, ImportError) as err:  # no data set or Inception file on this machine
             RESULT["quality"] = {"skipped": str(err)}
         print(RESULT["quality"], flush=True)
+    if args.flagship:
+        RESULT["flagship"] = _flagship(args.flagship, args.flagship_minutes)
+        _save()
     RESULT["seconds"] = time.time() - t_start
     _save()
 
