@@ -151,14 +151,13 @@ def _train_diffusion(a, train_dir, out: Path, preset: str, autoencoder: str | No
 def _score(images: torch.Tensor, held, masks: torch.Tensor) -> dict:
     """KID of generated (N, 4, 256, 256) images in [0, 1] (colour on white + alpha) against the held-out
     images, and the share of generated object pixels (alpha > 0.5) outside the requested masks."""
-    from fromnoise.data import unit_to_uint8
+    from fromnoise.data import on_white, unit_to_uint8
     from fromnoise.evaluation.fid import kid_from_features
     from fromnoise.evaluation.inception import InceptionFeatures
 
     inception = InceptionFeatures()
     f_real = inception(composite_alpha(held).images[:, :3], progress=False)
-    on_white = images[:, :3] * images[:, 3:] + (1 - images[:, 3:])  # as the held-out images are composited
-    f_fake = inception(unit_to_uint8(on_white), progress=False)
+    f_fake = inception(unit_to_uint8(on_white(images)[:, :3]), progress=False)  # as the held-out images are
     kid, kid_std = kid_from_features(f_fake, f_real, subset_size=min(len(f_real), len(f_fake), 1000))
     obj = images[:, 3] > 0.5
     outside = obj & (masks[:, 0] < 0.5)
@@ -171,7 +170,7 @@ def _evaluate(out: Path, held, grid_name: str) -> dict:
     spill; ``bench/results/<grid_name>.png``: the first 8 held-out originals (top) and the objects generated
     from their features and masks (below)."""
     from fromnoise import load
-    from fromnoise.data import to_float
+    from fromnoise.data import on_white, to_float
     from fromnoise.evaluation.fidelity import evaluate_fidelity, held_out_targets
     from fromnoise.viz import save_grid
 
@@ -183,8 +182,7 @@ def _evaluate(out: Path, held, grid_name: str) -> dict:
     groups = {g: {k: (None if not np.isfinite(v) else float(v)) for k, v in row.items()}
               for g, row in report.groups.to_dict(orient="index").items()}
     originals = (to_float(composite_alpha(held).images[:8]) + 1) / 2
-    made = report.images[:8].clamp(0, 1)
-    generated = made[:, :3] * made[:, 3:] + (1 - made[:, 3:])  # on white, as the originals are shown
+    generated = on_white(report.images[:8].clamp(0, 1))[:, :3]  # as the originals are shown
     grid = save_grid(torch.cat([originals[:, :3], generated]),
                      Path(__file__).parent / "results" / f"{grid_name}.png", nrow=8)
     return {"steps": denoiser.step, "n_heldout": len(held), "eval_cpu_minutes": sample_cpu_minutes,

@@ -2,11 +2,11 @@
 
     python bench/img2img_features.py --run RUN --data EMOJI32 [--holdout 128] [--objects 16] [--steps 20]
 
-The command line's edit is ``fromnoise sample RUN --init OBJ.png --like OBJ.png --set temperature=0.9
---strength S``: ``--like`` gives the object's own 32 features and mask, ``--set`` replaces one feature, and the
-object is noised to S and sampled back (SDEdit, arxiv 2108.01073) under that condition. (Without ``--like`` the
-other 31 features are 0.5, not the object's.) This bench makes the same condition rows directly (a test checks
-them against ``build_condition``) and calls the same ``generate(init=, strength=)``.
+The command line's edit is ``fromnoise sample RUN --init OBJ.png --set temperature=0.9 --strength S``: an edit
+of a feature model keeps the object's own 32 features and mask (as ``--like OBJ.png`` would), ``--set`` replaces
+one feature, and the object is noised to S and sampled back (SDEdit, arxiv 2108.01073) under that condition.
+This bench makes the same condition rows directly (a test checks them against ``build_condition``) and calls the
+same ``generate(init=, strength=)``.
 
 ``RUN`` is a features + mask model; ``--data``/``--holdout``/``--split-seed`` give the held-out split of
 ``bench/bench_features.py`` (as ``bench/bench_sliders.py``, whose helpers this imports). For K held-out objects
@@ -25,8 +25,7 @@ them against ``build_condition``) and calls the same ``generate(init=, strength=
   is edited): how often does re-sampling alone land nearer the target? (``control_moved``)
 
 ``--invert`` starts from the DDIM inversion of the object under its own features instead (``generate(invert=True,
-source={"features": own})``; the CLI's ``--invert`` inverts under the edited condition, it has no way to name the
-source features).
+source={"features": own})``, as the CLI's ``--invert`` does for a feature model).
 
 Goal (issue 26): moved >= 0.9 with IoU >= 0.9. Object k uses seed + k for every feature and strength. Writes
 ``--out/NAME.json``, ``NAME.md``, ``NAME.png`` (the curves) and ``NAME_examples.png`` (object 0: one row per

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoint import load_weights
+from ..data.alpha import on_white
 from ..diffusion import Denoiser
 from ..errors import UserError
 from ..io import replace_dir
@@ -117,10 +118,7 @@ class LatentDenoiser(Denoiser):
         mask area-averaged to the latent size. ``Edit`` keeps its input in [0, 1] and walks from
         ``2 * init - 1``, so the latents z are stored as (z + 1) / 2. ``generate()`` walks this one and
         blends the decoded result with the pixel request's own ``finish``."""
-        x = edit.init.float()  # (n, C, H, W) in [0, 1]
-        if x.shape[1] == 4:
-            alpha = x[:, 3:]
-            x = torch.cat([x[:, :3] * alpha + (1 - alpha), alpha], dim=1)
+        x = on_white(edit.init.float())  # (n, C, H, W) in [0, 1]; prepare_init has composited it already
         z = self.encode_images(x * 2 - 1).cpu()
         weight = None if edit.weight is None else mask_to_latent(edit.weight, z.shape[-2:])
         return dataclasses.replace(edit, init=(z + 1) / 2, weight=weight)

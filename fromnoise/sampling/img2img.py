@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import torch
 from torchvision.transforms.v2 import functional as TF
 
+from ..data.alpha import on_white
 from ..errors import UserError
 from ..img2img_request import DETERMINISTIC, EDIT_DEFAULTS, default_strength
 from .img2img_walks import ddim_invert, feather, inpaint, noised, repaint_schedule, sdedit_grid
@@ -74,7 +75,8 @@ def prepare_init(init, image_shape: tuple[int, int, int], n: int) -> torch.Tenso
     """The input image(s) as (n, C, H, W) in [0, 1] at the model's shape.
 
     Accepts (C, H, W) or (1 | n, C, H, W), float in [0, 1] or uint8. Another size is resized (shorter side)
-    and centre-cropped, with an :class:`Img2ImgWarning` saying so; other channels are a UserError.
+    and centre-cropped, with an :class:`Img2ImgWarning` saying so; other channels are a UserError. RGBA comes
+    back with its colour composited on white (alpha kept), as RGBA models are trained.
     """
     x = _as_unit(init, "init image")
     if x.ndim == 3:
@@ -89,7 +91,7 @@ def prepare_init(init, image_shape: tuple[int, int, int], n: int) -> torch.Tenso
         warnings.warn(f"the init image is {x.shape[-1]}x{x.shape[-2]}; resized (shorter side) and centre-cropped "
                       f"to the model's {w}x{h}", Img2ImgWarning, stacklevel=4)
         x = _fit(x, (h, w))
-    return _rows(x, n, "init image")
+    return _rows(on_white(x), n, "init image")
 
 
 def prepare_mask(mask, init_hw: tuple[int, int], image_shape: tuple[int, int, int], n: int,

@@ -22,7 +22,7 @@ from fromnoise.autoencoder.latent_model import LatentDenoiser, mask_to_latent
 from fromnoise.autoencoder.latents import latent_scale
 from fromnoise.build import make_config
 from fromnoise.checkpoint import list_checkpoints, read_checkpoint
-from fromnoise.data import load_dataset
+from fromnoise.data import load_dataset, on_white
 from fromnoise.errors import UserError
 from fromnoise.sampling.img2img import plan_edit
 from tests.cli_runner import run
@@ -191,8 +191,11 @@ def test_image_to_image_on_a_latent_model_encodes_the_input_and_keeps_the_unmask
     mask[8:24, 8:24] = 1
     out = fromnoise.generate(denoiser, 2, steps=4, init=init, mask=mask, feather=0, seed=1)
     keep = mask == 0
-    assert torch.equal(out[:, :, keep], (init.float() / 255).expand(2, -1, -1, -1)[:, :, keep])  # bit for bit
-    assert not torch.equal(out[:, :, ~keep], (init.float() / 255).expand(2, -1, -1, -1)[:, :, ~keep])
+    # bit for bit, as the model sees the input: RGBA colour composited on white (under alpha 0 it is arbitrary)
+    seen_init = on_white(init.float()[None] / 255).expand(2, -1, -1, -1)
+    assert not torch.equal(seen_init, (init.float() / 255).expand(2, -1, -1, -1))  # the file has colour under alpha 0
+    assert torch.equal(out[:, :, keep], seen_init[:, :, keep])
+    assert not torch.equal(out[:, :, ~keep], seen_init[:, :, ~keep])
     edit = denoiser.latent_edit(plan_edit(denoiser.image_shape, 1, init=init, mask=mask, feather_px=0))
     assert edit.init.shape == (1, 4, 8, 8) and edit.weight.shape == (1, 1, 8, 8)
     assert float(edit.weight[0, 0, 2:6, 2:6].min()) == 1 and float(edit.weight[0, 0, :2].max()) == 0

@@ -255,3 +255,15 @@ def test_mask_not_binary_is_thresholded_and_said(denoiser):  # noqa: F811
 def test_bad_input_is_a_user_error(denoiser, kwargs, message):  # noqa: F811
     with pytest.raises(UserError, match=message):
         generate(denoiser, 2, steps=2, **kwargs)
+
+
+def test_an_rgba_input_is_composited_on_white_as_the_models_see_it():
+    """prepare_init: colour * alpha + (1 - alpha), alpha kept; other channel counts untouched."""
+    from fromnoise.sampling.img2img import prepare_init
+
+    x = torch.tensor([0.2, 0.6, 1.0, 0.25]).reshape(1, 4, 1, 1).expand(1, 4, 2, 2)
+    out = prepare_init(x, (4, 2, 2), 1)
+    expected = torch.tensor([0.2 * 0.25 + 0.75, 0.6 * 0.25 + 0.75, 1.0, 0.25]).reshape(1, 4, 1, 1)
+    assert torch.allclose(out, expected.expand(1, 4, 2, 2), atol=1e-6)
+    rgb = torch.rand(1, 3, 2, 2)
+    assert torch.equal(prepare_init(rgb, (3, 2, 2), 1), rgb)
