@@ -214,20 +214,26 @@ def _objects(denoiser, held, count: int, workers: int):
     return targets[keep], masks, keep
 
 
+def train_and_heldout(den, args):
+    """(training images, held-out images) at the model's size and channels: ``--heldout FOLDER`` beside all of
+    ``--data``, or the seeded split of ``--data`` (``--holdout``, ``--split-seed``)."""
+    from fromnoise.data import load_dataset
+
+    c, h, _ = den.image_shape
+    data = load_dataset(args.data, image_size=h, channels=c)
+    if getattr(args, "heldout", None):
+        return data, load_dataset(args.heldout, image_size=h, channels=c)
+    return split(data, args.holdout, args.split_seed)
+
+
 def run(args) -> dict:
     from fromnoise import load
-    from fromnoise.data import load_dataset
     from fromnoise.evaluation.fidelity import measure_normalised
 
     torch.set_num_threads(args.threads)
     t0, cpu0 = time.time(), time.process_time()
     den = load(args.run)
-    c, h, w = den.image_shape
-    data = load_dataset(args.data, image_size=h, channels=c)
-    if args.heldout:
-        train, held = data, load_dataset(args.heldout, image_size=h, channels=c)
-    else:
-        train, held = split(data, args.holdout, args.split_seed)
+    train, held = train_and_heldout(den, args)
     table, _ = measure_normalised(den, train.images, args.workers)
     grid, widened = sweep_grid(table, (args.low, args.high), args.sweep_steps)
     bases, masks, keep = _objects(den, held, args.objects, args.workers)

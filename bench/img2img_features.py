@@ -9,7 +9,8 @@ This bench makes the same condition rows directly (a test checks them against ``
 same ``generate(init=, strength=)``.
 
 ``RUN`` is a features + mask model; ``--data``/``--holdout``/``--split-seed`` give the held-out split of
-``bench/bench_features.py`` (as ``bench/bench_sliders.py``, whose helpers this imports). For K held-out objects
+``bench/bench_features.py`` (or ``--heldout FOLDER``: objects from their own folder, all of ``--data`` trains;
+as ``bench/bench_sliders.py``, whose helpers this imports). For K held-out objects
 (the first K with a non-empty mask) and one feature per group (``fromnoise.viz.sliders.REPRESENTATIVE``):
 
 * the target: the feature's 90th percentile over the training images when the object's own value is below the
@@ -46,8 +47,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_features import split  # noqa: E402
-from bench.bench_sliders import _objects  # noqa: E402  (the first K held-out objects with a non-empty mask)
+from bench.bench_sliders import _objects, train_and_heldout  # noqa: E402  (_objects: the first K with a mask)
 from fromnoise.features.names import CIRCULAR, FEATURE_DOCS, FEATURE_NAMES, MASK_GROUPS  # noqa: E402
 from fromnoise.io import write_json, write_text  # noqa: E402
 from fromnoise.viz.sliders import REPRESENTATIVE, SWEEP_PERCENTILES, sweep_grid  # noqa: E402
@@ -226,7 +226,6 @@ def curve_figure(rows: list[dict], title: str = ""):
 # ------------------------------------------------------------------------------------ the run
 def run(args) -> dict:
     from fromnoise import load
-    from fromnoise.data import load_dataset
     from fromnoise.evaluation.fidelity import measure_normalised
     from fromnoise.viz.grids import save_grid
     from fromnoise.viz.plots import save_figure
@@ -237,8 +236,7 @@ def run(args) -> dict:
     if "features" not in den.encoders:
         from fromnoise.errors import UserError
         raise UserError(f"{args.run} is not a features model: train one with bench/bench_features.py train")
-    c, h, w = den.image_shape
-    train, held = split(load_dataset(args.data, image_size=h, channels=c), args.holdout, args.split_seed)
+    train, held = train_and_heldout(den, args)
     table, _ = measure_normalised(den, train.images, args.workers)
     bases, masks, keep = _objects(den, held, args.objects, args.workers)
     objects = held.images[keep].float() / 255
@@ -258,7 +256,7 @@ def run(args) -> dict:
     examples = save_grid(show, out / f"{args.name}_examples.png", nrow=len(args.strengths) + 1)
     files = held.files or []
     summary = {
-        "settings": {"run": str(args.run), "data": str(args.data), "holdout": args.holdout,
+        "settings": {"run": str(args.run), "data": str(args.data), "heldout": args.heldout, "holdout": args.holdout,
                      "split_seed": args.split_seed, "train_images": len(train), "objects": len(bases),
                      "object_files": [Path(files[i]).name for i in keep] if files else None,
                      "features": features, "strengths": list(args.strengths), "percentiles": [args.low, args.high],
@@ -291,6 +289,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="the image folder the run was trained from")
     p.add_argument("--holdout", type=int, default=128, help="held-out images of the split (as bench_features.py)")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the held-out split (as bench_features.py)")
+    p.add_argument("--heldout", default=None, help="a folder of held-out objects instead of the split")
     p.add_argument("--objects", type=int, default=16, help="held-out objects K")
     p.add_argument("--features", nargs="+", choices=FEATURE_NAMES, default=None,
                    help="features to edit (default: one per group, fromnoise.viz.sliders.REPRESENTATIVE)")
