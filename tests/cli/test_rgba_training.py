@@ -1,0 +1,40 @@
+"""Pixel-space training on RGBA images learns the colour composited on white (the colour under transparent
+pixels is arbitrary in a PNG), as the autoencoder does; the alpha channel is kept."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from fromnoise.cli import train_run
+from fromnoise.config import DataConfig, TrainingConfig
+
+
+def test_rgba_pixel_training_sees_the_colour_on_white(tmp_path, monkeypatch):
+    folder = tmp_path / "objects"
+    folder.mkdir()
+    for i in range(4):
+        img = np.zeros((8, 8, 4), np.uint8)
+        img[..., :3] = (10, 200, 30)  # green everywhere, visible only where alpha > 0
+        img[2:6, 2:6, 3] = 255
+        Image.fromarray(img, "RGBA").save(folder / f"o{i}.png")
+    seen = {}
+
+    class Captured(Exception):
+        pass
+
+    class FakeTrainer:
+        def __init__(self, config, images, *args, **kwargs):
+            seen["images"] = images.images
+            raise Captured
+
+    monkeypatch.setattr(train_run, "Trainer", FakeTrainer)
+    try:
+        train_run.run_training(DataConfig(source=str(folder), channels=4),
+                               TrainingConfig(out=str(tmp_path / "run"), steps=1, progress=False), preset="micro")
+    except Captured:
+        pass
+    x = seen["images"]
+    assert x.shape == (4, 4, 8, 8)
+    assert (x[:, :3, 0, 0] == 255).all()  # transparent: white, not the file's green
+    assert x[0, :3, 3, 3].tolist() == [10, 200, 30] and (x[:, 3, 3, 3] == 255).all() and (x[:, 3, 0, 0] == 0).all()
