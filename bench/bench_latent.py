@@ -186,6 +186,7 @@ def _evaluate(out: Path, held, grid_name: str) -> dict:
     grid = save_grid(torch.cat([originals[:, :3], generated]),
                      Path(__file__).parent / "results" / f"{grid_name}.png", nrow=8)
     return {"steps": denoiser.step, "n_heldout": len(held), "eval_cpu_minutes": sample_cpu_minutes,
+            "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
             **_score(report.images, held, masks), "fidelity_groups": groups, "grid": str(grid)}
 
 
