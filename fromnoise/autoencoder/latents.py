@@ -30,6 +30,9 @@ from ..io import atomic_write
 from .model import Autoencoder, weights_digest
 
 
+COMPOSITE_CHUNK = 128  # images composited at a time (a float copy of 128 RGBA 256x256 images is 134 MB)
+
+
 def composite_alpha(data: ImageData) -> ImageData:
     """RGBA images with their colour composited over white, alpha kept (the object mask).
 
@@ -39,10 +42,11 @@ def composite_alpha(data: ImageData) -> ImageData:
     """
     if data.channels != 4:
         return data
-    x = data.images.float()
-    alpha = x[:, 3:4] / 255.0
-    rgb = (x[:, :3] * alpha + 255.0 * (1 - alpha)).round().clamp(0, 255).to(torch.uint8)
-    images = torch.cat([rgb, data.images[:, 3:4]], dim=1)
+    images = data.images.clone()
+    for chunk in images.split(COMPOSITE_CHUNK):  # in place, a chunk at a time: float copies stay small
+        x = chunk.float()
+        alpha = x[:, 3:4] / 255.0
+        chunk[:, :3] = (x[:, :3] * alpha + 255.0 * (1 - alpha)).round().clamp(0, 255).to(torch.uint8)
     return ImageData(images=images, labels=data.labels, class_names=data.class_names, captions=data.captions,
                      description=dict(data.description, composited="white"), files=data.files)
 
