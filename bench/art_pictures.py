@@ -32,24 +32,31 @@ def main() -> None:
     ap.add_argument("heldout", help="a folder of held-out RGBA images")
     ap.add_argument("--out", required=True, help="folder for the picture")
     ap.add_argument("--n", type=int, default=8, help="objects")
+    ap.add_argument("--files", nargs="+", default=None, help="these held-out file names instead of the first --n")
     ap.add_argument("--steps", type=int, default=20, help="sampler steps (the model's default sampler)")
     ap.add_argument("--guidance", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--name", default="heldout_vs_generated", help="picture file name (without .png)")
     a = ap.parse_args()
     den = load(a.run)
     held = load_dataset(a.heldout, channels=4, labels_from="none")
-    files = [Path(a.heldout) / f for f in (held.files or [])][:a.n]
+    names = a.files or (held.files or [])[:a.n]
+    files = [Path(a.heldout) / f for f in names]
     if not files:
         raise SystemExit(f"{a.heldout}: no images")
+    index = {Path(f).name: i for i, f in enumerate(held.files or [])}
+    missing = [f.name for f in files if f.name not in index]
+    if missing:
+        raise SystemExit(f"{a.heldout}: no such images: {', '.join(missing)}")
     rows = []
     for i, f in enumerate(files):
         cond, _ = build_condition(den, {"like": str(f), "mask": str(f)}, 1)
         rows.append(generate(den, 1, condition=cond, steps=a.steps, guidance=a.guidance, seed=a.seed + i).cpu())
     generated = torch.cat(rows)[:, :3]
-    originals = (to_float(composite_alpha(held).images[:len(files)]) + 1) / 2
+    originals = (to_float(composite_alpha(held).images[[index[f.name] for f in files]]) + 1) / 2
     size = generated.shape[-1]
     originals = torch.nn.functional.interpolate(originals[:, :3], size=(size, size), mode="area")
-    path = save_grid(torch.cat([originals, generated.clamp(0, 1)]), Path(a.out) / "heldout_vs_generated.png",
+    path = save_grid(torch.cat([originals, generated.clamp(0, 1)]), Path(a.out) / f"{a.name}.png",
                      nrow=len(files))
     print(f"wrote {path}")
 

@@ -136,7 +136,14 @@ def youandme_patch(image_size=256, channels=3) -> ModelSpec:
     2x2), widths 64-128-256-256, one ResBlock and one skip per level, attention at 8x8, 4x4 and in the
     middle, FiLM embeddings, v-prediction, and simple diffusion's shifted cosine (``cosine-shift4``: the
     noise of a 64-px image at every t, arxiv 2301.11093). No autoencoder, so no reconstruction ceiling and
-    no second model to train; RGB + the mask channel in, RGB out; features + mask conditioned."""
+    no second model to train; RGB + the mask channel in, RGB out; features + mask conditioned.
+
+    Measured limit (issue 24): its last feature map (64 x 32 x 32 for 256x256 images) has a quarter of the
+    numbers of the output (4 x 256 x 256), and the output is a linear function of it, so a v- or
+    eps-prediction cannot express the per-pixel noise: samples keep visible pixel noise
+    (bench/results/flagship_patch_grid.png). Full rank needs the first width >= patch^2 x channels
+    (patch 4: 29 GFLOP per image and step; patch 8 with width 256: 38) or an x0-prediction, whose target is
+    the smooth image and whose noise estimate comes from x_t itself; not measured yet."""
     return ModelSpec("unet", _unet(image_size=image_size, in_channels=channels, out_channels=channels, patch=8,
                                    channels=(64, 128, 256, 256), num_res_blocks=1, attention=(False, False, True, True),
                                    skips="level", mid_attention=True, groups=8, scale_shift=True, heads=4),
