@@ -143,7 +143,8 @@ def youandme_patch(image_size=256, channels=3) -> ModelSpec:
     eps-prediction cannot express the per-pixel noise: samples keep visible pixel noise
     (bench/results/flagship_patch_grid.png). Full rank needs the first width >= patch^2 x channels
     (patch 4: 29 GFLOP per image and step; patch 8 with width 256: 38) or an x0-prediction, whose target is
-    the smooth image and whose noise estimate comes from x_t itself; not measured yet."""
+    the smooth image and whose noise estimate comes from x_t itself: a 10-CPU-minute probe with
+    ``--prediction x0`` has no pixel noise (bench/results/patch_probe_x0_10min.png); not measured at 2 hours."""
     return ModelSpec("unet", _unet(image_size=image_size, in_channels=channels, out_channels=channels, patch=8,
                                    channels=(64, 128, 256, 256), num_res_blocks=1, attention=(False, False, True, True),
                                    skips="level", mid_attention=True, groups=8, scale_shift=True, heads=4),
