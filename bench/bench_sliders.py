@@ -214,6 +214,17 @@ def _objects(denoiser, held, count: int, workers: int):
     return targets[keep], masks, keep
 
 
+def add_object_options(p: argparse.ArgumentParser, run_help: str) -> None:
+    """The run and the held-out objects: what :func:`train_and_heldout` and :func:`_objects` read (this bench's and
+    ``img2img_features.py``'s)."""
+    p.add_argument("--run", required=True, help=run_help)
+    p.add_argument("--data", required=True, help="the image folder the run was trained from")
+    p.add_argument("--holdout", type=int, default=128, help="held-out images of the split (as bench_features.py)")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the held-out split (as bench_features.py)")
+    p.add_argument("--heldout", default=None, help="a folder of held-out objects instead of the split")
+    p.add_argument("--objects", type=int, default=16, help="held-out objects K")
+
+
 def train_and_heldout(den, args):
     """(training images, held-out images) at the model's size and channels: ``--heldout FOLDER`` beside all of
     ``--data``, or the seeded split of ``--data`` (``--holdout``, ``--split-seed``)."""
@@ -221,7 +232,7 @@ def train_and_heldout(den, args):
 
     c, h, _ = den.image_shape
     data = load_dataset(args.data, image_size=h, channels=c)
-    if getattr(args, "heldout", None):
+    if args.heldout:
         return data, load_dataset(args.heldout, image_size=h, channels=c)
     return split(data, args.holdout, args.split_seed)
 
@@ -292,12 +303,7 @@ def run(args) -> dict:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run", required=True, help="a features (+ mask) run directory")
-    p.add_argument("--data", required=True, help="the image folder the run was trained from")
-    p.add_argument("--holdout", type=int, default=128, help="held-out images of the split (as bench_features.py)")
-    p.add_argument("--split-seed", type=int, default=0, help="seed of the held-out split (as bench_features.py)")
-    p.add_argument("--heldout", default=None, help="a folder of held-out objects instead of the split")
-    p.add_argument("--objects", type=int, default=16, help="held-out objects K")
+    add_object_options(p, "a features (+ mask) run directory")
     p.add_argument("--features", nargs="+", choices=FEATURE_NAMES, default=None, help="sweep only these")
     p.add_argument("--steps", type=int, default=25, help="sampler steps")
     p.add_argument("--sampler", choices=SAMPLER_NAMES, default="ddim", help="sampler")

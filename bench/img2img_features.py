@@ -47,7 +47,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_sliders import _objects, train_and_heldout  # noqa: E402  (_objects: the first K with a mask)
+from bench.bench_sliders import _objects, add_object_options, train_and_heldout  # noqa: E402
 from fromnoise.features.names import CIRCULAR, FEATURE_DOCS, FEATURE_NAMES, MASK_GROUPS  # noqa: E402
 from fromnoise.io import write_json, write_text  # noqa: E402
 from fromnoise.viz.sliders import REPRESENTATIVE, SWEEP_PERCENTILES, sweep_grid  # noqa: E402
@@ -285,12 +285,7 @@ def run(args) -> dict:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run", required=True, help="a features + mask run directory")
-    p.add_argument("--data", required=True, help="the image folder the run was trained from")
-    p.add_argument("--holdout", type=int, default=128, help="held-out images of the split (as bench_features.py)")
-    p.add_argument("--split-seed", type=int, default=0, help="seed of the held-out split (as bench_features.py)")
-    p.add_argument("--heldout", default=None, help="a folder of held-out objects instead of the split")
-    p.add_argument("--objects", type=int, default=16, help="held-out objects K")
+    add_object_options(p, "a features + mask run directory")
     p.add_argument("--features", nargs="+", choices=FEATURE_NAMES, default=None,
                    help="features to edit (default: one per group, fromnoise.viz.sliders.REPRESENTATIVE)")
     p.add_argument("--strengths", type=float, nargs="+", default=list(STRENGTHS), help="SDEdit strengths")
