@@ -136,7 +136,7 @@ def _train_diffusion(a, train_dir, out: Path, preset: str, autoencoder: str | No
     """``fromnoise train``'s own code path (``run_training``) for ``a.minutes`` of this process's CPU time;
     returns the CPU minutes spent. ``grid``: (images, steps) of the end-of-run sample grid."""
     from fromnoise.cli.train_run import run_training
-    from fromnoise.config import ConditioningConfig, DataConfig, TrainingConfig
+    from fromnoise.config import ConditioningConfig, DataConfig, DiffusionConfig, TrainingConfig
 
     t0 = time.process_time()
     run_training(DataConfig(source=str(train_dir), channels=CHANNELS),
@@ -144,6 +144,7 @@ def _train_diffusion(a, train_dir, out: Path, preset: str, autoencoder: str | No
                                 memorization_every=0,
                                 save_every=1000, num_samples=grid[0], sample_steps=grid[1]),
                  preset=preset, conditioning=ConditioningConfig(kind="features", mask=True),
+                 diffusion=DiffusionConfig(prediction=a.prediction),
                  auto=frozenset({"batch_size", "lr", "hflip"}), autoencoder=autoencoder)
     return (time.process_time() - t0) / 60
 
@@ -278,6 +279,8 @@ def main() -> None:
     ap.add_argument("--train", type=int, default=2000, help="(c): training clip art images")
     ap.add_argument("--heldout", type=int, default=200, help="(c): held-out clip art images")
     ap.add_argument("--fresh", action="store_true", help="(c): delete earlier runs first")
+    ap.add_argument("--prediction", choices=("eps", "x0", "v"), default=None,
+                    help="(c), (d): the diffusion model's prediction target (default: the preset's)")
     ap.add_argument("--tag", default="", help="(c), (d): suffix of the run folders under bench/cache/latent/")
     ap.add_argument("--results", default="latent", help="results file name under bench/results/")
     ap.add_argument("--smoke", action="store_true", help="tiny settings everywhere; writes latent_smoke.json")
