@@ -17,6 +17,12 @@ Fashion-MNIST at 28x28 (pixel space), every budget in this process's CPU time:
 
     python bench/bench_memorization.py                 # the full budget, ~40 CPU-minutes
     python bench/bench_memorization.py --scale 0.3     # every training budget x 0.3 (a reduced run)
+    python bench/bench_memorization.py --data clipart --skip calibration,halves   # 500 clip-art objects
+
+``--data clipart``: 500 of Debian's clip-art objects (``bench/clipart_dataset.py``'s split: every 10th file
+held out) at ``--size`` (64) as RGBA, colour composited on white as ``fromnoise train`` does, in pixel space
+with the flagship's network (``youandme-latent``: the same U-Net, here on pixels), unconditional; KID against
+held-out clip art. The pixel-space ratio test compares the objects on white.
 
 Results: ``bench/results/memorization[_TAG].json``. Training budgets are converted to steps from the
 speed of a 10-step probe, so the 4 measuring points fall at known steps; the CPU minutes actually
@@ -29,6 +35,7 @@ import argparse
 import shutil
 import sys
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -37,8 +44,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
+from clipart_dataset import make_clipart_folders  # noqa: E402
 from common import write_result  # noqa: E402
 
+from fromnoise.autoencoder import composite_alpha  # noqa: E402
 from fromnoise.build import make_config  # noqa: E402
 from fromnoise.data import ImageData, load_dataset, unit_to_uint8  # noqa: E402
 from fromnoise.evaluation import FeatureStats  # noqa: E402
@@ -50,10 +59,38 @@ from fromnoise.training import Trainer, TrainOptions  # noqa: E402
 from fromnoise.training.augment import AUGMENT_DIM  # noqa: E402
 
 WORK = HERE / "cache" / "memorization"
-PRESET = "fashion"
 # CPU-minutes of training at --scale 1: 3 (calibration) + 2 x 9 (effect) + 4 x 2.5 (halves) = 31, and
 # ~8 more for sampling, the nearest-neighbour searches and Inception (KID): ~40 in all
 BUDGET = {"calibration": 3.0, "effect": 9.0, "halves": 2.5}
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Which network trains on which images."""
+    preset: str
+    image_size: int
+    channels: int
+    data: str  # a line for the results
+    work: str  # its runs' folder under bench/cache/memorization/ (a run of one set never deletes another's)
+
+
+FASHION = Setup("fashion", 28, 1, "fashion-mnist, the first 500 training images, 28x28, pixel space", "fashion")
+
+
+def clipart_setup(size: int) -> Setup:
+    return Setup("youandme-latent", size, 4, f"clip art, 500 training objects, {size}x{size} RGBA composited on "
+                                             "white, pixel space, unconditional", f"clipart{size}")
+
+
+def load_data(setup: Setup, heldout: int) -> tuple[ImageData, ImageData]:
+    """(the 500 training images, ``heldout`` images for KID)."""
+    if setup.channels == 1:
+        return (load_dataset("fashion-mnist", limit=500),
+                load_dataset("fashion-mnist", train=False, limit=heldout))
+    train_dir, held_dir = make_clipart_folders(HERE.parent / "data" / f"clipart_mem{setup.image_size}",
+                                               setup.image_size, 500, heldout)
+    return tuple(composite_alpha(load_dataset(d, channels=4, labels_from="none"))  # as fromnoise train does
+                 for d in (train_dir, held_dir))
 
 
 def cpu() -> float:
@@ -64,23 +101,23 @@ def subset(data: ImageData, lo: int, hi: int) -> ImageData:
     return ImageData(images=data.images[lo:hi].clone(), description=dict(data.description, n=hi - lo, first=lo))
 
 
-def options(out: Path, steps: int, every: int, augment: float, seed: int = 0) -> TrainOptions:
-    rec = get_preset(PRESET).defaults
+def options(setup: Setup, out: Path, steps: int, every: int, augment: float, seed: int = 0) -> TrainOptions:
+    rec = get_preset(setup.preset).defaults
     return TrainOptions(out=str(out), steps=steps, batch_size=rec["batch_size"], lr=rec["lr"], lr_decay=rec["lr_decay"],
                         t_sampling=rec["t_sampling"], ema_std=rec["ema_std"], augment=augment, seed=seed,
                         sample_every=every, save_every=steps, keep=1, num_samples=16, progress=False, log_every=50)
 
 
-def config(augment: float) -> dict:
-    return make_config(PRESET, image_size=28, channels=1,
+def config(setup: Setup, augment: float) -> dict:
+    return make_config(setup.preset, image_size=setup.image_size, channels=setup.channels,
                        model_overrides={"augment_dim": AUGMENT_DIM} if augment else None)
 
 
-def steps_per_cpu_second(data: ImageData, augment: float) -> float:
+def steps_per_cpu_second(setup: Setup, data: ImageData, augment: float) -> float:
     """Training speed of the preset at one thread (a 10-step probe after 3 warm-up steps)."""
-    out = WORK / "probe"
+    out = WORK / setup.work / "probe"
     shutil.rmtree(out, ignore_errors=True)
-    tr = Trainer(config(augment), data, options(out, 3, 10_000, augment))
+    tr = Trainer(config(setup, augment), data, options(setup, out, 3, 10_000, augment))
     tr.opt.num_samples = 1  # the picture drawn at the end of each run() is not training
     tr.run()
     tr.opt.steps = 13
@@ -90,15 +127,15 @@ def steps_per_cpu_second(data: ImageData, augment: float) -> float:
     return 10 / (cpu() - start)
 
 
-def train(name: str, data: ImageData, minutes: float, rate: float, augment: float, hooks_for=None,
+def train(setup: Setup, name: str, data: ImageData, minutes: float, rate: float, augment: float, hooks_for=None,
           seed: int = 0) -> tuple[Trainer, dict]:
     """Train ``minutes`` CPU-minutes' worth of steps (a multiple of 4), measuring at 4 points."""
     every = max(1, round(minutes * 60 * rate / 4))
-    out = WORK / name
+    out = WORK / setup.work / name
     shutil.rmtree(out, ignore_errors=True)
     hooks = hooks_for(every) if hooks_for else []
     start = cpu()
-    tr = Trainer(config(augment), data, options(out, 4 * every, every, augment, seed), hooks=hooks)
+    tr = Trainer(config(setup, augment), data, options(setup, out, 4 * every, every, augment, seed), hooks=hooks)
     tr.run()
     spent = (cpu() - start) / 60
     record = {"steps": tr.step, "epochs": round(tr.step * tr.opt.batch_size / len(data), 1), "images": len(data),
@@ -124,16 +161,20 @@ def main() -> None:
     ap.add_argument("--heldout", type=int, default=300, help="held-out (test) images for KID")
     ap.add_argument("--pair-samples", type=int, default=64, help="samples per model in the disjoint-halves check")
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: calibration,effect,halves")
+    ap.add_argument("--data", choices=("fashion", "clipart"), default="fashion",
+                    help="fashion: Fashion-MNIST at 28x28; clipart: clip-art objects at --size, RGBA")
+    ap.add_argument("--size", type=int, default=64, help="clipart: image size")
     ap.add_argument("--tag", default="")
     args = ap.parse_args()
     torch.set_num_threads(1)
     skip = set(filter(None, args.skip.split(",")))
     t0 = cpu()
-    train_all = load_dataset("fashion-mnist", limit=500)
-    test = load_dataset("fashion-mnist", train=False, limit=args.heldout)
-    rate = steps_per_cpu_second(train_all, args.augment)
+    setup = FASHION if args.data == "fashion" else clipart_setup(args.size)
+    setup = replace(setup, work=setup.work + (f"_{args.tag}" if args.tag else ""))
+    train_all, test = load_data(setup, args.heldout)
+    rate = steps_per_cpu_second(setup, train_all, args.augment)
     budgets = {k: v * args.scale for k, v in BUDGET.items()}
-    result: dict = {"preset": PRESET, "data": "fashion-mnist, the first 500 training images, 28x28, pixel space",
+    result: dict = {"preset": setup.preset, "data": setup.data, "n_train": len(train_all), "n_heldout": len(test),
                     "threads": 1, "scale": args.scale, "budget_cpu_minutes": budgets,
                     "steps_per_cpu_second": round(rate, 3), "augment": args.augment,
                     "measure": f"pixel space, 1/3 ratio test, {args.mem_samples} samples (20 steps, the preset's "
@@ -152,7 +193,7 @@ def main() -> None:
 
     if "calibration" not in skip:
         hooks = []
-        tr, rec = train("calibration", subset(train_all, 0, 50), BUDGET["calibration"] * args.scale, rate, 0.0,
+        tr, rec = train(setup, "calibration", subset(train_all, 0, 50), BUDGET["calibration"] * args.scale, rate, 0.0,
                         lambda every: hooks.append(mem_hook(every)) or hooks)
         rec["points"] = [{"step": s, "memorized_share": v} for s, v in hooks[0].history]
         rec["goal"] = "flagged share >= 50% at the end"
@@ -162,7 +203,7 @@ def main() -> None:
     if "effect" not in skip:
         net = InceptionFeatures()
         ref = FeatureStats.from_features(net(test.images, batch_size=64, progress=False),
-                                         meta={"image_size": 28, "channels": 1})
+                                         meta={"image_size": setup.image_size, "channels": setup.channels})
         result["effect"] = {}
         for run, augment in (("plain", 0.0), (f"augment{args.augment}", args.augment)):
             made = []
@@ -172,7 +213,7 @@ def main() -> None:
                                                           kid_subsets=50)]
                 return made
 
-            _, rec = train(f"effect_{run}", train_all, BUDGET["effect"] * args.scale, rate, augment, hooks_for)
+            _, rec = train(setup, f"effect_{run}", train_all, BUDGET["effect"] * args.scale, rate, augment, hooks_for)
             rec["points"] = points(made)
             result["effect"][run] = rec
             save()
@@ -182,7 +223,7 @@ def main() -> None:
         for run, augment in (("plain", 0.0), (f"augment{args.augment}", args.augment)):
             models, recs = [], []
             for half, (lo, hi) in enumerate(((0, 250), (250, 500))):
-                tr, rec = train(f"halves_{run}_{half}", subset(train_all, lo, hi), BUDGET["halves"] * args.scale,
+                tr, rec = train(setup, f"halves_{run}_{half}", subset(train_all, lo, hi), BUDGET["halves"] * args.scale,
                                 rate, augment, seed=half)
                 models.append(tr.ema.model.eval())
                 recs.append(rec)
@@ -196,7 +237,7 @@ def main() -> None:
                                       "same_noise_mean_distance": float(same.mean()),
                                       "different_noise_mean_distance": float(diff.mean()),
                                       "ratio": float(same.mean() / diff.mean()),
-                                      "distance": "Euclidean, pixels in [0, 1], 28x28"}
+                                      "distance": f"Euclidean, pixels in [0, 1], {setup.image_size}x{setup.image_size}"}
             print(f"halves {run}: {result['halves'][run]}", flush=True)
             save()
 
