@@ -197,8 +197,10 @@ def sweep(denoiser, bases: np.ndarray, masks: torch.Tensor | None, grid: np.ndar
     return measured, images
 
 
-def _objects(denoiser, held, count: int, workers: int):
-    """The first ``count`` held-out objects with a non-empty mask: (normalised features, masks, indices)."""
+def _objects(denoiser, held, count: int, workers: int, seed: int = 0):
+    """``count`` held-out objects with a non-empty mask, a draw seeded by ``seed`` (-1: the first ``count``; a
+    folder sorted by name would otherwise give one topic, e.g. grey icons): (normalised features, masks,
+    indices in ascending order)."""
     from fromnoise.errors import UserError
     from fromnoise.evaluation.fidelity import held_out_targets, measure_normalised
 
@@ -206,7 +208,8 @@ def _objects(denoiser, held, count: int, workers: int):
         raise UserError("no held-out images: give --holdout N (N > 0) or a --heldout folder.")
     held_out_targets(denoiser, held.images[:1])  # checks the model: features, size, channels
     targets, found = measure_normalised(denoiser, held.images, workers)
-    keep = np.flatnonzero(found.reshape(len(found), -1).any(axis=1))[:count]
+    keep = np.flatnonzero(found.reshape(len(found), -1).any(axis=1))
+    keep = np.sort(keep[:count] if seed < 0 else np.random.default_rng(seed).permutation(keep)[:count])
     if len(keep) < min(count, 2):
         raise UserError(f"only {len(keep)} held-out images have an object (non-empty mask); need at least 2: "
                         "give more held-out images (--holdout) or a folder of objects on a plain background.")
@@ -223,6 +226,8 @@ def add_object_options(p: argparse.ArgumentParser, run_help: str) -> None:
     p.add_argument("--split-seed", type=int, default=0, help="seed of the held-out split (as bench_features.py)")
     p.add_argument("--heldout", default=None, help="a folder of held-out objects instead of the split")
     p.add_argument("--objects", type=int, default=16, help="held-out objects K")
+    p.add_argument("--object-seed", type=int, default=0,
+                   help="the K objects are a draw with this seed from the held-out objects (-1: the first K)")
 
 
 def train_and_heldout(den, args):
@@ -247,7 +252,7 @@ def run(args) -> dict:
     train, held = train_and_heldout(den, args)
     table, _ = measure_normalised(den, train.images, args.workers)
     grid, widened = sweep_grid(table, (args.low, args.high), args.sweep_steps)
-    bases, masks, keep = _objects(den, held, args.objects, args.workers)
+    bases, masks, keep = _objects(den, held, args.objects, args.workers, args.object_seed)
     features = args.features or list(FEATURE_NAMES)
     print(f"{len(train)} training images, {len(bases)} held-out objects, {len(features)} features x "
           f"{args.sweep_steps} steps ({args.sampler} x{args.steps}, guidance {args.guidance:g})")

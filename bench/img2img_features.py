@@ -238,7 +238,7 @@ def run(args) -> dict:
         raise UserError(f"{args.run} is not a features model: train one with bench/bench_features.py train")
     train, held = train_and_heldout(den, args)
     table, _ = measure_normalised(den, train.images, args.workers)
-    bases, masks, keep = _objects(den, held, args.objects, args.workers)
+    bases, masks, keep = _objects(den, held, args.objects, args.workers, args.object_seed)
     objects = held.images[keep].float() / 255
     targets = edit_targets(table, bases, (args.low, args.high))
     features = args.features or list(REPRESENTATIVE.values())
