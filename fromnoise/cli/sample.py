@@ -21,8 +21,10 @@ from ..img2img_request import DETERMINISTIC, EDIT_DEFAULTS, EDIT_GUIDANCE, STREN
               help="Step spacing: trailing (even in t), karras (rho 7: more steps at low noise) or logsnr.")
 @click.option("--eta", type=click.FloatRange(0, 1), default=0.0, help="DDIM stochasticity.")
 @click.option("--seed", type=int, default=0, help="Seed of image 0; image i uses seed + i.")
-@click.option("--guidance", type=click.FloatRange(0, 50), default=1.0,
-              help="Classifier-free guidance scale (conditional models): 1 = plain conditional.")
+@click.option("--guidance", type=click.FloatRange(0, 50), default=None,
+              help="Classifier-free guidance scale (conditional models): 1 = plain conditional. Default: the "
+                   "model's preset's measured suggestion (youandme-latent: 2) when a condition is given and no "
+                   "image is edited, else 1.")
 @click.option("--class", "classes", multiple=True, help="Class name or index; repeat for one grid row per class.")
 @click.option("--prompt", "prompts", multiple=True, help="Text prompt; repeat for one grid row per prompt.")
 @click.option("--features", type=click.Path(exists=True, dir_okay=False), help="JSON of feature values in [0, 1].")

@@ -18,7 +18,7 @@ from ..conditioning.request import build_condition
 from ..errors import UserError
 from ..image_files import shown
 from ..img2img_request import EditRequest
-from ..sampling.generate import check_guidance, generate, generate_across_processes
+from ..sampling.generate import check_guidance, generate, generate_across_processes, resolve_guidance
 from ..sampling.img2img import Img2ImgWarning
 from ..sampling.img2img_files import condition_kwargs, edit_kwargs
 from ..sampling.interpolation import interpolation
@@ -72,6 +72,7 @@ def _sample(checkpoint, checkpoint_opt, num_images, sampler, steps, spacing, eta
                             spacing=spacing, guidance=guidance, eta=eta, batch_size=batch_size)
     condition, rows = build_condition(denoiser, request, num_images)
     total = num_images * max(1, len(rows))
+    guidance = resolve_guidance(denoiser, guidance, condition, editing=bool(edit_request.image))
     check_guidance(denoiser, guidance, condition, option="--guidance",
                    give="give --class, --prompt, --features or --like")
     edit.update(condition_kwargs(edit_request, denoiser, total, condition, guidance))

@@ -96,13 +96,15 @@ RECIPE_RULES: dict[str, Field] = {
     "ema_std": Field("float", 0, 0.288, none=True, lo_open=True),
 }
 
-# A preset's suggested training settings (informational, kept in the checkpoint).
+# A preset's suggested training settings (informational, kept in the checkpoint), and the guidance scale its
+# conditional samples take when the user gives none (fromnoise.sampling.generate.resolve_guidance).
 PRESET_DEFAULT_FIELDS: dict[str, Field] = {
     **RECIPE_RULES,
     "schedule": Field("str"),
     "prediction": Field("str"),
     "condition": Field("str"),
     "mask": Field("bool"),
+    "guidance": Field("float", 0, 50),
 }
 
 

@@ -50,6 +50,25 @@ def check_guidance(denoiser, guidance: float, condition: dict | None, *, option:
                         f"{give}")
 
 
+def suggested_guidance(denoiser) -> float:
+    """The guidance scale the model's preset suggests for its conditional samples (``model.defaults.guidance`` of
+    its config, measured per preset: ``youandme-latent`` 2); 1 when it suggests none."""
+    config = getattr(denoiser, "config", None) or {}
+    return float(((config.get("model") or {}).get("defaults") or {}).get("guidance", 1.0))
+
+
+def resolve_guidance(denoiser, guidance: float | None, condition: dict | None, *, editing: bool = False) -> float:
+    """The guidance scale of a request: ``guidance`` when given; otherwise the model's suggestion
+    (:func:`suggested_guidance`) for a conditional model given a condition and not editing an image, else 1.
+    The CLI, the page and :func:`generate` resolve an unset scale here, so all three default alike. An edit
+    keeps 1: its guidance also sets how far it pushes from the input's own condition (tutorial 07)."""
+    if guidance is not None:
+        return float(guidance)
+    if condition and not editing and denoiser.conditional:
+        return suggested_guidance(denoiser)
+    return 1.0
+
+
 def _check_condition(denoiser, condition, guidance, n):
     check_guidance(denoiser, guidance, condition)
     if condition is not None:
@@ -60,7 +79,8 @@ def _check_condition(denoiser, condition, guidance, n):
 
 @torch.no_grad()
 def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: int = 20, spacing: str = "trailing",
-             seed: int = 0, guidance: float = 1.0, condition: dict | None = None, callback=None, batch_size: int = 64,
+             seed: int = 0, guidance: float | None = None, condition: dict | None = None, callback=None,
+             batch_size: int = 64,
              clip_x0: bool = True, eta: float = 0.0, noise: torch.Tensor | None = None,
              device: str | torch.device | None = None, progress: bool = False, init=None, mask=None,
              strength: float | None = EDIT_DEFAULTS.strength, invert: bool = EDIT_DEFAULTS.invert,
@@ -76,7 +96,9 @@ def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: in
         spacing: how the grid's points are spread, "trailing" (even in t), "karras" (Karras et al. 2022's
             rho = 7, more steps at low noise) or "logsnr" (even in log-SNR): ``fromnoise.sampling.timestep_grid``.
         seed: image i uses its own generator seeded ``seed + i``, so it does not depend on batch size.
-        guidance: classifier-free guidance scale (1 = conditional, 0 = unconditional).
+        guidance: classifier-free guidance scale (1 = conditional, 0 = unconditional); None: the model's
+            suggestion with a condition (``youandme-latent``: 2), 1 without one or for an edit
+            (:func:`resolve_guidance`).
         condition: model inputs per image, e.g. ``{"labels": LongTensor(n)}`` (see the encoders).
         callback: called per step with {"i", "t", "x", "x0", "offset"} (offset: first image index of the batch);
             for a latent model x and x0 are decoded to pixels first (one decoding per step: slower).
@@ -112,6 +134,7 @@ def generate(denoiser, n: int = 16, *, sampler: str = DEFAULT_SAMPLER, steps: in
         raise UserError(f"steps must be at least 1, got {steps}")
     if n < 1:
         raise UserError(f"the number of images must be at least 1, got {n}")
+    guidance = resolve_guidance(denoiser, guidance, condition, editing=init is not None)
     _check_condition(denoiser, condition, guidance, n)
     for name, other in (("source", source), ("negative", negative)):
         if other:

@@ -11,7 +11,7 @@ import torch
 
 from ..conditioning.request import build_condition
 from ..errors import UserError
-from .generate import check_guidance, generate
+from .generate import check_guidance, generate, resolve_guidance
 from .samplers import randn
 
 
@@ -85,7 +85,7 @@ def interpolate(denoiser, frames: int = 8, *, seeds: tuple[int, int] = (0, 1), c
 
 
 def interpolation(denoiser, request: dict, frames: int, seed: int, seed_to: int | None = None, *,
-                  guidance: float = 1.0, **kwargs) -> tuple[torch.Tensor, list[str], tuple[int, int]]:
+                  guidance: float | None = None, **kwargs) -> tuple[torch.Tensor, list[str], tuple[int, int]]:
     """``fromnoise sample --interpolate FRAMES``: between two seeds (slerp of the noise) under one condition, or
     between the two conditions of ``request`` (two prompts, two --like; lerp of the embeddings).
 
@@ -96,6 +96,7 @@ def interpolation(denoiser, request: dict, frames: int, seed: int, seed_to: int 
     condition, rows = build_condition(denoiser, request, 1)
     if len(rows) > 2:
         raise UserError(f"--interpolate goes between two conditions; got {len(rows)} ({' | '.join(rows)})")
+    guidance = resolve_guidance(denoiser, guidance, condition)  # unset: the model's suggestion, as generate()
     check_guidance(denoiser, guidance, condition, option="--guidance",
                    give="give --class, --prompt, --features or --like")
     seeds = (int(seed), int(seed) + 1 if seed_to is None else int(seed_to))

@@ -158,8 +158,7 @@ def command_line(s: Settings, run_dir: str | Path, mask_path: str | None = None,
     args += ["--sampler", s.sampler, "--steps", str(s.steps), "--seed", str(s.seed if seed is None else seed)]
     if interpolate:
         args += ["--seed-to", str(interpolate[1])]
-    if s.guidance != 1.0:
-        args += ["--guidance", f"{s.guidance:g}"]
+    args += ["--guidance", f"{s.guidance:g}"]  # always: unset, the CLI takes the model's suggestion (may not be 1)
     if s.class_name:
         args += ["--class", s.class_name]
     if s.prompt and s.prompt.strip():

@@ -14,6 +14,7 @@ from ..choices import DEFAULT_SAMPLER, SAMPLER_NAMES
 from ..features import FEATURE_NAMES, GROUPS
 from ..image_files import read_image
 from ..img2img_request import EDIT_DEFAULTS, EDIT_GUIDANCE, STRENGTH_FULL, STRENGTH_VARIATION
+from ..sampling.generate import suggested_guidance
 from . import generate_api
 from .common import page_errors, stream
 from .generate_settings import MAX_FRAMES, MAX_IMAGES, MAX_STEPS, Settings, explanation, group_title
@@ -122,7 +123,7 @@ def build(ctx, model_box):
         if not name:
             return (gr.update(value="No run found: train one in the Train tab, then press Refresh."),
                     gr.update(visible=False), gr.update(visible=False), gr.update(visible=False),
-                    gr.update(visible=False))
+                    gr.update(visible=False), gr.update())
         model = page_errors(ctx.store.get, name)
         kinds = model.kinds
         what = {"class": "a class", "text": "a prompt", "features": "the 32 visual features",
@@ -134,11 +135,12 @@ def build(ctx, model_box):
                 gr.update(visible="class" in kinds, choices=model.class_names,
                           value=model.class_names[0] if model.class_names else None),
                 gr.update(visible="text" in kinds, placeholder=(model.captions or ["a photo of ..."])[0]),
-                gr.update(visible="features" in kinds), gr.update(visible="mask" in kinds))
+                gr.update(visible="features" in kinds), gr.update(visible="mask" in kinds),
+                gr.update(value=suggested_guidance(model.denoiser) if kinds else 1.0))  # the preset's measured scale
 
-    model_box.change(on_model, model_box, [cond_note, class_box, prompt_box, feature_group, mask_group],
-                     api_visibility="private")
-    ctx.on_load.append((on_model, [model_box], [cond_note, class_box, prompt_box, feature_group, mask_group]))
+    model_outputs = [cond_note, class_box, prompt_box, feature_group, mask_group, guidance]
+    model_box.change(on_model, model_box, model_outputs, api_visibility="private")
+    ctx.on_load.append((on_model, [model_box], model_outputs))
 
     def on_like(name, path):
         if not path:

@@ -1,0 +1,49 @@
+"""A preset's measured guidance scale (issue 24: youandme-latent samples at 2): kept in the checkpoint's config and
+taken by generate(), the CLI and the page when the user sets none; never for unconditional requests or edits."""
+
+import pytest
+import torch
+
+import fromnoise
+from fromnoise.build import make_config
+from fromnoise.config import Config
+from fromnoise.models import get_preset
+from fromnoise.sampling.generate import resolve_guidance, suggested_guidance
+
+
+@pytest.fixture()
+def model():
+    torch.manual_seed(0)
+    den = fromnoise.build_model("micro", image_size=8, channels=1, model_overrides={"emb_dim": 32},
+                                conditioning={"class": {"num_classes": 3, "emb_dim": 32,
+                                                        "class_names": ["a", "b", "c"]}}).eval()
+    with torch.no_grad():  # untrained, the class embedding may be exactly zero: make the classes differ
+        for p in den.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    den.config = {"model": {"defaults": {"guidance": 2.5}}}  # what load() attaches from config.json
+    return den
+
+
+def test_the_flagship_preset_suggests_guidance_2_and_its_config_keeps_it():
+    assert get_preset("youandme-latent").defaults["guidance"] == 2.0
+    config = Config.from_dict(make_config("youandme-latent", image_size=64, channels=4), "test")
+    assert config.to_dict()["model"]["defaults"]["guidance"] == 2.0
+    assert "guidance" not in get_preset("fashion").defaults  # presets without a measurement suggest nothing
+
+
+def test_unset_guidance_resolves_to_the_suggestion_only_for_conditional_requests(model):
+    cond = {"labels": torch.tensor([0, 1])}
+    assert suggested_guidance(model) == 2.5
+    assert resolve_guidance(model, None, cond) == 2.5
+    assert resolve_guidance(model, 1.0, cond) == 1.0  # a scale the user gives wins, 1 included
+    assert resolve_guidance(model, None, None) == 1.0  # nothing to guide towards
+    assert resolve_guidance(model, None, cond, editing=True) == 1.0  # an edit's scale is its own choice
+    model.config = {}  # a checkpoint written before the suggestion (or a preset without one)
+    assert resolve_guidance(model, None, cond) == 1.0
+
+
+def test_generate_without_a_scale_samples_at_the_models_suggestion(model):
+    cond = {"labels": torch.tensor([0, 1, 2])}
+    unset = fromnoise.generate(model, 3, condition=cond, steps=3, seed=4)
+    assert torch.equal(unset, fromnoise.generate(model, 3, condition=cond, steps=3, seed=4, guidance=2.5))
+    assert not torch.equal(unset, fromnoise.generate(model, 3, condition=cond, steps=3, seed=4, guidance=1.0))
