@@ -34,7 +34,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=8, help="objects")
     ap.add_argument("--files", nargs="+", default=None, help="these held-out file names instead of the first --n")
     ap.add_argument("--steps", type=int, default=20, help="sampler steps (the model's default sampler)")
-    ap.add_argument("--guidance", type=float, default=1.0)
+    ap.add_argument("--guidance", type=float, default=None,
+                    help="classifier-free guidance scale (default: the model's suggestion, as fromnoise sample)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--name", default="heldout_vs_generated", help="picture file name (without .png)")
     a = ap.parse_args()

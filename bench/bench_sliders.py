@@ -245,6 +245,7 @@ def train_and_heldout(den, args):
 def run(args) -> dict:
     from fromnoise import load
     from fromnoise.evaluation.fidelity import measure_normalised
+    from fromnoise.sampling.generate import suggested_guidance
 
     torch.set_num_threads(args.threads)
     t0, cpu0 = time.time(), time.process_time()
@@ -253,6 +254,8 @@ def run(args) -> dict:
     table, _ = measure_normalised(den, train.images, args.workers)
     grid, widened = sweep_grid(table, (args.low, args.high), args.sweep_steps)
     bases, masks, keep = _objects(den, held, args.objects, args.workers, args.object_seed)
+    if args.guidance is None:  # the scale fromnoise sample and the page take for this model (recorded as used)
+        args.guidance = suggested_guidance(den)
     features = args.features or list(FEATURE_NAMES)
     print(f"{len(train)} training images, {len(bases)} held-out objects, {len(features)} features x "
           f"{args.sweep_steps} steps ({args.sampler} x{args.steps}, guidance {args.guidance:g})")
@@ -312,7 +315,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--features", nargs="+", choices=FEATURE_NAMES, default=None, help="sweep only these")
     p.add_argument("--steps", type=int, default=25, help="sampler steps")
     p.add_argument("--sampler", choices=SAMPLER_NAMES, default="ddim", help="sampler")
-    p.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale")
+    p.add_argument("--guidance", type=float, default=None,
+                   help="classifier-free guidance scale (default: the model's suggestion, as fromnoise sample)")
     p.add_argument("--seed", type=int, default=0, help="sweep r of a call uses seed + r at every step")
     p.add_argument("--low", type=float, default=SWEEP_PERCENTILES[0], help="percentile a sweep starts at")
     p.add_argument("--high", type=float, default=SWEEP_PERCENTILES[1], help="percentile a sweep ends at")
