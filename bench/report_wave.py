@@ -123,6 +123,64 @@ def memorization() -> list[str]:
             f"training: {pts} (goal: {c['goal']}).", ""]
 
 
+def memorization_effect(name: str) -> list[str]:
+    """The effect of ``--augment`` (and the disjoint halves, when measured) of one bench_memorization run."""
+    m = _load(name)
+    if not m or "effect" not in m:
+        return []
+    runs = m["effect"]
+    out = [f"### Does augmentation stop the copying? {m['data']} (bench_memorization.py, issue 25)", "",
+           _note(m) + f" `{m['preset']}`, every run the same steps ({m['steps_per_cpu_second']} steps per CPU-second "
+           f"measured first); {m['measure']}. Goal: `--augment {m['augment']}` at least halves the flagged share at "
+           "equal or better KID at the end.", "",
+           "| run | step | epochs | flagged share | KID against held-out |", "|---|---|---|---|---|"]
+    for run, rec in runs.items():
+        for p in rec["points"]:
+            epochs = p["step"] * rec["epochs"] / rec["steps"]
+            kid = f"{p['kid']:.4f} ± {p['kid_std']:.4f}" if "kid" in p else ""
+            out.append(f"| {run} | {p['step']:,} | {epochs:.0f} | {100 * p['memorized_share']:.1f}% | {kid} |")
+    out.append("")
+    ends = {run: rec["points"][-1] for run, rec in runs.items() if rec["points"]}
+    if len(ends) == 2:
+        (a, pa), (b, pb) = ends.items()
+        halved = pb["memorized_share"] <= pa["memorized_share"] / 2
+        kid_ok = pb.get("kid", 1) <= pa.get("kid", 0) + pa.get("kid_std", 0)
+        out += [f"At the end ({runs[a]['cpu_minutes']:.1f} and {runs[b]['cpu_minutes']:.1f} CPU-minutes of training "
+                f"and measuring): {a} {100 * pa['memorized_share']:.1f}% flagged, {b} "
+                f"{100 * pb['memorized_share']:.1f}%; the goal is "
+                + ("met" if halved and kid_ok else "not met") + ".", ""]
+    if "halves" in m:
+        out += ["Two models on disjoint halves (250 images each), samples from the same noise (Kadkhodaie et al.: "
+                "models that generalize draw nearly the same image) against samples from different noise:", "",
+                "| run | same noise | different noise | ratio |", "|---|---|---|---|"]
+        for run, h in m["halves"].items():
+            out.append(f"| {run} | {h['same_noise_mean_distance']:.2f} | {h['different_noise_mean_distance']:.2f} | "
+                       f"{h['ratio']:.2f} |")
+        out.append("")
+    return out
+
+
+def guidance() -> list[str]:
+    """Classifier-free guidance scales on the flagship run (bench/flagship_guidance.py)."""
+    g = _load("flagship_guidance")
+    if not g:
+        return []
+    rows = g["rows"]
+    names = list(rows[0]["fidelity_r"])
+    out = ["### Guidance on the flagship (bench/flagship_guidance.py)", "",
+           _note(g) + f" The latent model above (step {g['step']}), all {g['n_heldout']} held-out objects, the same "
+           f"seeds, DPM-Solver++(2M) {g['steps']} steps; guidance > 1 evaluates the network twice per step.", "",
+           "| guidance | KID | " + " | ".join(f"{n} r" for n in names) + " | outside mask | CPU-minutes |",
+           "|---" * (len(names) + 4) + "|"]
+    for r in rows:
+        out.append(f"| {r['guidance']:g} | {r['kid']:.4f} | " + " | ".join(f"{r['fidelity_r'][n]:.2f}" for n in names)
+                   + f" | {100 * r['mask_outside_share']:.1f}% | {r['generate_cpu_minutes']:.1f} |")
+    out += ["", "`youandme-latent` suggests guidance 2 (the CLI, the page and `generate()` take it when no scale is "
+            "given): KID within the goal and the best shape and topology. Held-out originals, then one row per "
+            "scale: [grid](flagship_guidance_grid.png).", ""]
+    return out
+
+
 AE_RECIPE_MINUTES = 30  # the budget of autoencoder_wave_f4_new (--checkpoints-at 5,15,30), the latent contender's
 FLAGSHIP_GOALS = {"color": 0.9, "lighting": 0.8, "material": 0.8, "shape": 0.8, "topology": 0.7}
 
@@ -138,6 +196,11 @@ def flagship() -> list[str]:
              q["latent_steps"], q),
             ("youandme-patch (pixel space, 8x8 patches, cosine-shift4)", f"{pat['args']['minutes']:.0f}",
              p["steps"], p)]
+    x0 = _load("flagship_patch_x0")
+    if x0:  # measured in a later run, beside other work (one thread, CPU-time budget as the two above)
+        rows.append(("youandme-patch with x0-prediction (a later run, " + x0.get("time", "?")[:10] + ")",
+                     f"{x0['args']['minutes']:.0f}", x0["results"]["patch_quality"]["steps"],
+                     x0["results"]["patch_quality"]))
     out = ["## The flagship at 256x256: latent versus patch (bench_latent.py, issue 24)", "",
            _note(lat) + " Both contenders ran side by side in one run, one thread each, budgets in each process's "
            "CPU time (`--clock cpu`), features + mask conditioned, trained on the same 1,969 clip-art images. The "
@@ -156,7 +219,8 @@ def flagship() -> list[str]:
         out.append(f"| {what} | {minutes} | {steps:,} | {r['kid']:.3f} ({r['n_generated']} vs {r['n_real']}) | "
                    f"{fid} | {100 * r['mask_outside_share']:.1f}% |")
     out += ["", "Held-out originals (top) and the objects generated from their features and masks (below): "
-            "[latent](flagship_latent_grid.png), [patch](flagship_patch_grid.png).", ""]
+            "[latent](flagship_latent_grid.png), [patch](flagship_patch_grid.png)"
+            + (", [patch, x0-prediction](flagship_patch_x0_grid.png)" if x0 else "") + ".", ""]
     mem, page = _load("sample_memory_flagship_latent"), _load("page_warmth_latent")
     if mem:
         out += [f"Memory (bench/sample_memory.py): one {mem['shape'][-1]}x{mem['shape'][-1]} image from the latent "
@@ -176,4 +240,6 @@ def flagship() -> list[str]:
 
 
 def sections() -> list[str]:
-    return [*flagship(), *autoencoder_wave(), *autoencoder_speed(), *levers(), *sliders(), *memorization()]
+    return [*flagship(), *guidance(), *autoencoder_wave(), *autoencoder_speed(), *levers(), *sliders(),
+            *memorization(), *memorization_effect("memorization_effect_s3"),
+            *memorization_effect("memorization_clipart32")]
