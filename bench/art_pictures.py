@@ -19,9 +19,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fromnoise.api import load  # noqa: E402
-from fromnoise.autoencoder import composite_alpha  # noqa: E402
 from fromnoise.conditioning.request import build_condition  # noqa: E402
-from fromnoise.data import load_dataset, to_float  # noqa: E402
+from fromnoise.data import (  # noqa: E402
+    composite_alpha,  # noqa: E402
+    load_dataset,
+    to_float,
+)
 from fromnoise.sampling import generate  # noqa: E402
 from fromnoise.viz import save_grid  # noqa: E402
 

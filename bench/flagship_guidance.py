@@ -28,8 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.bench_latent import _clipart, _score
 from bench.common import write_result
 from fromnoise import load
-from fromnoise.autoencoder import composite_alpha
-from fromnoise.data import on_white, to_float
+from fromnoise.data import composite_alpha, on_white, to_float
 from fromnoise.evaluation.fidelity import evaluate_fidelity, held_out_targets
 from fromnoise.viz import save_grid
 

@@ -24,30 +24,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..data import ImageData, to_float
+from ..data import ImageData, composite_alpha, to_float  # noqa: F401 (composite_alpha: re-exported)
 from ..errors import UserError
 from ..io import atomic_write
 from .model import Autoencoder, weights_digest
-
-COMPOSITE_CHUNK = 128  # images composited at a time (a float copy of 128 RGBA 256x256 images is 134 MB)
-
-
-def composite_alpha(data: ImageData) -> ImageData:
-    """RGBA images with their colour composited over white, alpha kept (the object mask).
-
-    A PNG's colour under fully transparent pixels is arbitrary; an autoencoder (and a diffusion
-    model) should learn the object on a plain background plus its mask, as the features module
-    measures them (``fromnoise.features.extract.composite``). Other images are returned as they are.
-    """
-    if data.channels != 4:
-        return data
-    images = data.images.clone()
-    for chunk in images.split(COMPOSITE_CHUNK):  # in place, a chunk at a time: float copies stay small
-        x = chunk.float()
-        alpha = x[:, 3:4] / 255.0
-        chunk[:, :3] = (x[:, :3] * alpha + 255.0 * (1 - alpha)).round().clamp(0, 255).to(torch.uint8)
-    return ImageData(images=images, labels=data.labels, class_names=data.class_names, captions=data.captions,
-                     description=dict(data.description, composited="white"), files=data.files)
 
 
 def check_data(ae: Autoencoder, data: ImageData, what: str = "the data") -> None:

@@ -11,14 +11,13 @@ from pathlib import Path
 import torch
 
 from ..checkpoint import list_checkpoints, read_checkpoint
-from ..data import load_dataset, to_float
+from ..data import composite_alpha, load_dataset, to_float
 from ..errors import UserError
 from ..models import count_parameters
 from ..viz import save_grid, save_images
 from .config import KIND, autoencoder_config
 from .latent_config import LatentConfig
 from .latent_model import autoencoder_dir, read_run_autoencoder
-from .latents import composite_alpha
 from .losses import ssim
 from .model import Autoencoder, load_autoencoder
 

@@ -12,13 +12,12 @@ from pathlib import Path
 
 import click
 
-from ..autoencoder.latents import composite_alpha
 from ..build import make_config
 from ..conditioning.tables import setup_conditioning
 from ..conditioning.text import resolve_model
 from ..config import ConditioningConfig, DataConfig, DiffusionConfig, TrainingConfig
 from ..config.training import SUGGESTED_AUGMENT, memorization_interval, suggests_augment
-from ..data import canonical_source, load_dataset
+from ..data import canonical_source, composite_alpha, load_dataset
 from ..errors import UserError
 from ..evaluation.in_training import make_kid_hook, make_memorization_hook
 from ..models import count_parameters, get_preset

@@ -5,7 +5,7 @@
     x, info = next(batches)                                 # x: float32 (64, 1, 28, 28) in [-1, 1]
 """
 
-from fromnoise.data.alpha import on_white
+from fromnoise.data.alpha import composite_alpha, on_white
 from fromnoise.data.batches import TensorBatches
 from fromnoise.data.datasets import NAMED_SOURCES, canonical_source, load_dataset
 from fromnoise.data.image_data import ImageData
@@ -13,4 +13,4 @@ from fromnoise.data.torchvision_sets import default_root
 from fromnoise.data.transforms import to_float, to_uint8, unit_to_uint8
 
 __all__ = ["ImageData", "load_dataset", "TensorBatches", "to_float", "to_uint8", "unit_to_uint8", "on_white",
-           "NAMED_SOURCES", "canonical_source", "default_root"]
+           "composite_alpha", "NAMED_SOURCES", "canonical_source", "default_root"]

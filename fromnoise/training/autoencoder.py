@@ -27,10 +27,10 @@ from pathlib import Path
 import torch
 
 from ..autoencoder.config import KIND, AutoencoderConfig, AutoencoderTrainingConfig, autoencoder_config
-from ..autoencoder.latents import check_data, composite_alpha
+from ..autoencoder.latents import check_data
 from ..autoencoder.model import Autoencoder
 from ..autoencoder.objective import AutoencoderObjective
-from ..data import ImageData, TensorBatches, to_float
+from ..data import ImageData, TensorBatches, composite_alpha, to_float
 from ..data.crops import CropBatches
 from ..errors import UserError
 from ..viz import save_grid
