@@ -44,6 +44,11 @@ def run(checkpoint: str, as_json: bool) -> None:
         f"batch {training.get('batch_size', '?')}, lr {training.get('lr', '?')}",
         f"data         {data.get('source', '?')} {data.get('path', '') or ''} ({data.get('n', '?')} images)",
     ]
+    suggested = (model.get("defaults") or {}).get("guidance")
+    if suggested is not None and config.get("conditioning"):
+        lines.append(f"guidance     {suggested:g} (the preset's measured scale: fromnoise sample and the page use it "
+                     "for "
+                     "conditional images unless --guidance is given)")
     if training.get("augment"):
         lines.append(f"augment      {training['augment']} (non-leaking: x-flip, translation, scaling, rotation; "
                      "labelled, zero at sampling)")

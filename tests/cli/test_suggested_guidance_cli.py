@@ -1,0 +1,34 @@
+"""fromnoise sample and info with a preset's suggested guidance in the run's config (youandme-latent's 2)."""
+
+import json
+
+import numpy as np
+from PIL import Image
+
+from tests.cli_runner import run
+
+
+def test_sample_takes_the_suggested_scale_unless_told_and_info_names_it(tmp_path):
+    root = tmp_path / "imgs"
+    for cls in ("a", "b"):
+        (root / cls).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray((np.random.default_rng(i).random((8, 8, 3)) * 255).astype(np.uint8)).save(
+                root / cls / f"{i}.png")
+    run_dir = tmp_path / "run"
+    run("train", "--dataset", root, "--image-size", 8, "--preset", "micro", "--condition", "class", "--steps", 2,
+        "--batch-size", 4, "--num-samples", 2, "--out", run_dir, "--no-progress")
+    assert "guidance" not in run("info", run_dir).output  # micro suggests no scale
+    config_file = next((run_dir / "checkpoints").iterdir()) / "config.json"
+    config = json.loads(config_file.read_text())
+    config["model"]["defaults"]["guidance"] = 2.5  # as a youandme-latent run records 2
+    config_file.write_text(json.dumps(config))
+    assert "guidance     2.5" in run("info", run_dir).output
+
+    def images(*args):
+        out = tmp_path / "_".join(map(str, args)).replace("-", "") or "none"
+        run("sample", run_dir, "--class", "b", "-n", 2, "--steps", 3, *args, "--out", out)
+        return [np.asarray(Image.open(f)) for f in sorted((out / "images").glob("*.png"))]
+
+    unset, told = images(), images("--guidance", 2.5)
+    assert len(unset) == 2 and all(np.array_equal(a, b) for a, b in zip(unset, told))
