@@ -47,8 +47,7 @@ def run(checkpoint: str, as_json: bool) -> None:
     suggested = (model.get("defaults") or {}).get("guidance")
     if suggested is not None and config.get("conditioning"):
         lines.append(f"guidance     {suggested:g} (the preset's measured scale: fromnoise sample and the page use it "
-                     "for "
-                     "conditional images unless --guidance is given)")
+                     "for conditional images unless --guidance is given)")
     if training.get("augment"):
         lines.append(f"augment      {training['augment']} (non-leaking: x-flip, translation, scaling, rotation; "
                      "labelled, zero at sampling)")
