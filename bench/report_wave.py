@@ -147,8 +147,15 @@ def memorization_effect(name: str) -> list[str]:
         kid_ok = pb.get("kid", 1) <= pa.get("kid", 0) + pa.get("kid_std", 0)
         out += [f"At the end ({runs[a]['cpu_minutes']:.1f} and {runs[b]['cpu_minutes']:.1f} CPU-minutes of training "
                 f"and measuring): {a} {100 * pa['memorized_share']:.1f}% flagged, {b} "
-                f"{100 * pb['memorized_share']:.1f}%; the goal is "
-                + ("met" if halved and kid_ok else "not met") + ".", ""]
+                f"{100 * pb['memorized_share']:.1f}% (halved: {'yes' if halved else 'no'}); KID {pa.get('kid', 0):.4f} "
+                f"and {pb.get('kid', 0):.4f} (equal or better: {'yes' if kid_ok else 'no'}); the goal is "
+                + ("met" if halved and kid_ok else "not met") + "."]
+        clean = {run: min((p for p in rec["points"] if p["memorized_share"] <= 0.01 and "kid" in p),
+                          key=lambda p: p["kid"], default=None) for run, rec in runs.items()}
+        out += ["The best KID each run reached while it copied at most 1% of its samples (a copy of a training "
+                "image is a real image, so copying lowers KID against held-out images too): "
+                + "; ".join(f"{run} {p['kid']:.4f} at step {p['step']:,}" if p else f"{run} none"
+                            for run, p in clean.items()) + ".", ""]
     if "halves" in m:
         out += ["Two models on disjoint halves (250 images each), samples from the same noise (Kadkhodaie et al.: "
                 "models that generalize draw nearly the same image) against samples from different noise:", "",
