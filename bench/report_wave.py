@@ -108,6 +108,27 @@ def sliders() -> list[str]:
         out.append(f"| {g} | {r['features']} | {r['median_rho']:.2f} | {r['median_share_right_way']:.2f} | "
                    f"{r['features_passing']} | {r['goal']} | {r['pass']} |")
     out += ["", f"All 32 features: [{name}.md]({name}.md).", ""]
+    return out + colour_sliders_by_guidance()
+
+
+def colour_sliders_by_guidance() -> list[str]:
+    """The COLOR sliders of the flagship on seeded (colourful) held-out objects at several guidance scales."""
+    runs = sorted((json.loads(p.read_text()) for p in RESULTS.glob("sliders_flagship_color_g*.json")),
+                  key=lambda r: r["settings"]["guidance"])
+    if not runs:
+        return []
+    names = [f["name"] for f in runs[0]["features"]]
+    s = runs[0]["settings"]
+    out = ["### The colour sliders and guidance", "",
+           f"The same model, the 8 COLOR features, {s['objects']} held-out objects drawn with seed 0 "
+           f"({', '.join(s.get('object_files', []))}), p10 -> p90 in {s['sweep_steps']} steps, {s['sampler']} x"
+           f"{s['steps']}; median rho per feature (pass: >= 0.8):", "",
+           "| guidance | " + " | ".join(names) + " | passing |", "|---" * (len(names) + 2) + "|"]
+    for r in runs:
+        rho = {f["name"]: f for f in r["features"]}
+        out.append(f"| {r['settings']['guidance']:g} | " + " | ".join(f"{rho[n]['median_rho']:.2f}" for n in names)
+                   + f" | {sum(rho[n]['pass'] for n in names)}/{len(names)} |")
+    out.append("")
     return out
 
 
@@ -182,9 +203,10 @@ def guidance() -> list[str]:
     for r in rows:
         out.append(f"| {r['guidance']:g} | {r['kid']:.4f} | " + " | ".join(f"{r['fidelity_r'][n]:.2f}" for n in names)
                    + f" | {100 * r['mask_outside_share']:.1f}% | {r['generate_cpu_minutes']:.1f} |")
-    out += ["", "`youandme-latent` suggests guidance 2 (the CLI, the page and `generate()` take it when no scale is "
-            "given): KID within the goal and the best shape and topology. Held-out originals, then one row per "
-            "scale: [grid](flagship_guidance_grid.png).", ""]
+    out += ["", "Guidance 2 meets the KID goal and is the best for shape and topology, but it breaks the colour "
+            "sliders (\"The colour sliders and guidance\" below), so `youandme-latent` suggests no scale (1); "
+            "`--guidance 2` for whole feature "
+            "vectors. Held-out originals, then one row per scale: [grid](flagship_guidance_grid.png).", ""]
     return out
 
 

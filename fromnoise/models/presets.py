@@ -124,15 +124,16 @@ def youandme_latent(image_size=64, channels=4) -> ModelSpec:
     at 256x256 in pixel space. The mask encoder adds its input channel at build time. It starts from
     ``fashion``'s training recipe (not measured in latent space yet).
 
-    Its samples take classifier-free guidance 2 when none is given (``guidance`` below): on the 2-CPU-hour
-    flagship (all 197 held-out clip-art objects, bench/flagship_guidance.py) guidance 1 / 1.5 / 2 / 3 gave
-    KID 0.052 / 0.045 / 0.041 / 0.039, shape r 0.74 / 0.74 / 0.78 / 0.77, topology r 0.58 / 0.62 / 0.64 / 0.60,
-    colour r 0.77 / 0.75 / 0.75 / 0.75, lighting and material unchanged; 2 is the best of shape and topology."""
+    It suggests no guidance scale (samples take 1 unless told), measured: on the 2-CPU-hour flagship
+    (bench/flagship_guidance.py, all 197 held-out objects) guidance 1 / 1.5 / 2 / 3 gave KID 0.052 / 0.045 /
+    0.041 / 0.039, shape r 0.74 / 0.74 / 0.78 / 0.77, topology r 0.58 / 0.62 / 0.64 / 0.60, but the COLOR
+    sliders (bench_sliders.py, four colourful held-out objects) passed 6 / 3 / 2 of 8 at 1 / 1.5 / 2: guidance
+    helps whole held-out feature vectors and breaks one-feature moves. Give ``--guidance 2`` for the former."""
     return ModelSpec("unet", _unet(image_size=image_size, in_channels=channels, out_channels=channels, patch=2,
                                    channels=(32, 64, 128, 128), num_res_blocks=1, attention=(False, False, True, True),
                                    skips="level", mid_attention=True, groups=8, scale_shift=True, heads=4),
                      {"lr": 1e-3, "batch_size": 32, "schedule": "cosine", "prediction": "v", "condition": "features",
-                      "mask": True, "guidance": 2.0, **RECIPE})
+                      "mask": True, **RECIPE})
 
 
 def youandme_patch(image_size=256, channels=3) -> ModelSpec:

@@ -1,4 +1,4 @@
-"""fromnoise sample and info with a preset's suggested guidance in the run's config (youandme-latent's 2)."""
+"""fromnoise sample and info with a preset's suggested guidance in the run's config."""
 
 import json
 
@@ -21,7 +21,7 @@ def test_sample_takes_the_suggested_scale_unless_told_and_info_names_it(tmp_path
     assert "guidance" not in run("info", run_dir).output  # micro suggests no scale
     config_file = next((run_dir / "checkpoints").iterdir()) / "config.json"
     config = json.loads(config_file.read_text())
-    config["model"]["defaults"]["guidance"] = 2.5  # as a youandme-latent run records 2
+    config["model"]["defaults"]["guidance"] = 2.5  # as a run of a preset that suggests a scale records it
     config_file.write_text(json.dumps(config))
     assert "guidance     2.5" in run("info", run_dir).output
 

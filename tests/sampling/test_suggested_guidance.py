@@ -1,5 +1,6 @@
-"""A preset's measured guidance scale (issue 24: youandme-latent samples at 2): kept in the checkpoint's config and
-taken by generate(), the CLI and the page when the user sets none; never for unconditional requests or edits."""
+"""A preset's suggested guidance scale: kept in the checkpoint's config and taken by generate(), the CLI and the page
+when the user sets none; never for unconditional requests or edits. (youandme-latent suggests none: guidance 2
+draws better objects from whole feature vectors but breaks its colour sliders, tutorial 11.)"""
 
 import pytest
 import torch
@@ -7,7 +8,7 @@ import torch
 import fromnoise
 from fromnoise.build import make_config
 from fromnoise.config import Config
-from fromnoise.models import get_preset
+from fromnoise.errors import UserError
 from fromnoise.sampling.generate import resolve_guidance, suggested_guidance
 
 
@@ -24,11 +25,14 @@ def model():
     return den
 
 
-def test_the_flagship_preset_suggests_guidance_2_and_its_config_keeps_it():
-    assert get_preset("youandme-latent").defaults["guidance"] == 2.0
-    config = Config.from_dict(make_config("youandme-latent", image_size=64, channels=4), "test")
-    assert config.to_dict()["model"]["defaults"]["guidance"] == 2.0
-    assert "guidance" not in get_preset("fashion").defaults  # presets without a measurement suggest nothing
+def test_a_suggestion_survives_the_config_round_trip_and_bad_ones_are_refused():
+    raw = make_config("youandme-latent", image_size=64, channels=4)
+    assert "guidance" not in raw["model"]["defaults"]  # measured: 1 keeps the flagship's colour sliders
+    raw["model"]["defaults"]["guidance"] = 2.0
+    assert Config.from_dict(raw, "test").to_dict()["model"]["defaults"]["guidance"] == 2.0
+    raw["model"]["defaults"]["guidance"] = 99.0
+    with pytest.raises(UserError, match="guidance"):
+        Config.from_dict(raw, "test")
 
 
 def test_unset_guidance_resolves_to_the_suggestion_only_for_conditional_requests(model):
