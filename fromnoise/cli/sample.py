@@ -88,7 +88,7 @@ def sample(checkpoint, checkpoint_opt, num_images, sampler, steps, spacing, eta,
       fromnoise sample runs/fashion --init shirt.png --strength 0.6 -n 8
       fromnoise sample runs/fmnist-text --init shirt.png --prompt "a photo of a boot" --strength 0.7
       fromnoise sample runs/fmnist-class --init shirt.png --from-class shirt --class trouser --invert \
-          --sampler ddim --guidance 1.25 -n 4
+          --sampler ddim --guidance 1.05 -n 4
       fromnoise sample runs/fashion --interpolate 16 --seed 3 --seed-to 8 --sampler dpmpp_2m
       fromnoise sample runs/fashion -n 10000 --processes 2 --batch-size 256    # both cores
       fromnoise inference --checkpoint outputs --num_images 64                 # reference 001/002 style
