@@ -297,10 +297,15 @@ def report() -> Path:
     out += report_wave.sections()
     for name, title in (("img2img", "Image-to-image (bench_img2img.py, issue 15)"),
                         ("img2img_edits", "Edits that keep what they should (bench_img2img.py --curve --masked, "
-                                          "issue 26)")):
+                                          "issue 26)"),
+                        ("img2img_30min/img2img_edits", "Class edits with a model trained 30 CPU-minutes "
+                                                        "(bench_img2img.py --curve, issue 26)")):
         md = RESULTS / f"{name}.md"
         if md.is_file():
             lines = md.read_text().splitlines()[1:]  # its own title dropped, its headings one level down
+            if "/" in name:  # its figures sit in its own folder
+                folder = name.rsplit("/", 1)[0]
+                lines = [line.replace("`img2img_curve", f"`{folder}/img2img_curve") for line in lines]
             out += [f"## {title}", "", *[("#" + line) if line.startswith("#") else line for line in lines], ""]
     s = load("samplers")
     if s:
