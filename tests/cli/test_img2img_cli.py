@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.cli_runner import run
+from tests.cli_runner import run, train_class_run
 
 
 @pytest.fixture(scope="module")
@@ -140,15 +140,7 @@ def test_mask_conditioned_model_silhouette_inpainting_and_feature_edit(mask_run,
 
 def test_class_edit_from_the_inputs_own_class(tmp_path_factory, pictures, tmp_path):
     """--from-class: inverted under the input's class, guided from it to the new --class; clear errors."""
-    root = tmp_path_factory.mktemp("cls")
-    for cls in ("a", "b"):
-        (root / cls).mkdir()
-        for i in range(4):
-            Image.fromarray((np.random.default_rng(i).random((8, 8, 3)) * 255).astype(np.uint8)).save(
-                root / cls / f"{i}.png")
-    run_dir = tmp_path / "run"
-    run("train", "--dataset", root, "--image-size", 8, "--preset", "micro", "--condition", "class", "--steps", 2,
-        "--batch-size", 4, "--num-samples", 2, "--out", run_dir, "--no-progress")
+    run_dir = train_class_run(tmp_path_factory.mktemp("cls"), tmp_path / "run")
     photo = pictures / "photo.png"
     common = ["--init", photo, "--class", "b", "-n", 2, "--steps", 3, "--sampler", "ddim"]
     run("sample", run_dir, *common, "--from-class", "a", "--invert", "--guidance", 3, "--out", tmp_path / "e")

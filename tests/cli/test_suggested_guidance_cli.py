@@ -5,19 +5,11 @@ import json
 import numpy as np
 from PIL import Image
 
-from tests.cli_runner import run
+from tests.cli_runner import run, train_class_run
 
 
 def test_sample_takes_the_suggested_scale_unless_told_and_info_names_it(tmp_path):
-    root = tmp_path / "imgs"
-    for cls in ("a", "b"):
-        (root / cls).mkdir(parents=True)
-        for i in range(4):
-            Image.fromarray((np.random.default_rng(i).random((8, 8, 3)) * 255).astype(np.uint8)).save(
-                root / cls / f"{i}.png")
-    run_dir = tmp_path / "run"
-    run("train", "--dataset", root, "--image-size", 8, "--preset", "micro", "--condition", "class", "--steps", 2,
-        "--batch-size", 4, "--num-samples", 2, "--out", run_dir, "--no-progress")
+    run_dir = train_class_run(tmp_path / "imgs", tmp_path / "run")
     assert "guidance" not in run("info", run_dir).output  # micro suggests no scale
     config_file = next((run_dir / "checkpoints").iterdir()) / "config.json"
     config = json.loads(config_file.read_text())
