@@ -20,11 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fromnoise.api import load  # noqa: E402
 from fromnoise.conditioning.request import build_condition  # noqa: E402
-from fromnoise.data import (  # noqa: E402
-    composite_alpha,  # noqa: E402
-    load_dataset,
-    to_float,
-)
+from fromnoise.data import composite_alpha, load_dataset, to_float  # noqa: E402
 from fromnoise.sampling import generate  # noqa: E402
 from fromnoise.viz import save_grid  # noqa: E402
 

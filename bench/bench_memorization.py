@@ -48,12 +48,7 @@ from clipart_dataset import make_clipart_folders  # noqa: E402
 from common import write_result  # noqa: E402
 
 from fromnoise.build import make_config  # noqa: E402
-from fromnoise.data import (  # noqa: E402
-    ImageData,
-    composite_alpha,  # noqa: E402
-    load_dataset,
-    unit_to_uint8,
-)
+from fromnoise.data import ImageData, composite_alpha, load_dataset, unit_to_uint8  # noqa: E402
 from fromnoise.evaluation import FeatureStats  # noqa: E402
 from fromnoise.evaluation.in_training import make_kid_hook, make_memorization_hook  # noqa: E402
 from fromnoise.evaluation.inception import InceptionFeatures  # noqa: E402

@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_latent import _clipart, _score
 from bench.common import write_result
+from bench.report_wave import guidance_table
 from fromnoise import load
 from fromnoise.data import composite_alpha, on_white, to_float
 from fromnoise.evaluation.fidelity import evaluate_fidelity, held_out_targets
@@ -65,15 +66,9 @@ def main() -> None:
         write_result(a.name, {"run": a.run, "step": denoiser.step, "n_heldout": len(held), "steps": a.steps,
                               "threads": 1, "rows": rows})
     save_grid(torch.cat(shown), RESULTS / f"{a.name}_grid.png", nrow=8)
-    names = list(rows[0]["fidelity_r"])
     lines = [f"Run `{a.run}` (step {denoiser.step}), all {len(held)} held-out clip-art images, one image per held-out "
              f"feature vector + mask, DPM-Solver++(2M) {a.steps} steps, seed 0; one thread.", "",
-             "| guidance | KID | " + " | ".join(f"{n} r" for n in names) + " | outside mask | CPU min |",
-             "|---" * (len(names) + 4) + "|"]
-    for r in rows:
-        lines.append(f"| {r['guidance']:g} | {r['kid']:.4f} | "
-                     + " | ".join(f"{r['fidelity_r'][n]}" for n in names)
-                     + f" | {100 * r['mask_outside_share']:.1f}% | {r['generate_cpu_minutes']} |")
+             *guidance_table(rows)]
     (RESULTS / f"{a.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -188,21 +188,26 @@ def memorization_effect(name: str) -> list[str]:
     return out
 
 
+def guidance_table(rows: list[dict]) -> list[str]:
+    """bench/flagship_guidance.py's rows as a markdown table (its own .md and the report's section)."""
+    names = list(rows[0]["fidelity_r"])
+    out = ["| guidance | KID | " + " | ".join(f"{n} r" for n in names) + " | outside mask | CPU-minutes |",
+           "|---" * (len(names) + 4) + "|"]
+    for r in rows:
+        out.append(f"| {r['guidance']:g} | {r['kid']:.4f} | " + " | ".join(f"{r['fidelity_r'][n]:.2f}" for n in names)
+                   + f" | {100 * r['mask_outside_share']:.1f}% | {r['generate_cpu_minutes']:.1f} |")
+    return out
+
+
 def guidance() -> list[str]:
     """Classifier-free guidance scales on the flagship run (bench/flagship_guidance.py)."""
     g = _load("flagship_guidance")
     if not g:
         return []
-    rows = g["rows"]
-    names = list(rows[0]["fidelity_r"])
     out = ["### Guidance on the flagship (bench/flagship_guidance.py)", "",
            _note(g) + f" The latent model above (step {g['step']}), all {g['n_heldout']} held-out objects, the same "
            f"seeds, DPM-Solver++(2M) {g['steps']} steps; guidance > 1 evaluates the network twice per step.", "",
-           "| guidance | KID | " + " | ".join(f"{n} r" for n in names) + " | outside mask | CPU-minutes |",
-           "|---" * (len(names) + 4) + "|"]
-    for r in rows:
-        out.append(f"| {r['guidance']:g} | {r['kid']:.4f} | " + " | ".join(f"{r['fidelity_r'][n]:.2f}" for n in names)
-                   + f" | {100 * r['mask_outside_share']:.1f}% | {r['generate_cpu_minutes']:.1f} |")
+           *guidance_table(g["rows"])]
     out += ["", "Guidance 2 meets the KID goal and is the best for shape and topology, but it breaks the colour "
             "sliders (\"The colour sliders and guidance\" below), so `youandme-latent` suggests no scale (1); "
             "`--guidance 2` for whole feature "
