@@ -190,6 +190,13 @@ def main() -> None:
     ap.add_argument("--ssim-weight", type=float, default=AutoencoderTrainingConfig.ssim_weight)
     ap.add_argument("--shortcut", action=argparse.BooleanOptionalAction, default=AutoencoderConfig.shortcut,
                     help="DC-AE's residual shortcuts (train-autoencoder --shortcut / --no-shortcut)")
+    ap.add_argument("--latent-channels", type=int, default=AutoencoderConfig.latent_channels)
+    ap.add_argument("--widths", default=None, help="comma-separated per-level widths (default: the factor's)")
+    ap.add_argument("--posterior", choices=("sample", "mode"), default=AutoencoderTrainingConfig.posterior,
+                    help="what the decoder sees in training (train-autoencoder --posterior)")
+    ap.add_argument("--betas", default=None, help="AdamW betas, e.g. 0.9,0.99 (default: the training config's)")
+    ap.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
+                    default=AutoencoderTrainingConfig.channels_last, help="NHWC convolutions")
     ap.add_argument("--name", default=None, help="run directory name under bench/cache/autoencoder (default: from "
                                                 "the settings)")
     ap.add_argument("--lr-decay", choices=("none", "cosine"), default=AutoencoderTrainingConfig.lr_decay)
@@ -222,12 +229,17 @@ def main() -> None:
                        f"f{factor}_{a.size}_{a.train}" + (f"_crop{a.crop_size}" if a.crop_size else ""))
         if a.fresh:
             shutil.rmtree(out, ignore_errors=True)
-        config = AutoencoderConfig(image_size=a.size, channels=4, factor=factor, shortcut=a.shortcut)
+        config = AutoencoderConfig(image_size=a.size, channels=4, factor=factor, shortcut=a.shortcut,
+                                   latent_channels=a.latent_channels,
+                                   widths=tuple(int(w) for w in a.widths.split(",")) if a.widths else None)
+        betas = [float(b) for b in a.betas.split(",")] if a.betas else [AutoencoderTrainingConfig.adam_beta1,
+                                                                        AutoencoderTrainingConfig.adam_beta2]
         options = AutoencoderTrainingConfig(out=str(out), minutes=minutes, clock=a.clock,
                                             batch_size=a.batch_size, lr=a.lr, lr_decay=a.lr_decay,
                                             crop_size=a.crop_size or None, disc_start=a.disc_start,
                                             pixel_loss=a.pixel_loss, ssim_weight=a.ssim_weight,
-                                            sample_every=200, save_every=200)
+                                            posterior=a.posterior, adam_beta1=betas[0], adam_beta2=betas[1],
+                                            channels_last=a.channels_last, sample_every=200, save_every=200)
         t1, c1 = time.time(), time.process_time()
         trainer = CurveTrainer(config, train, options, held, points[:-1] if points else [])
         trainer.run()
@@ -243,7 +255,8 @@ def main() -> None:
             "images_seen": trainer.step * a.batch_size, "goal_psnr_rgb": GOALS.get(factor),
             "parameters": sum(p.numel() for p in ae.parameters()), **metrics, "run": str(out),
             "crop_size": a.crop_size, "lr_decay": a.lr_decay, "pixel_loss": a.pixel_loss,
-            "ssim_weight": a.ssim_weight, "shortcut": a.shortcut, **extra}
+            "ssim_weight": a.ssim_weight, "shortcut": a.shortcut, "posterior": a.posterior, "betas": betas,
+            "channels_last": a.channels_last, **extra}
         rt = metrics["feature_round_trip"]
         print(f"colour round trip: median r COLOR {rt['color']['median_r']:.3f}, LIGHTING "
               f"{rt['lighting']['median_r']:.3f}; chroma kept {metrics['chroma_ratio']:.2f}")

@@ -133,6 +133,11 @@ class AutoencoderTrainingConfig:
     disc_start: int | None = None      # step at which the PatchGAN discriminator switches on (None: never)
     disc_weight: float = 0.5           # LDM's discriminator weight (times the adaptive weight)
     hflip: bool = True                 # random horizontal flips (the mask channel flips with the image)
+    posterior: str = "sample"          # what the decoder sees in training: a "sample" of q(z | x) (LDM) or its
+    #                                    "mode" (the mean: a deterministic autoencoder, as DC-AE trains)
+    adam_beta1: float = 0.5            # AdamW's betas: LDM's (0.5, 0.9), set for its discriminator
+    adam_beta2: float = 0.9
+    channels_last: bool = False        # NHWC convolutions (measured faster on the CPU: bench_autoencoder_speed)
     sample_every: int = 500            # steps between reconstruction grids (and loss plots)
     save_every: int = 1000             # steps between checkpoints
     keep: int = 3                      # checkpoints kept
@@ -150,7 +155,9 @@ class AutoencoderTrainingConfig:
         "grad_clip": Field("float", 0, None), "kl_weight": Field("float", 0, 1),
         "pixel_loss": Field("choice", choices=("l1", "l2")), "ssim_weight": Field("float", 0, 100),
         "disc_start": Field("int", 0, None, none=True),
-        "disc_weight": Field("float", 0, 100), "hflip": Field("bool"), "sample_every": Field("int", 1, None),
+        "disc_weight": Field("float", 0, 100), "hflip": Field("bool"),
+        "posterior": Field("choice", choices=("sample", "mode")), "adam_beta1": Field("float", 0, 1, hi_open=True),
+        "adam_beta2": Field("float", 0, 1, hi_open=True), "channels_last": Field("bool"), "sample_every": Field("int", 1, None),
         "save_every": Field("int", 1, None), "keep": Field("int", 1, None), "num_samples": Field("int", 1, 256),
         "log_every": Field("int", 1, None), "seed": Field("int"), "progress": Field("bool"),
     }

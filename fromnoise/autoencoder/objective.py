@@ -53,8 +53,10 @@ class AutoencoderObjective:
     def __call__(self, net, x: torch.Tensor, info: dict) -> tuple[torch.Tensor, dict]:
         """(per-sample loss (B,), stats) of the autoencoder on images ``x`` in [-1, 1]."""
         o = self.opt
+        if o.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         with self.autocast():
-            rec, posterior = net(x)
+            rec, posterior = net(x, sample=o.posterior == "sample")
         rec = rec.float()
         rec_ps = reconstruction_loss(x, rec, o.ssim_weight, o.pixel_loss)
         kl_ps = posterior.kl().float() / x[0].numel()  # per pixel value: LDM's kl_weight (see .losses)

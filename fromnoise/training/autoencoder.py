@@ -62,6 +62,8 @@ class AutoencoderTrainer(TrainingLoop):
         crop = effective_crop(options.crop_size, config)
         super().__init__(options, data, hooks)
         self.ae = Autoencoder(config)
+        if options.channels_last:
+            self.ae.to(memory_format=torch.channels_last)
         check_data(self.ae, data, "the training images")
         self.data = composite_alpha(data)
         self.config = {"kind": KIND, "autoencoder": config.to_dict(), "data": data.description,
@@ -79,8 +81,9 @@ class AutoencoderTrainer(TrainingLoop):
         self.start(self.ae, optimizer, batches, self.objective)
 
     def _adamw(self, parameters) -> torch.optim.AdamW:
-        """LDM's AdamW for the autoencoder and its discriminator: betas (0.5, 0.9)."""
-        return torch.optim.AdamW(parameters, lr=self.opt.lr, betas=(0.5, 0.9), **optimizer_options(self.acc.device))
+        """AdamW for the autoencoder and its discriminator (betas: the options', LDM's (0.5, 0.9) by default)."""
+        return torch.optim.AdamW(parameters, lr=self.opt.lr, betas=(self.opt.adam_beta1, self.opt.adam_beta2),
+                                 **optimizer_options(self.acc.device))
 
     @property
     def disc(self):
