@@ -66,6 +66,15 @@ def _widths(text: str | None) -> tuple[int, ...] | None:
 @click.option("--disc-weight", type=click.FloatRange(0, 100), default=T.disc_weight,
               help="Weight of the adversarial term (times the adaptive weight).")
 @click.option("--hflip/--no-hflip", default=T.hflip, help="Random horizontal flips.")
+@click.option("--posterior", type=click.Choice(["sample", "mode"]), default=T.posterior,
+              help="What the decoder trains on: a sample of the encoder's Gaussian (LDM) or its mean (a "
+                   "deterministic autoencoder, as DC-AE).")
+@click.option("--adam-beta1", type=click.FloatRange(0, 1, max_open=True), default=T.adam_beta1,
+              help="AdamW's first beta (LDM's 0.5 suits its discriminator).")
+@click.option("--adam-beta2", type=click.FloatRange(0, 1, max_open=True), default=T.adam_beta2,
+              help="AdamW's second beta.")
+@click.option("--channels-last/--no-channels-last", default=T.channels_last,
+              help="NHWC convolutions (the same numbers, a different memory layout).")
 @click.option("--out", "--output-dir", "out", default=T.out,
               help="Run directory. Rerunning with the same --out resumes.")
 @click.option("--sample-every", type=click.IntRange(1), default=T.sample_every,

@@ -1,6 +1,7 @@
 """The autoencoder of latent diffusion: shapes, the posterior's KL, SSIM, tiling, the latent cache,
 bad input, training, resume and the discriminator's adaptive weight. Tiny: 16x16, widths 8."""
 
+import contextlib
 import json
 
 import numpy as np
@@ -258,3 +259,50 @@ def test_adaptive_weight_is_the_ratio_of_gradient_norms():
     grad_norm = float((2 * w).detach().norm())
     assert float(lam) == pytest.approx(grad_norm / (4 * grad_norm + 1e-4), rel=1e-6)
     assert not lam.requires_grad
+
+
+def test_posterior_mode_trains_the_decoder_on_the_mean(folder):
+    """posterior="mode": the loss is the mean's reconstruction (the same on every call); "sample" draws."""
+    from fromnoise.autoencoder import composite_alpha
+    from fromnoise.autoencoder.config import AutoencoderTrainingConfig
+    from fromnoise.autoencoder.losses import reconstruction_loss
+    from fromnoise.autoencoder.objective import AutoencoderObjective
+
+    torch.manual_seed(0)
+    ae = Autoencoder(tiny())
+    x = to_float(composite_alpha(load_dataset(folder, channels=4)).images[:4])
+
+    def losses(posterior):
+        opt = AutoencoderTrainingConfig(posterior=posterior, kl_weight=0.0)
+        objective = AutoencoderObjective(opt, 4, 16, torch.device("cpu"), contextlib.nullcontext, lambda: 0, None)
+        return [objective(ae, x, {})[0] for _ in range(2)]
+
+    with torch.no_grad():
+        a, b = losses("mode")
+        expected = reconstruction_loss(x, ae.decode(ae.encode(x).mode()), 0.25, "l2")
+        assert torch.allclose(a, expected) and torch.equal(a, b)
+        c, d = losses("sample")
+        assert not torch.allclose(c, d)
+
+
+def test_channels_last_and_betas_train_the_same_numbers_and_resume(folder, tmp_path):
+    """--channels-last changes the memory layout only: the same losses as NCHW within float error (Adam
+    amplifies rounding in near-zero gradients, so the weights drift apart by ~1e-3), a checkpoint that
+    loads and resumes; --adam-beta1/2 reach the optimizer."""
+    _train(folder, tmp_path / "nchw", 3, "--lr-decay", "none")
+    _train(folder, tmp_path / "nhwc", 3, "--lr-decay", "none", "--channels-last")
+    rows = [[json.loads(line)["loss"] for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+            for name in ("nchw", "nhwc")]
+    assert len(rows[0]) == 3 and np.allclose(rows[0], rows[1], rtol=1e-3), rows
+    _train(folder, tmp_path / "nhwc", 4, "--lr-decay", "none", "--channels-last")
+    assert "resumed from" in (tmp_path / "nhwc" / "log.txt").read_text()
+
+    from fromnoise.autoencoder.config import AutoencoderTrainingConfig
+    from fromnoise.training.autoencoder import AutoencoderTrainer
+
+    trainer = AutoencoderTrainer(tiny(), load_dataset(folder, channels=4),
+                                 AutoencoderTrainingConfig(out=str(tmp_path / "betas"), steps=1, adam_beta1=0.9,
+                                                           adam_beta2=0.99, progress=False))
+    assert trainer.optimizer.param_groups[0]["betas"] == (0.9, 0.99)
+    with pytest.raises(UserError, match="posterior"):
+        AutoencoderTrainingConfig(posterior="mean")
