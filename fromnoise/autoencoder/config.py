@@ -157,7 +157,8 @@ class AutoencoderTrainingConfig:
         "disc_start": Field("int", 0, None, none=True),
         "disc_weight": Field("float", 0, 100), "hflip": Field("bool"),
         "posterior": Field("choice", choices=("sample", "mode")), "adam_beta1": Field("float", 0, 1, hi_open=True),
-        "adam_beta2": Field("float", 0, 1, hi_open=True), "channels_last": Field("bool"), "sample_every": Field("int", 1, None),
+        "adam_beta2": Field("float", 0, 1, hi_open=True), "channels_last": Field("bool"),
+        "sample_every": Field("int", 1, None),
         "save_every": Field("int", 1, None), "keep": Field("int", 1, None), "num_samples": Field("int", 1, 256),
         "log_every": Field("int", 1, None), "seed": Field("int"), "progress": Field("bool"),
     }
