@@ -200,7 +200,7 @@ def quality(a) -> dict:
 
     train_dir, train, held = _clipart(a)
     out = CACHE / f"latent_f{a.factor}_{a.train}{a.tag}"
-    ae_out = Path(a.autoencoder) if a.autoencoder else CACHE / f"ae_f{a.factor}_{a.train}"
+    ae_out = Path(a.autoencoder) if a.autoencoder else CACHE / f"ae_f{a.factor}_{a.train}{a.tag}"
     if a.fresh:
         shutil.rmtree(out, ignore_errors=True)
         if not a.autoencoder:

@@ -5,7 +5,9 @@ Fashion-MNIST at 28x28 (pixel space), every budget in this process's CPU time:
 
 1. calibration: a model trained on 50 images until it copies them; the share of its samples flagged
    by the 1/3 ratio test (Gu et al. 2023, arxiv 2310.02664) in pixel space should be >= 50%
-   (exact copies flagged, fresh noise not: tests/evaluation/test_memorization.py).
+   (exact copies flagged, fresh noise not: tests/evaluation/test_memorization.py); and (part "demo",
+   not scaled) ``make demo``'s model, the preset on all 60,000 images for 10 CPU-minutes, whose
+   ``--demo-samples`` samples should be flagged for <= 1%.
 2. the effect: 500 images, with and without ``--augment 0.15``, the same number of steps; at 4
    points of the run (the in-training hooks of fromnoise.evaluation.in_training) the flagged share
    of ``--mem-samples`` samples and KID of ``--kid-samples`` samples against held-out images (the
@@ -61,6 +63,7 @@ WORK = HERE / "cache" / "memorization"
 # CPU-minutes of training at --scale 1: 3 (calibration) + 2 x 9 (effect) + 4 x 2.5 (halves) = 31, and
 # ~8 more for sampling, the nearest-neighbour searches and Inception (KID): ~40 in all
 BUDGET = {"calibration": 3.0, "effect": 9.0, "halves": 2.5}
+DEMO_MINUTES = 10.0  # the demo part: `make demo`'s recipe (fashion preset, all 60,000 images, MINUTES=10)
 
 
 @dataclass(frozen=True)
@@ -159,7 +162,8 @@ def main() -> None:
     ap.add_argument("--kid-samples", type=int, default=128, help="samples per KID point")
     ap.add_argument("--heldout", type=int, default=300, help="held-out (test) images for KID")
     ap.add_argument("--pair-samples", type=int, default=64, help="samples per model in the disjoint-halves check")
-    ap.add_argument("--skip", default="", help="comma-separated parts to skip: calibration,effect,halves")
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip: calibration,demo,effect,halves")
+    ap.add_argument("--demo-samples", type=int, default=1000, help="demo part: samples for the ratio test")
     ap.add_argument("--data", choices=("fashion", "clipart"), default="fashion",
                     help="fashion: Fashion-MNIST at 28x28; clipart: clip-art objects at --size, RGBA")
     ap.add_argument("--size", type=int, default=64, help="clipart: image size")
@@ -197,6 +201,18 @@ def main() -> None:
         rec["points"] = [{"step": s, "memorized_share": v} for s, v in hooks[0].history]
         rec["goal"] = "flagged share >= 50% at the end"
         result["calibration"] = rec
+        save()
+
+    if "demo" not in skip and setup is FASHION:
+        # the other end of the calibration: `make demo`'s model on all 60,000 images should copy none
+        hooks = []
+        every = max(1, round(DEMO_MINUTES * 60 * rate / 4))
+        _, rec = train(setup, "demo", load_dataset("fashion-mnist"), DEMO_MINUTES, rate, 0.0,
+                       lambda _: hooks.append(make_memorization_hook(every, n=args.demo_samples,
+                                                                     warn=lambda line: None)) or hooks)
+        rec["points"] = [{"step": s, "memorized_share": v} for s, v in hooks[0].history]
+        rec["goal"] = f"flagged share <= 1% of {args.demo_samples} samples at the end"
+        result["demo"] = rec
         save()
 
     if "effect" not in skip:

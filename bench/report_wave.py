@@ -138,10 +138,17 @@ def memorization() -> list[str]:
         return []
     c = m["calibration"]
     pts = ", ".join(f"step {p['step']}: {100 * p['memorized_share']:.0f}%" for p in c["points"])
-    return ["## Memorization: calibration (bench_memorization.py, issue 25)", "", _note(m),
-            f" `{m['preset']}` on {c['images']} {m['data'].split(',')[0]} images, {c['steps']} steps "
-            f"({c['epochs']:.0f} epochs, {c['cpu_minutes']:.2f} CPU-minutes); {m['measure']}. Flagged share over "
-            f"training: {pts} (goal: {c['goal']}).", ""]
+    out = ["## Memorization: calibration (bench_memorization.py, issue 25)", "", _note(m),
+           f" `{m['preset']}` on {c['images']} {m['data'].split(',')[0]} images, {c['steps']} steps "
+           f"({c['epochs']:.0f} epochs, {c['cpu_minutes']:.2f} CPU-minutes); {m['measure']}. Flagged share over "
+           f"training: {pts} (goal: {c['goal']}).", ""]
+    d = (_load("memorization_demo") or {}).get("demo")
+    if d:
+        pts = ", ".join(f"step {p['step']}: {100 * p['memorized_share']:.1f}%" for p in d["points"])
+        out += [f"The other end, `make demo`'s model: `{m['preset']}` on all {d['images']:,} images, {d['steps']:,} "
+                f"steps ({d['epochs']:.1f} epochs, {d['cpu_minutes']:.1f} CPU-minutes with the measuring). Flagged "
+                f"share: {pts} (goal: {d['goal']}).", ""]
+    return out
 
 
 def memorization_effect(name: str) -> list[str]:

@@ -1,0 +1,87 @@
+"""The flagship contenders side by side in one run (issue 24): latent versus pixel-space patch at 256x256.
+
+Two processes start together, one torch thread each, the same total CPU budget (``--clock cpu``):
+the latent contender trains its autoencoder (``train-autoencoder``'s defaults, ``--ae-minutes``) and then
+``youandme-latent`` for the rest; the patch contender trains ``youandme-patch`` (its own defaults: x0
+prediction) for the whole budget. Both are measured by ``bench_latent.py``'s one evaluation (all held-out
+clip art: KID, feature fidelity per group, object pixels outside the mask, a grid). This script waits for
+both and writes ``bench/results/flagship_versus.json`` (both rows, the load average at the start and the
+end) and ``flagship_versus.md`` (the table).
+
+    python bench/flagship_versus.py --minutes 120 --ae-minutes 30      # ~2 h 15 min wall on 2 free cores
+    python bench/flagship_versus.py --minutes 6 --ae-minutes 2 --train 200 --heldout 40 --tag _vsmoke  # does it work?
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+GROUPS = ("color", "lighting", "material", "shape", "topology")
+
+
+def row(name: str, q: dict, minutes: float) -> dict:
+    groups = q["fidelity_groups"]
+    return {"contender": name, "cpu_minutes_budget": minutes, "steps": q["steps"], "kid": q["kid"],
+            "n_heldout": q["n_generated"], "mask_outside_share": q["mask_outside_share"],
+            **{f"{g}_r": groups[g]["r"] for g in GROUPS}, "grid": q["grid"]}
+
+
+def table(rows: list[dict]) -> str:
+    head = "| contender | steps | KID | " + " | ".join(f"{g} r" for g in GROUPS) + " | outside mask |"
+    lines = [head, "|" + "---|" * (len(GROUPS) + 4)]
+    for r in rows:
+        lines.append(f"| {r['contender']} | {r['steps']} | {r['kid']:.4f} | "
+                     + " | ".join(f"{r[f'{g}_r']:.2f}" for g in GROUPS) + f" | {100 * r['mask_outside_share']:.1f}% |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=120.0, help="CPU minutes per contender, autoencoder included")
+    ap.add_argument("--ae-minutes", type=float, default=30.0, help="of which the latent contender's autoencoder")
+    ap.add_argument("--train", type=int, default=2000)
+    ap.add_argument("--heldout", type=int, default=200)
+    ap.add_argument("--tag", default="_versus", help="suffix of the run folders and results")
+    a = ap.parse_args()
+    if not 0 < a.ae_minutes < a.minutes:
+        raise SystemExit(f"--ae-minutes {a.ae_minutes} must lie between 0 and --minutes {a.minutes}")
+    common = ["--threads", "1", "--clock", "cpu", "--train", str(a.train), "--heldout", str(a.heldout),
+              "--tag", a.tag, "--fresh"]
+    name = f"flagship{a.tag}"
+    jobs = {"latent": ["--part", "latent", "--ae-minutes", str(a.ae_minutes), "--minutes",
+                       str(a.minutes - a.ae_minutes), "--results", f"{name}_latent"],
+            "patch": ["--part", "patch", "--minutes", str(a.minutes), "--results", f"{name}_patch"]}
+    sys.path.insert(0, str(HERE.parent))
+    from bench.bench_autoencoder import CACHE as AE_CACHE
+    from bench.bench_latent import SIZE
+    from bench.clipart_dataset import make_clipart_folders
+
+    # the clip-art folders once, before the two processes would both write them
+    make_clipart_folders(AE_CACHE / f"clipart{SIZE}_{a.train}_{a.heldout}", SIZE, a.train, a.heldout)
+    load_start = os.getloadavg()
+    procs = {k: subprocess.Popen([sys.executable, str(HERE / "bench_latent.py"), *common, *v]) for k, v in jobs.items()}
+    failed = [k for k, p in procs.items() if p.wait() != 0]
+    if failed:
+        raise SystemExit(f"the {', '.join(failed)} contender failed; see its output above")
+    out = {k: json.loads((RESULTS / f"{name}_{k}.json").read_text()) for k in jobs}
+    rows = [row("latent (autoencoder + youandme-latent)", out["latent"]["results"]["quality"],
+                a.minutes),
+            row("patch (youandme-patch)", out["patch"]["results"]["patch_quality"], a.minutes)]
+    payload = {"args": vars(a), "time": time.strftime("%Y-%m-%d %H:%M:%S"), "load_avg_start": load_start,
+               "load_avg_end": os.getloadavg(), "rows": rows,
+               "ae_steps": out["latent"]["results"]["quality"]["ae_steps"]}
+    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2))
+    (RESULTS / f"{name}.md").write_text(table(rows) + "\n")
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
