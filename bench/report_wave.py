@@ -15,6 +15,9 @@ WAVE = (("f4_whole", "whole 256x256 images, today's defaults (L1 + SSIM, batch 8
         ("f4_new_noshortcut", "64x64 crops, squared error + 0.25 SSIM, batch 16, lr 1e-3 cosine"),
         ("f4_new", "the same + DC-AE shortcuts"),
         ("f8_new", "64x64 crops, squared error + 0.25 SSIM, batch 16, lr 1e-3 cosine, DC-AE shortcuts"))
+# the second round (stop 26): the recipe above with the levers named, each a 30-CPU-minute run of its own
+LEVERS_30 = (("stack_f4", "+ the posterior mean in training, AdamW betas (0.9, 0.99), channels_last"),
+             ("stack_f8", "+ the posterior mean in training, AdamW betas (0.9, 0.99), channels_last"))
 
 
 def _load(name: str) -> dict | None:
@@ -39,14 +42,27 @@ def autoencoder_wave() -> list[str]:
            "this process's CPU time (`--clock cpu`); held-out PSNR / SSIM of all 197 held-out 256x256 clip-art "
            "images (posterior mode), measured at 5, 15 and 30 CPU-minutes of one run each (the measuring time is "
            "not counted). Chroma kept: mean |channel - grey| of the reconstructions over the originals'. Goals: "
-           ">= 32 dB at factor 4, >= 28 dB at factor 8 within 30 CPU-minutes; the colour round trip r >= 0.98.", "",
-           "| factor | training | PSNR 5 / 15 / 30 min (dB) | SSIM at the end | steps | chroma kept | "
+           ">= 32 dB at factor 4, >= 28 dB at factor 8 within 30 CPU-minutes; the colour round trip r >= 0.98.", ""]
+    out += _ae_table(rows)
+    second = [(k, w, r) for k, w, r in ((k, w, _load(f"autoencoder_{k}")) for k, w in LEVERS_30) if r]
+    if second:
+        out += ["### Second round: levers at the full 30 CPU-minutes", "",
+                _note(second[0][2]) + " The recipe above with the levers the 400-step probe (below) and the "
+                "speed bench pointed at, one run per row, side by side in pairs, one thread each, measured as above "
+                "(15 and 30 CPU-minutes).", ""]
+        out += _ae_table(second)
+    return out
+
+
+def _ae_table(rows: list) -> list[str]:
+    out = ["| factor | training | PSNR (dB) over CPU-minutes | SSIM at the end | steps | chroma kept | "
            "mask PSNR | COLOR r (median, min) | LIGHTING r (median, min) | goal |",
            "|---|---|---|---|---|---|---|---|---|---|"]
     for _key, what, res in rows:
         (r,) = res["results"].values()
         curve = r.get("curve", [])
-        psnr = " / ".join(f"{p['psnr_rgb']:.2f}" for p in curve)
+        psnr = (" / ".join(f"{p['psnr_rgb']:.2f}" for p in curve)
+                + " (" + " / ".join(f"{p['minutes']:g}" for p in curve) + " min)")
         rt = r.get("feature_round_trip", {})
         c, li = rt.get("color", {}), rt.get("lighting", {})
         goal = r.get("goal_psnr_rgb")
