@@ -203,7 +203,7 @@ def main() -> None:
         result["calibration"] = rec
         save()
 
-    if "demo" not in skip and setup is FASHION:
+    if "demo" not in skip and args.data == "fashion":
         # the other end of the calibration: `make demo`'s model on all 60,000 images should copy none
         hooks = []
         every = max(1, round(DEMO_MINUTES * 60 * rate / 4))
