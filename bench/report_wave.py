@@ -185,6 +185,13 @@ def memorization_effect(name: str) -> list[str]:
             out.append(f"| {run} | {p['step']:,} | {epochs:.0f} | {100 * p['memorized_share']:.1f}% | {kid} |")
     out.append("")
     ends = {run: rec["points"][-1] for run, rec in runs.items() if rec["points"]}
+    if len(ends) == 1:
+        ((a, pa),) = ends.items()
+        out += [f"Only the {a} run was measured ({runs[a]['epochs']:.0f} epochs, {runs[a]['cpu_minutes']:.1f} "
+                f"CPU-minutes): it ended with {100 * pa['memorized_share']:.1f}% of its samples flagged"
+                + (", so at this budget there was no copying for augmentation to stop; the comparison needs a "
+                   "longer run, and the second run was stopped to give its CPU time to other measurements."
+                   if pa["memorized_share"] == 0 else "."), ""]
     if len(ends) == 2:
         (a, pa), (b, pb) = ends.items()
         halved = pb["memorized_share"] <= pa["memorized_share"] / 2
