@@ -70,7 +70,7 @@ def main() -> None:
     if "nonorm" in v:
         model_module.nn.GroupNorm = _NoNorm
     if "betas" in v:
-        trainer_module.AutoencoderTrainer._adamw = lambda self, p: torch.optim.AdamW(p, lr=self.opt.lr,
+        trainer_module.AutoencoderTrainer._adamw = lambda self, p, betas: torch.optim.AdamW(p, lr=self.opt.lr,
                                                                                      betas=(0.9, 0.99))
     out = OUT / f"{name}_f{factor}_{budget:g}"
     shutil.rmtree(out, ignore_errors=True)

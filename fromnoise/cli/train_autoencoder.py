@@ -67,10 +67,10 @@ def _widths(text: str | None) -> tuple[int, ...] | None:
               help="Weight of the adversarial term (times the adaptive weight).")
 @click.option("--hflip/--no-hflip", default=T.hflip, help="Random horizontal flips.")
 @click.option("--posterior", type=click.Choice(["sample", "mode"]), default=T.posterior,
-              help="What the decoder trains on: a sample of the encoder's Gaussian (LDM) or its mean (a "
-                   "deterministic autoencoder, as DC-AE).")
+              help="What the decoder trains on: the mean of the encoder's Gaussian (what encoding for diffusion "
+                   "uses; deterministic, as DC-AE) or a sample of it (LDM).")
 @click.option("--adam-beta1", type=click.FloatRange(0, 1, max_open=True), default=T.adam_beta1,
-              help="AdamW's first beta (LDM's 0.5 suits its discriminator).")
+              help="AdamW's first beta for the autoencoder (the discriminator keeps LDM's 0.5 and 0.9).")
 @click.option("--adam-beta2", type=click.FloatRange(0, 1, max_open=True), default=T.adam_beta2,
               help="AdamW's second beta.")
 @click.option("--channels-last/--no-channels-last", default=T.channels_last,
@@ -91,7 +91,8 @@ def train_autoencoder(data, factor, image_size, channels, limit, widths, latent_
     Its latents are what 'fromnoise train --autoencoder' trains a diffusion model on. OUT gets
     checkpoints, samples/ (originals on top, reconstructions below), loss.png and metrics.jsonl.
     The defaults are the recipe measured per CPU-minute on 256x256 clip art (bench/results/report.md):
-    DC-AE shortcuts, 64x64 crops, batch 16, lr 1e-3 with a cosine decay, squared error + 0.25 SSIM.
+    DC-AE shortcuts, 64x64 crops, batch 16, lr 1e-3 with a cosine decay, squared error + 0.25 SSIM,
+    the decoder trained on the posterior mean, AdamW betas (0.9, 0.99), NHWC convolutions.
 
     \b
     Examples:

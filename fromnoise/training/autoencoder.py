@@ -37,6 +37,8 @@ from ..viz import save_grid
 from .loop import TrainingLoop
 from .runtime import optimizer_options
 
+GAN_BETAS = (0.5, 0.9)  # LDM's AdamW betas for the discriminator (and, before stop 26, the autoencoder)
+
 
 def effective_crop(crop_size: int | None, config: AutoencoderConfig) -> int | None:
     """The crop side training uses: None (whole images) when ``crop_size`` is None or not smaller than the
@@ -68,10 +70,11 @@ class AutoencoderTrainer(TrainingLoop):
         self.data = composite_alpha(data)
         self.config = {"kind": KIND, "autoencoder": config.to_dict(), "data": data.description,
                        "training": asdict(options)}
-        optimizer = self._adamw(self.ae.parameters())
+        optimizer = self._adamw(self.ae.parameters(), (options.adam_beta1, options.adam_beta2))
         # the discriminator sees what the autoencoder trains on: its depth fits the crop
         self.objective = AutoencoderObjective(options, config.channels, crop or config.image_size,
-                                              self.acc.device, self.acc.autocast, lambda: self.step, self._adamw)
+                                              self.acc.device, self.acc.autocast, lambda: self.step,
+                                              lambda p: self._adamw(p, GAN_BETAS))
         common = dict(hflip=options.hflip, seed=options.seed, device=self.acc.device, rank=self.rank,
                       world=self.world)
         if crop is None:
@@ -80,10 +83,10 @@ class AutoencoderTrainer(TrainingLoop):
             batches = CropBatches(self.data, options.batch_size, crop, align=config.factor, **common)
         self.start(self.ae, optimizer, batches, self.objective)
 
-    def _adamw(self, parameters) -> torch.optim.AdamW:
-        """AdamW for the autoencoder and its discriminator (betas: the options', LDM's (0.5, 0.9) by default)."""
-        return torch.optim.AdamW(parameters, lr=self.opt.lr, betas=(self.opt.adam_beta1, self.opt.adam_beta2),
-                                 **optimizer_options(self.acc.device))
+    def _adamw(self, parameters, betas: tuple[float, float]) -> torch.optim.AdamW:
+        """AdamW at the options' learning rate: the autoencoder's betas are the options' (measured: (0.9, 0.99)),
+        the discriminator's LDM's (0.5, 0.9), which suit its adversarial game."""
+        return torch.optim.AdamW(parameters, lr=self.opt.lr, betas=betas, **optimizer_options(self.acc.device))
 
     @property
     def disc(self):

@@ -289,7 +289,7 @@ def test_channels_last_and_betas_train_the_same_numbers_and_resume(folder, tmp_p
     """--channels-last changes the memory layout only: the same losses as NCHW within float error (Adam
     amplifies rounding in near-zero gradients, so the weights drift apart by ~1e-3), a checkpoint that
     loads and resumes; --adam-beta1/2 reach the optimizer."""
-    _train(folder, tmp_path / "nchw", 3, "--lr-decay", "none")
+    _train(folder, tmp_path / "nchw", 3, "--lr-decay", "none", "--no-channels-last")
     _train(folder, tmp_path / "nhwc", 3, "--lr-decay", "none", "--channels-last")
     rows = [[json.loads(line)["loss"] for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
             for name in ("nchw", "nhwc")]
@@ -301,8 +301,9 @@ def test_channels_last_and_betas_train_the_same_numbers_and_resume(folder, tmp_p
     from fromnoise.training.autoencoder import AutoencoderTrainer
 
     trainer = AutoencoderTrainer(tiny(), load_dataset(folder, channels=4),
-                                 AutoencoderTrainingConfig(out=str(tmp_path / "betas"), steps=1, adam_beta1=0.9,
-                                                           adam_beta2=0.99, progress=False))
-    assert trainer.optimizer.param_groups[0]["betas"] == (0.9, 0.99)
+                                 AutoencoderTrainingConfig(out=str(tmp_path / "betas"), steps=1, adam_beta1=0.8,
+                                                           adam_beta2=0.95, disc_start=0, progress=False))
+    assert trainer.optimizer.param_groups[0]["betas"] == (0.8, 0.95)
+    assert trainer.objective.disc_opt.param_groups[0]["betas"] == (0.5, 0.9)  # the discriminator keeps LDM's
     with pytest.raises(UserError, match="posterior"):
         AutoencoderTrainingConfig(posterior="mean")
