@@ -168,6 +168,12 @@ def main() -> None:
                     help="fashion: Fashion-MNIST at 28x28; clipart: clip-art objects at --size, RGBA")
     ap.add_argument("--size", type=int, default=64, help="clipart: image size")
     ap.add_argument("--tag", default="")
+    ap.add_argument("--steps-per-second", type=float, default=None,
+                    help="the training speed to budget with (default: a 10-step probe); give both processes of a "
+                         "side-by-side run the same, so both train the same steps")
+    ap.add_argument("--runs", default="plain,augment",
+                    help="effect: which runs (plain, augment); give each its own --tag to run them side by side in "
+                         "two processes (the report joins memorization_TAG files listed together)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     skip = set(filter(None, args.skip.split(",")))
@@ -175,7 +181,7 @@ def main() -> None:
     setup = FASHION if args.data == "fashion" else clipart_setup(args.size)
     setup = replace(setup, work=setup.work + (f"_{args.tag}" if args.tag else ""))
     train_all, test = load_data(setup, args.heldout)
-    rate = steps_per_cpu_second(setup, train_all, args.augment)
+    rate = args.steps_per_second or steps_per_cpu_second(setup, train_all, args.augment)
     budgets = {k: v * args.scale for k, v in BUDGET.items()}
     result: dict = {"preset": setup.preset, "data": setup.data, "n_train": len(train_all), "n_heldout": len(test),
                     "threads": 1, "scale": args.scale, "budget_cpu_minutes": budgets,
@@ -221,6 +227,8 @@ def main() -> None:
                                          meta={"image_size": setup.image_size, "channels": setup.channels})
         result["effect"] = {}
         for run, augment in (("plain", 0.0), (f"augment{args.augment}", args.augment)):
+            if ("plain" if augment == 0 else "augment") not in args.runs.split(","):
+                continue
             made = []
 
             def hooks_for(every, made=made):

@@ -167,12 +167,14 @@ def memorization() -> list[str]:
     return out
 
 
-def memorization_effect(name: str) -> list[str]:
-    """The effect of ``--augment`` (and the disjoint halves, when measured) of one bench_memorization run."""
-    m = _load(name)
-    if not m or "effect" not in m:
+def memorization_effect(*names: str) -> list[str]:
+    """The effect of ``--augment`` (and the disjoint halves, when measured) of one bench_memorization run, or of
+    its runs side by side in processes of their own (``--runs``, one result file each: the first names the set)."""
+    parts = [m for m in map(_load, names) if m and "effect" in m]
+    if not parts:
         return []
-    runs = m["effect"]
+    m = parts[0]
+    runs = {run: rec for part in parts for run, rec in part["effect"].items()}
     out = [f"### Does augmentation stop the copying? {m['data']} (bench_memorization.py, issue 25)", "",
            _note(m) + f" `{m['preset']}`, every run the same steps ({m['steps_per_cpu_second']} steps per CPU-second "
            f"measured first); {m['measure']}. Goal: `--augment {m['augment']}` at least halves the flagged share at "
@@ -306,4 +308,5 @@ def flagship() -> list[str]:
 def sections() -> list[str]:
     return [*flagship(), *guidance(), *autoencoder_wave(), *autoencoder_speed(), *levers(), *sliders(),
             *memorization(), *memorization_effect("memorization_effect_s3"),
-            *memorization_effect("memorization_clipart32")]
+            *memorization_effect("memorization_clipart32"),
+            *memorization_effect("memorization_clipart32_plain", "memorization_clipart32_augment")]
