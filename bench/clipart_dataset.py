@@ -13,6 +13,7 @@ on a plain background and keep alpha as the object mask (``fromnoise.autoencoder
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import numpy as np
@@ -71,8 +72,9 @@ def make_clipart_folders(out: str | Path, size: int = 256, n_train: int | None =
             if target.exists():
                 continue
             img = square_rgba(f, size)
-            if img is not None:  # written whole or not at all (an interrupted run leaves no broken PNG)
-                tmp = target.with_suffix(".tmp")
+            if img is not None:  # written whole or not at all (an interrupted run leaves no broken PNG); the
+                # process id in the temporary name lets two benches started together write the same folder
+                tmp = target.with_suffix(f".{os.getpid()}.tmp")
                 img.save(tmp, format="PNG")
                 tmp.replace(target)
     return out / "train", out / "heldout"
