@@ -17,7 +17,9 @@ WAVE = (("f4_whole", "whole 256x256 images, today's defaults (L1 + SSIM, batch 8
         ("f8_new", "64x64 crops, squared error + 0.25 SSIM, batch 16, lr 1e-3 cosine, DC-AE shortcuts"))
 # the second round (stop 26): the recipe above with the levers named, each a 30-CPU-minute run of its own
 LEVERS_30 = (("stack_f4", "+ the posterior mean in training, AdamW betas (0.9, 0.99), channels_last"),
-             ("stack_f8", "+ the posterior mean in training, AdamW betas (0.9, 0.99), channels_last"))
+             ("stack_f8", "+ the posterior mean in training, AdamW betas (0.9, 0.99), channels_last"),
+             ("stack_ssim05_f4", "the same with SSIM weight 0.05 instead of 0.25"),
+             ("stack_ssim05_f8", "the same with SSIM weight 0.05 instead of 0.25"))
 
 
 def _load(name: str) -> dict | None:
