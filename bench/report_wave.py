@@ -78,6 +78,30 @@ def _ae_table(rows: list) -> list[str]:
     return out
 
 
+def feature_noise_floor() -> list[str]:
+    """The colour round trip of the best autoencoder beside changes that are not an autoencoder's."""
+    fl = _load("feature_noise_floor")
+    if not fl:
+        return []
+    rows = dict(fl["rows"])
+    best = _load("autoencoder_stack_ssim05_f4")
+    if best:
+        (r,) = best["results"].values()
+        rows[f"the factor-4 recipe's reconstructions ({r['psnr_rgb']:.1f} dB)"] = r["feature_round_trip"]
+    names = list(next(iter(rows.values()))["color"]["per_feature_r"])
+    out = ["### How closely can the COLOR features follow at all? (bench/feature_noise_floor.py)", "", _note(fl)
+           + f" The colour round trip (r between the features of {fl['n_heldout']} held-out originals and of the "
+           "changed images, the original's mask for both) for changes that are not an autoencoder's. A feature "
+           "below 0.98 under 40 dB noise (invisible) is limited by its own measurement.", "",
+           "| change | " + " | ".join(names) + " | LIGHTING median |", "|---" * (len(names) + 2) + "|"]
+    for name, rt in rows.items():
+        per = rt["color"]["per_feature_r"]
+        out.append(f"| {name} | " + " | ".join(f"{per[n]:.3f}" for n in names)
+                   + f" | {rt['lighting']['median_r']:.3f} |")
+    out.append("")
+    return out
+
+
 def autoencoder_speed() -> list[str]:
     sp = _load("autoencoder_speed")
     if not sp:
@@ -308,7 +332,8 @@ def flagship() -> list[str]:
 
 
 def sections() -> list[str]:
-    return [*flagship(), *guidance(), *autoencoder_wave(), *autoencoder_speed(), *levers(), *sliders(),
+    return [*flagship(), *guidance(), *autoencoder_wave(), *feature_noise_floor(), *autoencoder_speed(), *levers(),
+            *sliders(),
             *memorization(), *memorization_effect("memorization_effect_s3"),
             *memorization_effect("memorization_clipart32"),
             *memorization_effect("memorization_clipart32_plain", "memorization_clipart32_augment")]

@@ -91,7 +91,7 @@ def train_autoencoder(data, factor, image_size, channels, limit, widths, latent_
     Its latents are what 'fromnoise train --autoencoder' trains a diffusion model on. OUT gets
     checkpoints, samples/ (originals on top, reconstructions below), loss.png and metrics.jsonl.
     The defaults are the recipe measured per CPU-minute on 256x256 clip art (bench/results/report.md):
-    DC-AE shortcuts, 64x64 crops, batch 16, lr 1e-3 with a cosine decay, squared error + 0.25 SSIM,
+    DC-AE shortcuts, 64x64 crops, batch 16, lr 1e-3 with a cosine decay, squared error + 0.05 SSIM,
     the decoder trained on the posterior mean, AdamW betas (0.9, 0.99), NHWC convolutions.
 
     \b
