@@ -246,6 +246,21 @@ def memorization_effect(*names: str) -> list[str]:
     return out
 
 
+def memorization_partial(name: str) -> list[str]:
+    """A side-by-side run stopped early: the measuring points it reached, read from its runs' metrics.jsonl."""
+    m = _load(name)
+    if not m:
+        return []
+    out = [f"Longer, side by side, stopped early ({m['time']}): {m['what']}.", "",
+           "| run | step | epochs | flagged share | median nearest distance | KID against held-out |",
+           "|---|---|---|---|---|---|"]
+    for run, pts in m["runs"].items():
+        for p in pts:
+            out.append(f"| {run} | {p['step']:,} | {p['epochs']} | {100 * p['memorized_share']:.1f}% | "
+                       f"{p['memorized_d1']:.2f} | {p['kid']:.4f} ± {p['kid_std']:.4f} |")
+    return out + [""]
+
+
 def guidance_table(rows: list[dict]) -> list[str]:
     """bench/flagship_guidance.py's rows as a markdown table (its own .md and the report's section)."""
     names = list(rows[0]["fidelity_r"])
@@ -336,4 +351,5 @@ def sections() -> list[str]:
             *sliders(),
             *memorization(), *memorization_effect("memorization_effect_s3"),
             *memorization_effect("memorization_clipart32"),
+            *memorization_partial("memorization_clipart32_long_partial"),
             *memorization_effect("memorization_clipart32_plain", "memorization_clipart32_augment")]
