@@ -227,14 +227,15 @@ def _run_autoencoder(out, steps, disc_start=None):
         def train_step(self, x, info):
             stats = super().train_step(x, info)
             if self.step == 0 and self.main:
-                grads = {n: p.grad.detach().clone() for n, p in self.acc.unwrap_model(self.model).named_parameters()}
+                net = self.acc.unwrap_model(self.model)  # NHWC weights: safetensors wants them packed
+                grads = {n: p.grad.detach().contiguous().clone() for n, p in net.named_parameters()}
                 save_file(grads, str(self.out.parent / f"grads_{self.world}.safetensors"))
             return stats
 
     data = squares(16, 8)
     options = AutoencoderTrainingConfig(out=str(out), steps=steps, batch_size=B, lr=3e-3, warmup=1, save_every=1,
                                         sample_every=10_000, num_samples=2, log_every=1, progress=False,
-                                        disc_start=disc_start, hflip=True)
+                                        disc_start=disc_start, hflip=True, channels_last=False)  # NCHW on both
     Kept(AutoencoderConfig(image_size=8, channels=1, factor=4, widths=(8, 8, 8)), data, options).run()
 
 
