@@ -212,10 +212,9 @@ def main() -> None:
     if "demo" not in skip and args.data == "fashion":
         # the other end of the calibration: `make demo`'s model on all 60,000 images should copy none
         hooks = []
-        every = max(1, round(DEMO_MINUTES * 60 * rate / 4))
         _, rec = train(setup, "demo", load_dataset("fashion-mnist"), DEMO_MINUTES, rate, 0.0,
-                       lambda _: hooks.append(make_memorization_hook(every, n=args.demo_samples,
-                                                                     warn=lambda line: None)) or hooks)
+                       lambda every: hooks.append(make_memorization_hook(every, n=args.demo_samples,
+                                                                         warn=lambda line: None)) or hooks)
         rec["points"] = [{"step": s, "memorized_share": v} for s, v in hooks[0].history]
         rec["goal"] = f"flagged share <= 1% of {args.demo_samples} samples at the end"
         result["demo"] = rec

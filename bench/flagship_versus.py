@@ -59,13 +59,6 @@ def main() -> None:
     jobs = {"latent": ["--part", "latent", "--ae-minutes", str(a.ae_minutes), "--minutes",
                        str(a.minutes - a.ae_minutes), "--results", f"{name}_latent"],
             "patch": ["--part", "patch", "--minutes", str(a.minutes), "--results", f"{name}_patch"]}
-    sys.path.insert(0, str(HERE.parent))
-    from bench.bench_autoencoder import CACHE as AE_CACHE
-    from bench.bench_latent import SIZE
-    from bench.clipart_dataset import make_clipart_folders
-
-    # the clip-art folders once, before the two processes would both write them
-    make_clipart_folders(AE_CACHE / f"clipart{SIZE}_{a.train}_{a.heldout}", SIZE, a.train, a.heldout)
     load_start = os.getloadavg()
     procs = {k: subprocess.Popen([sys.executable, str(HERE / "bench_latent.py"), *common, *v]) for k, v in jobs.items()}
     failed = [k for k, p in procs.items() if p.wait() != 0]
