@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.clipart_dataset import make_clipart_folders
 from bench.common import write_result
 from fromnoise.autoencoder import AutoencoderConfig, composite_alpha, latent_scale, load_autoencoder
-from fromnoise.autoencoder.config import AutoencoderTrainingConfig
+from fromnoise.autoencoder.config import AutoencoderTrainingConfig, parse_widths
 from fromnoise.data import load_dataset, to_float
 from fromnoise.training.autoencoder import AutoencoderTrainer
 from fromnoise.training.schedule import budget_clock
@@ -231,7 +231,7 @@ def main() -> None:
             shutil.rmtree(out, ignore_errors=True)
         config = AutoencoderConfig(image_size=a.size, channels=4, factor=factor, shortcut=a.shortcut,
                                    latent_channels=a.latent_channels,
-                                   widths=tuple(int(w) for w in a.widths.split(",")) if a.widths else None)
+                                   widths=parse_widths(a.widths))
         betas = [float(b) for b in a.betas.split(",")] if a.betas else [AutoencoderTrainingConfig.adam_beta1,
                                                                         AutoencoderTrainingConfig.adam_beta2]
         options = AutoencoderTrainingConfig(out=str(out), minutes=minutes, clock=a.clock,

@@ -25,6 +25,17 @@ def default_widths(factor: int) -> tuple[int, ...]:
     return (16, 32, 64) if factor == 4 else (16, 32, 64, 64)
 
 
+def parse_widths(text: str | None) -> tuple[int, ...] | None:
+    """``"16,32,64"`` -> ``(16, 32, 64)``; None stays None (the factor's default). A UserError otherwise."""
+    if text is None:
+        return None
+    try:
+        return tuple(int(w) for w in text.split(","))
+    except ValueError:
+        raise UserError(f"--widths '{text}' is not a comma-separated list of integers; "
+                        "give e.g. 16,32,64,128") from None
+
+
 @dataclass
 class AutoencoderConfig:
     """What autoencoder to build; validated on construction (a UserError naming the field).

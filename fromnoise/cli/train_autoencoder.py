@@ -4,22 +4,11 @@ from __future__ import annotations
 
 import click
 
-from ..autoencoder.config import AutoencoderConfig, AutoencoderTrainingConfig
-from ..errors import UserError
+from ..autoencoder.config import AutoencoderConfig, AutoencoderTrainingConfig, parse_widths
 from .options import done
 
 # Every default below is read from the dataclasses, the one place they live.
 A, T = AutoencoderConfig, AutoencoderTrainingConfig
-
-
-def _widths(text: str | None) -> tuple[int, ...] | None:
-    if text is None:
-        return None
-    try:
-        return tuple(int(w) for w in text.split(","))
-    except ValueError:
-        raise UserError(f"--widths '{text}' is not a comma-separated list of integers; "
-                        "give e.g. 16,32,64,128") from None
 
 
 @click.command("train-autoencoder", context_settings={"show_default": True})
@@ -104,7 +93,7 @@ def train_autoencoder(data, factor, image_size, channels, limit, widths, latent_
     """
     from .train_autoencoder_run import run  # the one deferred import: torch, the data and the trainer load here
 
-    network = dict(factor=int(factor), latent_channels=latent_channels, widths=_widths(widths),
+    network = dict(factor=int(factor), latent_channels=latent_channels, widths=parse_widths(widths),
                    num_res_blocks=res_blocks, shortcut=shortcut)
     options["crop_size"] = options["crop_size"] or None  # 0: whole images
     out = run(data, network, image_size, int(channels) if channels else None, limit,

@@ -18,6 +18,7 @@ from fromnoise.autoencoder import (
     load_autoencoder,
 )
 from fromnoise.autoencoder import latents as latents_module
+from fromnoise.autoencoder.config import parse_widths
 from fromnoise.autoencoder.losses import adaptive_weight, ssim
 from fromnoise.autoencoder.tiling import tiled
 from fromnoise.checkpoint import list_checkpoints, read_checkpoint
@@ -308,3 +309,10 @@ def test_channels_last_and_betas_train_the_same_numbers_and_resume(folder, tmp_p
     assert trainer.objective.disc_opt.param_groups[0]["betas"] == (0.5, 0.9)  # the discriminator keeps LDM's
     with pytest.raises(UserError, match="posterior"):
         AutoencoderTrainingConfig(posterior="mean")
+
+
+def test_widths_text_parses_or_names_the_bad_value():
+    assert parse_widths("16,32,64") == (16, 32, 64)
+    assert parse_widths(None) is None
+    with pytest.raises(UserError, match="'16,x,64' is not a comma-separated list"):
+        parse_widths("16,x,64")
