@@ -25,6 +25,20 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 GROUPS = ("color", "lighting", "material", "shape", "topology")
+# issue 24's goals: feature fidelity r per group (at least), object pixels outside the mask and KID (at most)
+GOALS = {"color_r": 0.9, "lighting_r": 0.8, "material_r": 0.8, "shape_r": 0.8, "topology_r": 0.7}
+MAX_OUTSIDE, MAX_KID = 0.02, 0.05
+
+
+def goals_met(r: dict) -> list[str]:
+    """The names of the issue's goals this row meets."""
+    met = [k.removesuffix("_r") for k, v in GOALS.items() if r[k] >= v]
+    return met + ["outside mask"] * (r["mask_outside_share"] < MAX_OUTSIDE) + ["KID"] * (r["kid"] <= MAX_KID)
+
+
+def winner(rows: list[dict]) -> dict:
+    """The row that meets more of the goals; on a tie the lower KID (the goal furthest from both, so far)."""
+    return max(rows, key=lambda r: (len(goals_met(r)), -r["kid"]))
 
 
 def row(name: str, q: dict, minutes: float) -> dict:
@@ -35,12 +49,30 @@ def row(name: str, q: dict, minutes: float) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    head = "| contender | steps | KID | " + " | ".join(f"{g} r" for g in GROUPS) + " | outside mask |"
-    lines = [head, "|" + "---|" * (len(GROUPS) + 4)]
+    head = ("| contender | steps | KID | " + " | ".join(f"{g} r" for g in GROUPS)
+            + " | outside mask | goals met (of 7) |")
+    lines = [head, "|" + "---|" * (len(GROUPS) + 5)]
     for r in rows:
         lines.append(f"| {r['contender']} | {r['steps']} | {r['kid']:.4f} | "
-                     + " | ".join(f"{r[f'{g}_r']:.2f}" for g in GROUPS) + f" | {100 * r['mask_outside_share']:.1f}% |")
+                     + " | ".join(f"{r[f'{g}_r']:.2f}" for g in GROUPS) + f" | {100 * r['mask_outside_share']:.1f}% | "
+                     + f"{len(goals_met(r))}: {', '.join(goals_met(r)) or '-'} |")
     return "\n".join(lines)
+
+
+def write(a: argparse.Namespace, name: str, load_start, when: str | None = None, load_end=None) -> None:
+    """Read both contenders' results, table them and name the winner (flagship_versus{tag}.json / .md)."""
+    out = {k: json.loads((RESULTS / f"{name}_{k}.json").read_text()) for k in ("latent", "patch")}
+    rows = [row("latent (autoencoder + youandme-latent)", out["latent"]["results"]["quality"], a.minutes),
+            row("patch (youandme-patch)", out["patch"]["results"]["patch_quality"], a.minutes)]
+    best = winner(rows)
+    payload = {"args": vars(a), "time": when or time.strftime("%Y-%m-%d %H:%M:%S"), "load_avg_start": load_start,
+               "load_avg_end": load_end or os.getloadavg(), "rows": rows, "winner": best["contender"],
+               "goals_met": {r["contender"]: goals_met(r) for r in rows},
+               "ae_steps": out["latent"]["results"]["quality"]["ae_steps"]}
+    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2))
+    (RESULTS / f"{name}.md").write_text(table(rows) + f"\n\nWinner: {best['contender']}\n")
+    print(table(rows))
+    print(f"winner: {best['contender']}")
 
 
 def main() -> None:
@@ -50,12 +82,19 @@ def main() -> None:
     ap.add_argument("--train", type=int, default=2000)
     ap.add_argument("--heldout", type=int, default=200)
     ap.add_argument("--tag", default="_versus", help="suffix of the run folders and results")
+    ap.add_argument("--report-only", action="store_true",
+                    help="only re-table the contenders' results of an earlier run (and name the winner)")
     a = ap.parse_args()
     if not 0 < a.ae_minutes < a.minutes:
         raise SystemExit(f"--ae-minutes {a.ae_minutes} must lie between 0 and --minutes {a.minutes}")
+    name = f"flagship{a.tag}"
+    if a.report_only:
+        old = RESULTS / f"{name}.json"
+        prev = json.loads(old.read_text()) if old.is_file() else {}
+        write(a, name, prev.get("load_avg_start"), prev.get("time"), prev.get("load_avg_end"))
+        return
     common = ["--threads", "1", "--clock", "cpu", "--train", str(a.train), "--heldout", str(a.heldout),
               "--tag", a.tag, "--fresh"]
-    name = f"flagship{a.tag}"
     jobs = {"latent": ["--part", "latent", "--ae-minutes", str(a.ae_minutes), "--minutes",
                        str(a.minutes - a.ae_minutes), "--results", f"{name}_latent"],
             "patch": ["--part", "patch", "--minutes", str(a.minutes), "--results", f"{name}_patch"]}
@@ -64,16 +103,7 @@ def main() -> None:
     failed = [k for k, p in procs.items() if p.wait() != 0]
     if failed:
         raise SystemExit(f"the {', '.join(failed)} contender failed; see its output above")
-    out = {k: json.loads((RESULTS / f"{name}_{k}.json").read_text()) for k in jobs}
-    rows = [row("latent (autoencoder + youandme-latent)", out["latent"]["results"]["quality"],
-                a.minutes),
-            row("patch (youandme-patch)", out["patch"]["results"]["patch_quality"], a.minutes)]
-    payload = {"args": vars(a), "time": time.strftime("%Y-%m-%d %H:%M:%S"), "load_avg_start": load_start,
-               "load_avg_end": os.getloadavg(), "rows": rows,
-               "ae_steps": out["latent"]["results"]["quality"]["ae_steps"]}
-    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2))
-    (RESULTS / f"{name}.md").write_text(table(rows) + "\n")
-    print(table(rows))
+    write(a, name, load_start)
 
 
 if __name__ == "__main__":

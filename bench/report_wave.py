@@ -19,7 +19,8 @@ WAVE = (("f4_whole", "whole 256x256 images, today's defaults (L1 + SSIM, batch 8
 LEVERS_30 = (("stack_f4", "+ the posterior mean in training, AdamW betas (0.9, 0.99), channels_last"),
              ("stack_f8", "+ the posterior mean in training, AdamW betas (0.9, 0.99), channels_last"),
              ("stack_ssim05_f4", "the same with SSIM weight 0.05 instead of 0.25"),
-             ("stack_ssim05_f8", "the same with SSIM weight 0.05 instead of 0.25"))
+             ("stack_ssim05_f8", "the same with SSIM weight 0.05 instead of 0.25"),
+             ("stack_ssim05_c8_f8", "the same with 8 latent channels instead of 4"))
 
 
 def _load(name: str) -> dict | None:
@@ -346,8 +347,38 @@ def flagship() -> list[str]:
     return out
 
 
+def flagship_versus() -> list[str]:
+    """The 2-CPU-hour side by side of both contenders with today's recipes (flagship_versus.py)."""
+    v = _load("flagship_versus")
+    if not v:
+        return []
+    lat = _load("flagship_versus_latent") or {}
+    out = ["## The flagship side by side with today's recipes (flagship_versus.py, issue 24)", "",
+           _note(lat) + f" Both contenders started together as two processes, one thread each, "
+           f"{v['args']['minutes']:.0f} CPU-minutes each (`--clock cpu`; load average "
+           + (f"{v['load_avg_start'][0]:.1f} at the start, " if v.get("load_avg_start") else "")
+           + f"{v['load_avg_end'][0]:.1f} at the end): the latent contender trained its autoencoder with "
+           f"`train-autoencoder`'s defaults for {v['args']['ae_minutes']:.0f} CPU-minutes ({v['ae_steps']:,} steps) "
+           f"and `youandme-latent` for the rest; the patch contender trained `youandme-patch` (x0-prediction) for "
+           "all of it. Measured as in the section below (all held-out images, one sample per feature vector and "
+           "mask, DPM-Solver++(2M) 20 steps, guidance 1). Goals: colour r >= 0.9, lighting, material, shape >= 0.8, "
+           "topology >= 0.7, outside the mask < 2%, KID <= 0.05; the winner meets more of them (a tie: the lower "
+           "KID).", "",
+           "| contender | steps | KID (N) | colour r | lighting r | material r | shape r | topology r | "
+           "outside mask | goals met |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in v["rows"]:
+        met = v["goals_met"][r["contender"]]
+        out.append(f"| {r['contender']}{' **(winner)**' if r['contender'] == v['winner'] else ''} | "
+                   f"{r['steps']:,} | {r['kid']:.3f} ({r['n_heldout']}) | "
+                   + " | ".join(f"{r[f'{g}_r']:.3f}" for g in FLAGSHIP_GOALS)
+                   + f" | {100 * r['mask_outside_share']:.1f}% | {len(met)} of 7 ({', '.join(met) or '-'}) |")
+    out += ["", "Held-out originals (top) and the generated objects (below): "
+            "[latent](flagship_versus_latent_grid.png), [patch](flagship_versus_patch_grid.png).", ""]
+    return out
+
+
 def sections() -> list[str]:
-    return [*flagship(), *guidance(), *autoencoder_wave(), *feature_noise_floor(), *autoencoder_speed(), *levers(),
+    return [*flagship_versus(), *flagship(), *guidance(), *autoencoder_wave(), *feature_noise_floor(), *autoencoder_speed(), *levers(),
             *sliders(),
             *memorization(), *memorization_effect("memorization_effect_s3"),
             *memorization_effect("memorization_clipart32"),
