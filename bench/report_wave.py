@@ -378,7 +378,8 @@ def flagship_versus() -> list[str]:
 
 
 def sections() -> list[str]:
-    return [*flagship_versus(), *flagship(), *guidance(), *autoencoder_wave(), *feature_noise_floor(), *autoencoder_speed(), *levers(),
+    return [*flagship_versus(), *flagship(), *guidance(),
+            *autoencoder_wave(), *feature_noise_floor(), *autoencoder_speed(), *levers(),
             *sliders(),
             *memorization(), *memorization_effect("memorization_effect_s3"),
             *memorization_effect("memorization_clipart32"),
