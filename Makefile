@@ -17,7 +17,7 @@ TEST_EXTRAS := dev,web
 help:
 	@echo "make demo   train a Fashion-MNIST model on the CPU (~$(MINUTES) min) and write samples, loss plot, GIF"
 	@echo "make test   run the test suite"
-	@echo "make art    the flagship: 256x256 clip-art objects from 32 features + a mask (ART_MINUTES=$(ART_MINUTES) minutes)"
+	@echo "make art    the flagship: 256x256 clip-art objects from 32 features + a mask (ART_MINUTES=$(ART_MINUTES) minutes, ART_RECIPE=$(ART_RECIPE))"
 	@echo "make bench  run the benchmarks under bench/ (long)"
 
 $(BIN)/fromnoise: pyproject.toml
@@ -75,26 +75,35 @@ test: venv test-debs $(VENV)/.test-extras
 	$(BIN)/ruff check fromnoise tests bench
 	$(BIN)/python -m pytest tests
 
-# The flagship (reference 000) on Debian's clip art: the autoencoder (a quarter of ART_MINUTES; its defaults are
-# the measured recipe: 64x64 crops, the squared error, DC-AE shortcuts: bench/results/report.md), then the latent diffusion model on its
-# latents, conditioned on the 32 features and the mask (the rest); then pictures: generated objects beside the
-# held-out originals they were asked to be, and one slider sweep per feature group (its representative feature;
-# bench/bench_sliders.py without --features measures all 32). Default: a laptop evening, in wall-clock minutes.
+# The flagship (reference 000) on Debian's clip art, features + mask conditioned, ART_MINUTES of wall-clock time
+# in all (default: a laptop evening). ART_RECIPE=latent: the autoencoder for a quarter of it (its defaults are the
+# measured recipe: 64x64 crops, the squared error, DC-AE shortcuts), then the latent diffusion model on its latents;
+# ART_RECIPE=patch: the pixel-space youandme-patch (8x8 patches, x0-prediction) for all of it, no second model.
+# Which is the default is measured (bench/flagship_versus.py; bench/results/report.md). Then pictures: generated
+# objects beside the held-out originals they were asked to be, and one slider sweep per feature group (its
+# representative feature; bench/bench_sliders.py without --features measures all 32).
 ART ?= runs/art
 ART_MINUTES ?= 120
+ART_RECIPE ?= latent
 ART_TRAIN ?= 2000
 ART_HELDOUT ?= 200
 ART_DATA ?= data/clipart$(ART_TRAIN)
 ART_AE_MINUTES = $(shell echo "$(ART_MINUTES)" | awk '{print $$1 / 4}')
 ART_DIFF_MINUTES = $(shell echo "$(ART_MINUTES)" | awk '{print $$1 * 3 / 4}')
 art: venv
+	@case "$(ART_RECIPE)" in latent|patch) ;; *) echo "ART_RECIPE=$(ART_RECIPE): give latent or patch" >&2; exit 2;; esac
 	@if [ ! -d /usr/share/openclipart ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	  apt-get install -y -q openclipart-png >/dev/null || (apt-get update -q && apt-get install -y -q openclipart-png >/dev/null); fi
 	$(BIN)/python bench/clipart_dataset.py $(ART_DATA) --size 256 --train $(ART_TRAIN) --heldout $(ART_HELDOUT)
+ifeq ($(ART_RECIPE),patch)
+	$(BIN)/fromnoise train $(ART_DATA)/train --preset youandme-patch --condition features --mask \
+	    --minutes $(ART_MINUTES) --out $(ART)/model
+else
 	$(BIN)/fromnoise train-autoencoder $(ART_DATA)/train --image-size 256 --channels 4 --factor 4 \
 	    --minutes $(ART_AE_MINUTES) --out $(ART)/ae
 	$(BIN)/fromnoise train $(ART_DATA)/train --autoencoder $(ART)/ae --condition features --mask \
 	    --minutes $(ART_DIFF_MINUTES) --out $(ART)/model
+endif
 	$(BIN)/python bench/art_pictures.py $(ART)/model $(ART_DATA)/heldout --out $(ART)/pictures
 	$(BIN)/python bench/bench_sliders.py --run $(ART)/model --data $(ART_DATA)/train --heldout $(ART_DATA)/heldout \
 	    --objects 4 --features temperature shadow_intensity color_uniformity circularity num_holes \
@@ -103,7 +112,7 @@ art: venv
 	@echo "Pictures:"
 	@echo "  generated beside the originals   $(ART)/pictures/heldout_vs_generated.png"
 	@echo "  one slider sweep per group        $(ART)/pictures/sliders_<group>.png (table: sliders.md)"
-	@echo "  the autoencoder's reconstructions $(ART)/ae/samples/latest.png"
+	@if [ -d $(ART)/ae ]; then echo "  the autoencoder's reconstructions $(ART)/ae/samples/latest.png"; fi
 	@echo "Open the page: $(BIN)/fromnoise serve $(ART)/model"
 
 bench: venv data

@@ -25,7 +25,7 @@ from fromnoise.sampling import generate  # noqa: E402
 from fromnoise.viz import save_grid  # noqa: E402
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> Path:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", help="a features + mask run (fromnoise train --condition features --mask)")
     ap.add_argument("heldout", help="a folder of held-out RGBA images")
@@ -37,7 +37,7 @@ def main() -> None:
                     help="classifier-free guidance scale (default: the model's suggestion, as fromnoise sample)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--name", default="heldout_vs_generated", help="picture file name (without .png)")
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     den = load(a.run)
     held = load_dataset(a.heldout, channels=4, labels_from="none")
     names = a.files or (held.files or [])[:a.n]
@@ -59,6 +59,7 @@ def main() -> None:
     path = save_grid(torch.cat([originals, generated.clamp(0, 1)]), Path(a.out) / f"{a.name}.png",
                      nrow=len(files))
     print(f"wrote {path}")
+    return path
 
 
 if __name__ == "__main__":
