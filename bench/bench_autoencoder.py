@@ -41,6 +41,7 @@ from bench.common import write_result
 from fromnoise.autoencoder import AutoencoderConfig, composite_alpha, latent_scale, load_autoencoder
 from fromnoise.autoencoder.config import AutoencoderTrainingConfig, parse_widths
 from fromnoise.data import load_dataset, to_float
+from fromnoise.evaluation.fidelity import circular_correlation
 from fromnoise.training.autoencoder import AutoencoderTrainer
 from fromnoise.training.schedule import budget_clock
 
@@ -48,20 +49,11 @@ CACHE = Path(__file__).parent / "cache" / "autoencoder"
 GOALS = {4: 32.0, 8: 28.0}  # issue 24 (issue 13 asked 30 and 27)
 
 
-def circular_r(u: np.ndarray, v: np.ndarray) -> float:
-    """The circular correlation of two angles given in turns (Jammalamadaka & SenGupta 2001): Pearson's r of
-    the sines of each angle's deviation from its circular mean. A hue is on a circle: 0.99 and 0.01 are close."""
-    a, b = 2 * np.pi * u, 2 * np.pi * v
-    da = np.sin(a - np.arctan2(np.sin(a).mean(), np.cos(a).mean()))
-    db = np.sin(b - np.arctan2(np.sin(b).mean(), np.cos(b).mean()))
-    return float((da * db).sum() / np.sqrt((da ** 2).sum() * (db ** 2).sum()))
-
-
 def feature_round_trip(originals: list, reconstructions: list) -> dict:
     """r between the COLOR and LIGHTING features measured on the originals and on their reconstructions,
     per feature over the images (each (H, W, 4) float in [0, 1]; the original's alpha is the mask of both),
     and the median over each group's features (issue 24's goal: r >= 0.98). Pearson's r, except for the
-    circular features (the dominant hue: :func:`circular_r`)."""
+    circular features (the dominant hue: the circular correlation ``fromnoise.evaluation.fidelity`` uses)."""
     from fromnoise.features.color import color_features
     from fromnoise.features.common import prepare
     from fromnoise.features.lighting import lighting_features
@@ -84,7 +76,7 @@ def feature_round_trip(originals: list, reconstructions: list) -> dict:
             if u.std() == 0 or v.std() == 0:
                 per[name] = float("nan")
             else:
-                per[name] = circular_r(u, v) if name in CIRCULAR else float(np.corrcoef(u, v)[0, 1])
+                per[name] = circular_correlation(u, v) if name in CIRCULAR else float(np.corrcoef(u, v)[0, 1])
         out[group] = {"per_feature_r": per, "median_r": float(np.nanmedian(list(per.values()))),
                       "min_r": float(np.nanmin(list(per.values())))}
     return out
