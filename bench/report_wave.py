@@ -137,20 +137,24 @@ def levers() -> list[str]:
 
 
 def sliders() -> list[str]:
-    names = ("sliders_flagship_latent", "sliders", "sliders_smoke")
-    name = next((n for n in names if (RESULTS / f"{n}.json").is_file()), None)
-    sl = _load(name) if name else None
-    if not sl:
+    """The slider tables: the side by side's winner and stop 24's latent model; a smoke run only when neither."""
+    names = [n for n in ("sliders_flagship_versus", "sliders_flagship_latent") if (RESULTS / f"{n}.json").is_file()]
+    names = names or [n for n in ("sliders", "sliders_smoke") if (RESULTS / f"{n}.json").is_file()][:1]
+    if not names:
         return []
-    s = sl["settings"]
-    out = [f"## Sliders that do what they say (bench_sliders.py{', a smoke run' if name.endswith('smoke') else ''})",
-           "", f"Model `{s.get('run', '?')}`; " + ", ".join(f"{k} {v}" for k, v in s.items() if k != "run") + ".", "",
-           "| group | features | median rho | median share the right way | features passing | goal | pass |",
-           "|---|---|---|---|---|---|---|"]
-    for g, r in sl["groups"].items():
-        out.append(f"| {g} | {r['features']} | {r['median_rho']:.2f} | {r['median_share_right_way']:.2f} | "
-                   f"{r['features_passing']} | {r['goal']} | {r['pass']} |")
-    out += ["", f"All 32 features: [{name}.md]({name}.md).", ""]
+    out = []
+    for i, name in enumerate(names):
+        sl = _load(name)
+        s = sl["settings"]
+        smoke = ", a smoke run" if name.endswith("smoke") else ""
+        out += [f"## Sliders that do what they say (bench_sliders.py{smoke})" if i == 0 else f"### The same for `{Path(s.get('run', '?')).name}`",
+                "", f"Model `{s.get('run', '?')}`; " + ", ".join(f"{k} {v}" for k, v in s.items() if k != "run") + ".",
+                "", "| group | features | median rho | median share the right way | features passing | goal | pass |",
+                "|---|---|---|---|---|---|---|"]
+        for g, r in sl["groups"].items():
+            out.append(f"| {g} | {r['features']} | {r['median_rho']:.2f} | {r['median_share_right_way']:.2f} | "
+                       f"{r['features_passing']} | {r['goal']} | {r['pass']} |")
+        out += ["", f"All 32 features: [{name}.md]({name}.md).", ""]
     return out + colour_sliders_by_guidance()
 
 
