@@ -147,7 +147,8 @@ def sliders() -> list[str]:
         sl = _load(name)
         s = sl["settings"]
         smoke = ", a smoke run" if name.endswith("smoke") else ""
-        out += [f"## Sliders that do what they say (bench_sliders.py{smoke})" if i == 0 else f"### The same for `{Path(s.get('run', '?')).name}`",
+        run = Path(s.get("run", "?")).name
+        out += [f"## Sliders that do what they say (bench_sliders.py{smoke})" if i == 0 else f"### The same for `{run}`",
                 "", f"Model `{s.get('run', '?')}`; " + ", ".join(f"{k} {v}" for k, v in s.items() if k != "run") + ".",
                 "", "| group | features | median rho | median share the right way | features passing | goal | pass |",
                 "|---|---|---|---|---|---|---|"]
