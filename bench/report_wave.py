@@ -148,8 +148,9 @@ def sliders() -> list[str]:
         s = sl["settings"]
         smoke = ", a smoke run" if name.endswith("smoke") else ""
         run = Path(s.get("run", "?")).name
+        settings = ", ".join(f"{k} {v}" for k, v in s.items() if k != "run")
         out += [f"## Sliders that do what they say (bench_sliders.py{smoke})" if i == 0 else f"### The same for `{run}`",
-                "", f"Model `{s.get('run', '?')}`; " + ", ".join(f"{k} {v}" for k, v in s.items() if k != "run") + ".",
+                "", f"Model `{s.get('run', '?')}`; {settings}.",
                 "", "| group | features | median rho | median share the right way | features passing | goal | pass |",
                 "|---|---|---|---|---|---|---|"]
         for g, r in sl["groups"].items():
