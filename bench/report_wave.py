@@ -149,7 +149,8 @@ def sliders() -> list[str]:
         smoke = ", a smoke run" if name.endswith("smoke") else ""
         run = Path(s.get("run", "?")).name
         settings = ", ".join(f"{k} {v}" for k, v in s.items() if k != "run")
-        out += [f"## Sliders that do what they say (bench_sliders.py{smoke})" if i == 0 else f"### The same for `{run}`",
+        title = f"## Sliders that do what they say (bench_sliders.py{smoke})" if i == 0 else f"### The same for `{run}`"
+        out += [title,
                 "", f"Model `{s.get('run', '?')}`; {settings}.",
                 "", "| group | features | median rho | median share the right way | features passing | goal | pass |",
                 "|---|---|---|---|---|---|---|"]
