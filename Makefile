@@ -84,7 +84,7 @@ test: venv test-debs $(VENV)/.test-extras
 # representative feature; bench/bench_sliders.py without --features measures all 32).
 ART ?= runs/art
 ART_MINUTES ?= 120
-ART_RECIPE ?= latent
+ART_RECIPE ?= patch
 ART_TRAIN ?= 2000
 ART_HELDOUT ?= 200
 ART_DATA ?= data/clipart$(ART_TRAIN)
