@@ -381,6 +381,12 @@ def flagship_versus() -> list[str]:
                    + f" | {100 * r['mask_outside_share']:.1f}% | {len(met)} of 7 ({', '.join(met) or '-'}) |")
     out += ["", "Held-out originals (top) and the generated objects (below): "
             "[latent](flagship_versus_latent_grid.png), [patch](flagship_versus_patch_grid.png).", ""]
+    mem = _load("sample_memory_flagship_versus")
+    if mem:
+        out += [f"Memory of the winner (bench/sample_memory.py, `{mem.get('run', '?')}`): one "
+                f"{mem['shape'][-1]}x{mem['shape'][-1]} image at {mem['steps']} steps peaks at "
+                f"{mem['peak_rss_gib']:.2f} GiB resident in a fresh process ({mem['cpu_seconds']:.1f} CPU-s; "
+                "goal 1.5 GB). Its sliders: \"Sliders that do what they say\" below.", ""]
     return out
 
 
