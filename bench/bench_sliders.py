@@ -125,7 +125,9 @@ def feature_row(name: str, set_values, measured, *, masked: bool, widened: bool)
             "silhouette_only": name in SILHOUETTE_ONLY, "range": "full [0, 1] (p10 = p90)" if widened else "p10-p90",
             "set_values": [round(float(v), 4) for v in set_values], "median_rho": median,
             "share_right_way": float(right.mean()), "rho_per_object": [round(float(r), 3) for r in rho],
-            "goal": GOALS[group], "pass": median is not None and median >= GOALS[group]}
+            # a rank correlation of 5 values is a multiple of 0.05: a median of 0.7 and 0.9 is the goal 0.8, not
+            # the 0.7999999999999998 that float arithmetic makes of it
+            "goal": GOALS[group], "pass": median is not None and median >= GOALS[group] - 1e-9}
 
 
 def group_summary(rows: list[dict]) -> dict:

@@ -176,3 +176,12 @@ def test_the_bench_end_to_end_on_a_tiny_run(tmp_path, one_thread):
     for group in ("color", "shape", "topology"):
         assert (tmp_path / "out" / f"smoke_{group}.png").stat().st_size > 0
     assert "| temperature | color | yes |" in (tmp_path / "out" / "smoke.md").read_text()
+
+
+def test_a_median_exactly_at_the_goal_passes_despite_float_rounding():
+    set_values = np.linspace(0.1, 0.9, 5)
+    # rank correlations 0.9 (one neighbouring swap) and 0.7: their median is 0.8, the COLOR goal
+    measured = np.stack([set_values[[0, 1, 2, 4, 3]], set_values[[0, 1, 3, 4, 2]]])
+    row = feature_row("temperature", set_values, measured, masked=True, widened=False)
+    assert row["rho_per_object"] == [0.9, 0.7]
+    assert row["pass"] and abs(row["median_rho"] - 0.8) < 1e-9
