@@ -23,16 +23,20 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
-GROUPS = ("color", "lighting", "material", "shape", "topology")
+sys.path.insert(0, str(HERE.parent))
+
+from bench.common import RESULTS, write_result  # noqa: E402
+from fromnoise.io import write_text  # noqa: E402
+
 # issue 24's goals: feature fidelity r per group (at least), object pixels outside the mask and KID (at most)
-GOALS = {"color_r": 0.9, "lighting_r": 0.8, "material_r": 0.8, "shape_r": 0.8, "topology_r": 0.7}
+GOALS = {"color": 0.9, "lighting": 0.8, "material": 0.8, "shape": 0.8, "topology": 0.7}
+GROUPS = tuple(GOALS)
 MAX_OUTSIDE, MAX_KID = 0.02, 0.05
 
 
 def goals_met(r: dict) -> list[str]:
     """The names of the issue's goals this row meets."""
-    met = [k.removesuffix("_r") for k, v in GOALS.items() if r[k] >= v]
+    met = [g for g, v in GOALS.items() if r[f"{g}_r"] >= v]
     return met + ["outside mask"] * (r["mask_outside_share"] < MAX_OUTSIDE) + ["KID"] * (r["kid"] <= MAX_KID)
 
 
@@ -59,18 +63,21 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write(a: argparse.Namespace, name: str, load_start, when: str | None = None, load_end=None) -> None:
-    """Read both contenders' results, table them and name the winner (flagship_versus{tag}.json / .md)."""
+def write(a: argparse.Namespace, name: str, load_start, prev: dict | None = None) -> None:
+    """Read both contenders' results, table them and name the winner (flagship_versus{tag}.json / .md);
+    ``prev``: the earlier table's JSON when re-tabling (its time, loads and machine are the run's, kept)."""
+    prev = prev or {}
     out = {k: json.loads((RESULTS / f"{name}_{k}.json").read_text()) for k in ("latent", "patch")}
     rows = [row("latent (autoencoder + youandme-latent)", out["latent"]["results"]["quality"], a.minutes),
             row("patch (youandme-patch)", out["patch"]["results"]["patch_quality"], a.minutes)]
     best = winner(rows)
-    payload = {"args": vars(a), "time": when or time.strftime("%Y-%m-%d %H:%M:%S"), "load_avg_start": load_start,
-               "load_avg_end": load_end or os.getloadavg(), "rows": rows, "winner": best["contender"],
+    payload = {"args": vars(a), "time": prev.get("time") or time.strftime("%Y-%m-%d %H:%M:%S"),
+               **({"machine": prev["machine"]} if "machine" in prev else {}), "load_avg_start": load_start,
+               "load_avg_end": prev.get("load_avg_end") or os.getloadavg(), "rows": rows, "winner": best["contender"],
                "goals_met": {r["contender"]: goals_met(r) for r in rows},
                "ae_steps": out["latent"]["results"]["quality"]["ae_steps"]}
-    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2))
-    (RESULTS / f"{name}.md").write_text(table(rows) + f"\n\nWinner: {best['contender']}\n")
+    write_result(name, payload)
+    write_text(RESULTS / f"{name}.md", table(rows) + f"\n\nWinner: {best['contender']}\n")
     print(table(rows))
     print(f"winner: {best['contender']}")
 
@@ -91,7 +98,7 @@ def main() -> None:
     if a.report_only:
         old = RESULTS / f"{name}.json"
         prev = json.loads(old.read_text()) if old.is_file() else {}
-        write(a, name, prev.get("load_avg_start"), prev.get("time"), prev.get("load_avg_end"))
+        write(a, name, prev.get("load_avg_start"), prev)
         return
     common = ["--threads", "1", "--clock", "cpu", "--train", str(a.train), "--heldout", str(a.heldout),
               "--tag", a.tag, "--fresh"]

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from bench.flagship_versus import GOALS as FLAGSHIP_GOALS
+
 RESULTS = Path(__file__).parent / "results"
 WAVE = (("f4_whole", "whole 256x256 images, today's defaults (L1 + SSIM, batch 8, lr 4e-4); 15 CPU-minutes only "
                      "(its first start was killed for memory beside the others, and restarted 15 minutes late)"),
@@ -297,7 +299,6 @@ def guidance() -> list[str]:
 
 
 AE_RECIPE_MINUTES = 30  # the budget of autoencoder_wave_f4_new (--checkpoints-at 5,15,30), the latent contender's
-FLAGSHIP_GOALS = {"color": 0.9, "lighting": 0.8, "material": 0.8, "shape": 0.8, "topology": 0.7}
 
 
 def flagship() -> list[str]:
