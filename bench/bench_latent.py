@@ -132,20 +132,24 @@ def _clipart(a):
 
 
 def _train_diffusion(a, train_dir, out: Path, preset: str, autoencoder: str | None,
-                     grid: tuple[int, int] = (8, 20)) -> float:
+                     grid: tuple[int, int] = (8, 20), *, model: dict | None = None, training: dict | None = None,
+                     mask_dropout: float | None = None) -> float:
     """``fromnoise train``'s own code path (``run_training``) for ``a.minutes`` of this process's CPU time;
-    returns the CPU minutes spent. ``grid``: (images, steps) of the end-of-run sample grid."""
+    returns the CPU minutes spent. ``grid``: (images, steps) of the end-of-run sample grid; ``model``,
+    ``training``, ``mask_dropout``: a recipe's changes to the preset's network, the training options and the
+    mask's own dropout (``flagship_recipe.py``'s rows)."""
     from fromnoise.cli.train_run import run_training
     from fromnoise.config import ConditioningConfig, DataConfig, DiffusionConfig, TrainingConfig
 
     t0 = time.process_time()
+    options = {"sample_every": 1000, "memorization_every": 0, "save_every": 1000, **(training or {})}
+    auto = frozenset({"batch_size", "lr", "hflip"} - set(options))
     run_training(DataConfig(source=str(train_dir), channels=CHANNELS),
-                 TrainingConfig(out=str(out), minutes=a.minutes, clock="cpu", progress=False, sample_every=1000,
-                                memorization_every=0,
-                                save_every=1000, num_samples=grid[0], sample_steps=grid[1]),
-                 preset=preset, conditioning=ConditioningConfig(kind="features", mask=True),
+                 TrainingConfig(out=str(out), minutes=a.minutes, clock="cpu", progress=False, num_samples=grid[0],
+                                sample_steps=grid[1], **options),
+                 preset=preset, conditioning=ConditioningConfig(kind="features", mask=True, mask_dropout=mask_dropout),
                  diffusion=DiffusionConfig(prediction=a.prediction),
-                 auto=frozenset({"batch_size", "lr", "hflip"}), autoencoder=autoencoder)
+                 auto=auto, autoencoder=autoencoder, model_overrides=model)
     return (time.process_time() - t0) / 60
 
 

@@ -95,6 +95,10 @@ T, D, C = TrainingConfig, DiffusionConfig, ConditioningConfig
                    "size and channels are the default); the run keeps a copy of it in OUT/autoencoder.")
 @click.option("--mask/--no-mask", default=None,
               help="Feed the object mask as an extra input channel (--condition features).")
+@click.option("--mask-dropout", type=click.FloatRange(0, 1), default=None,
+              help="Share of training rows whose object mask alone is dropped (default 0.1), so the model also "
+                   "learns to make an object from its features without a mask (what the SHAPE and TOPOLOGY "
+                   "sliders need when no mask is given). --condition features with a mask only.")
 @click.option("--hflip/--no-hflip", default=None,
               help="Random horizontal flips (default: on for folders and CIFAR-10).")
 @click.option("--color-jitter", type=click.FloatRange(0, 1), default=T.color_jitter,

@@ -48,7 +48,8 @@ def configs_from_options(params: dict) -> dict:
                                       caption_templates=tuple([templates] if isinstance(templates, str)
                                                               else templates or ()),
                                       token_dropout=p.pop("token_dropout"), text_encoder=p.pop("text_encoder"),
-                                      allow_download=bool(p.pop("allow_download")), mask=p.pop("mask"))
+                                      allow_download=bool(p.pop("allow_download")), mask=p.pop("mask"),
+                                      mask_dropout=p.pop("mask_dropout", None))
     preset = p.pop("preset")
     autoencoder = p.pop("autoencoder", None)
     processes = int(p.pop("processes", None) or 1)
@@ -70,7 +71,8 @@ def configs_from_options(params: dict) -> dict:
 
 def run_training(data: DataConfig, training: TrainingConfig, *, preset: str | None = None,
                  diffusion: DiffusionConfig | None = None, conditioning: ConditioningConfig | None = None,
-                 auto: frozenset[str] = frozenset(), processes: int = 1, autoencoder: str | None = None) -> Path:
+                 auto: frozenset[str] = frozenset(), processes: int = 1, autoencoder: str | None = None,
+                 model_overrides: dict | None = None) -> Path:
     """Load the data, build the model a preset describes, train it; returns the run directory.
 
     Args:
@@ -86,6 +88,8 @@ def run_training(data: DataConfig, training: TrainingConfig, *, preset: str | No
         autoencoder: a ``fromnoise train-autoencoder`` run: train a latent diffusion model on its latents
             (the data is loaded at its image size and channels unless told otherwise; the default
             preset is then youandme-latent).
+        model_overrides: network settings that replace the preset's (``make_config``'s; the benches that
+            choose a preset's width, depth or attention by measurement use them).
     """
     diffusion = (diffusion or DiffusionConfig()).validate(complete=False)
     conditioning = conditioning or ConditioningConfig()
@@ -124,6 +128,11 @@ def run_training(data: DataConfig, training: TrainingConfig, *, preset: str | No
                        "token_dropout": conditioning.token_dropout, "allow_download": conditioning.allow_download}
         if conditioning.kind == "features":
             options = {"mask": spec.defaults.get("mask", False) if conditioning.mask is None else conditioning.mask}
+            if conditioning.mask_dropout is not None:
+                if not options["mask"]:
+                    raise UserError(f"--mask-dropout drops the object mask alone, but the preset '{preset}' has no "
+                                    "mask input: add --mask or leave --mask-dropout out")
+                options["mask_dropout"] = conditioning.mask_dropout
         conditioning_kwargs, tables = setup_conditioning(conditioning.kind, images, spec.embedding_width, **options)
     if training.augment and spec.arch != "unet":
         raise UserError(f"--augment needs a U-Net preset (the network takes the augmentation label as extra "
@@ -133,7 +142,8 @@ def run_training(data: DataConfig, training: TrainingConfig, *, preset: str | No
     config = make_config(preset, image_size=images.image_size, channels=images.channels, schedule=diffusion.schedule,
                          timesteps=diffusion.timesteps, prediction=diffusion.prediction,
                          conditioning=conditioning_kwargs, latent=latent,
-                         model_overrides={"augment_dim": AUGMENT_DIM} if training.augment else None)
+                         model_overrides={**(model_overrides or {}),
+                                          **({"augment_dim": AUGMENT_DIM} if training.augment else {})} or None)
     suggested = {k: spec.defaults.get(k, getattr(TrainingConfig, k)) for k in AUTO_FIELDS if k != "hflip"}
     suggested["hflip"] = named in (None, "cifar10") and latent is None
     training = replace(training, out=str(out), **{k: suggested[k] for k in auto})

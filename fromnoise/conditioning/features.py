@@ -230,7 +230,8 @@ class MaskEncoder(ConditionEncoder):
 
 # ---------------------------------------------------------------------------------- training
 def setup_features(data, emb_dim: int, *, mask: bool = False, workers: int | None = None,
-                   low_pct: float = 2.0, high_pct: float = 98.0, solo_dropout: float = 0.1, **_):
+                   low_pct: float = 2.0, high_pct: float = 98.0, solo_dropout: float = 0.1,
+                   mask_dropout: float | None = None, **_):
     """Measure every training image, fit the normaliser, build the per-image tables.
 
     Args:
@@ -239,6 +240,9 @@ def setup_features(data, emb_dim: int, *, mask: bool = False, workers: int | Non
         mask: also condition on the object mask (a 4th input channel).
         workers: processes for the measurement.
         low_pct, high_pct: the normaliser's robust percentiles.
+        solo_dropout: training-time dropout of the features alone (and of the mask alone unless
+            ``mask_dropout`` is given).
+        mask_dropout: training-time dropout of the mask alone (None: ``solo_dropout``).
     Returns:
         (kwargs, tables). Without ``mask``: FeatureEncoder kwargs; with it, kwargs by encoder
         kind, ``{"features": kwargs, "mask": kwargs}`` (see
@@ -256,5 +260,6 @@ def setup_features(data, emb_dim: int, *, mask: bool = False, workers: int | Non
     if not mask:
         return kwargs, tables
     tables["mask"] = torch.from_numpy(masks).float()[:, None]
-    mask_kwargs = {"image_size": size, "channels": int(images.shape[1]), "solo_dropout": solo_dropout}
+    mask_kwargs = {"image_size": size, "channels": int(images.shape[1]),
+                   "solo_dropout": solo_dropout if mask_dropout is None else float(mask_dropout)}
     return {"features": kwargs, "mask": mask_kwargs}, tables

@@ -63,6 +63,7 @@ class ConditioningConfig:
     text_encoder: str | None = None     # text: a local model folder, or None for the shipped all-MiniLM-L6-v2
     allow_download: bool = False        # text: may a hub name be downloaded (off: nothing is fetched)
     mask: bool | None = None            # features: the object mask as an extra input (None: the preset's)
+    mask_dropout: float | None = None   # features + mask: share of rows whose mask alone is dropped (None: 0.1)
 
     def __post_init__(self):
         try:
@@ -72,5 +73,9 @@ class ConditioningConfig:
             Field("str", none=True).check("text_encoder", self.text_encoder)
             Field("bool").check("allow_download", self.allow_download)
             Field("bool", none=True).check("mask", self.mask)
+            self.mask_dropout = Field("float", 0, 1, none=True).check("mask_dropout", self.mask_dropout)
+            if self.mask_dropout is not None and (self.kind != "features" or self.mask is False):
+                raise UserError("mask_dropout drops the object mask alone, so it needs --condition features with "
+                                "the mask: leave --mask-dropout out or add --condition features")
         except UserError as err:
             raise located("conditioning", err) from None

@@ -121,6 +121,15 @@ def test_setup_features_tables(setup):
     assert "normalizer" in kwargs and set(only) == {"features"}
 
 
+def test_mask_dropout_sets_the_mask_encoders_solo_dropout_alone(setup):
+    data, conditioning, _ = setup
+    assert conditioning["mask"]["solo_dropout"] == conditioning["features"]["solo_dropout"] == 0.1
+    kwargs, _ = setup_conditioning("features", data, 32, mask=True, workers=1, mask_dropout=0.4)
+    assert kwargs["mask"]["solo_dropout"] == 0.4 and kwargs["features"]["solo_dropout"] == 0.1
+    den = build_denoiser(json.loads(json.dumps(_config(kwargs))))  # the checkpoint's config builds it
+    assert den.encoders["mask"].solo_dropout == 0.4 and den.encoders["features"].solo_dropout == 0.1
+
+
 def test_normaliser_round_trips_through_the_config(setup):
     _, conditioning, _ = setup
     config = json.loads(json.dumps(_config(conditioning)))  # what config.json holds

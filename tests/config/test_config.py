@@ -282,6 +282,17 @@ def test_a_hub_text_encoder_without_the_flag_fails_before_any_data_is_loaded(mon
     assert "--allow-download" in out and "openai/clip-vit-base-patch32" in out
 
 
+def test_mask_dropout_without_a_mask_fails_before_any_data_is_loaded(monkeypatch, tmp_path):
+    out = _train("--mask-dropout", "0.3", monkeypatch=monkeypatch, tmp_path=tmp_path)
+    assert "--mask-dropout" in out and "--condition features" in out
+    out = _train("--condition", "features", "--no-mask", "--mask-dropout", "0.3", monkeypatch=monkeypatch,
+                 tmp_path=tmp_path)
+    assert "mask_dropout" in out
+    with pytest.raises(UserError, match="mask_dropout"):
+        ConditioningConfig(kind="features", mask_dropout=1.5)
+    assert ConditioningConfig(kind="features", mask_dropout=0.3).mask_dropout == 0.3
+
+
 def test_a_bad_value_in_a_toml_file_names_the_field(monkeypatch, tmp_path):
     toml = tmp_path / "run.toml"
     toml.write_text("warmup = -5\n")
