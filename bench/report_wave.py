@@ -391,8 +391,23 @@ def flagship_versus() -> list[str]:
     return out
 
 
+def flagship_recipe() -> list[str]:
+    """Issue 24 item 3: youandme-patch with one change per row, side by side (flagship_recipe.py)."""
+    v = _load("flagship_recipe")
+    if not v:
+        return []
+    md = (RESULTS / "flagship_recipe.md").read_text().strip()
+    return ["## The flagship recipe, one change per row (flagship_recipe.py, issue 24 item 3)", "",
+            _note(v) + f" Every row trained `youandme-patch` for {v['args']['minutes']:.0f} CPU-minutes in its own "
+            f"process, one thread, {v['args']['jobs']} rows at once (load average {v['load_avg_start'][0]:.1f} at "
+            f"the start, {v['load_avg_end'][0]:.1f} at the end), measured as the side by side above (all held-out "
+            "objects, DPM-Solver++(2M) 20 steps, guidance 1). Row `bench` is how every earlier flagship run of the "
+            "bench scripts trained (the preset's batch and lr only); row `recipe` is what `fromnoise train` and "
+            "`make art` do. ROW@STD: ROW's run with the post-hoc EMA of relative std STD.", "", md, ""]
+
+
 def sections() -> list[str]:
-    return [*flagship_versus(), *flagship(), *guidance(),
+    return [*flagship_recipe(), *flagship_versus(), *flagship(), *guidance(),
             *autoencoder_wave(), *feature_noise_floor(), *autoencoder_speed(), *levers(),
             *sliders(),
             *memorization(), *memorization_effect("memorization_effect_s3"),
