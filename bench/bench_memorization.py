@@ -26,6 +26,9 @@ held out) at ``--size`` (64) as RGBA, colour composited on white as ``fromnoise 
 with the flagship's network (``youandme-latent``: the same U-Net, here on pixels), unconditional; KID against
 held-out clip art. The pixel-space ratio test compares the objects on white.
 
+Side-by-side processes stopped before their end (``--runs plain|augment`` with a ``--tag`` each) are tabled
+from their runs' metrics.jsonl by ``--from-metrics TAG,TAG --tag NAME --what "..."`` (the points they reached).
+
 Results: ``bench/results/memorization[_TAG].json``. Training budgets are converted to steps from the
 speed of a 10-step probe, so the 4 measuring points fall at known steps; the CPU minutes actually
 spent (training and measuring apart) are recorded.
@@ -34,6 +37,7 @@ spent (training and measuring apart) are recorded.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import time
@@ -154,6 +158,30 @@ def points(hooks) -> list[dict]:
             for s, share in mem.history]
 
 
+def from_metrics(setup: Setup, tags: list[str], n_train: int, what: str) -> dict:
+    """The effect runs of side-by-side processes stopped before their end (``--from-metrics``): the measuring
+    points each reached, read from its runs' metrics.jsonl (the hooks log them there as they are measured)."""
+    batch = get_preset(setup.preset).defaults["batch_size"]
+    runs: dict = {}
+    for tag in tags:
+        folders = sorted((WORK / f"{setup.work}_{tag}").glob("effect_*"))
+        if not folders:
+            raise SystemExit(f"no effect run under {WORK / f'{setup.work}_{tag}'}: was it started with --tag {tag}?")
+        for folder in folders:
+            lines = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line.strip()]
+            mem = {r["step"]: r for r in lines if "memorized_share" in r}
+            kid = {r["step"]: r for r in lines if "kid" in r}
+            runs[folder.name.removeprefix("effect_")] = [
+                {"step": s, "epochs": round(s * batch / n_train), "memorized_share": mem[s]["memorized_share"],
+                 "memorized_d1": mem[s]["memorized_d1"], "kid": kid[s]["kid"], "kid_std": kid[s]["kid_std"]}
+                for s in sorted(mem) if s in kid]
+            runs[folder.name.removeprefix("effect_") + "_last_step"] = max(r["step"] for r in lines)
+    last = {k: v for k, v in runs.items() if k.endswith("_last_step")}
+    return {"what": what + "; stopped at steps " + ", ".join(f"{k[:-10]} {v:,}" for k, v in last.items()),
+            "time": time.strftime("%Y-%m-%d %H:%M:%S"), "images": n_train, "batch_size": batch,
+            "runs": {k: v for k, v in runs.items() if k not in last}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scale", type=float, default=1.0, help="every training budget times this")
@@ -174,8 +202,18 @@ def main() -> None:
     ap.add_argument("--runs", default="plain,augment",
                     help="effect: which runs (plain, augment); give each its own --tag to run them side by side in "
                          "two processes (the report joins memorization_TAG files listed together)")
+    ap.add_argument("--from-metrics", default=None, metavar="TAG,TAG",
+                    help="only table the effect runs of these tags (side-by-side processes stopped early) from their "
+                         "metrics.jsonl: writes memorization_<--tag>.json in the partial format")
+    ap.add_argument("--what", default="", help="--from-metrics: how the runs were started and why they stopped")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.from_metrics:
+        setup = FASHION if args.data == "fashion" else clipart_setup(args.size)
+        train_all, _ = load_data(setup, args.heldout)
+        write_result(f"memorization_{args.tag}", from_metrics(setup, args.from_metrics.split(","), len(train_all),
+                                                             args.what))
+        return
     skip = set(filter(None, args.skip.split(",")))
     t0 = cpu()
     setup = FASHION if args.data == "fashion" else clipart_setup(args.size)

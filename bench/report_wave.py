@@ -413,4 +413,5 @@ def sections() -> list[str]:
             *memorization(), *memorization_effect("memorization_effect_s3"),
             *memorization_effect("memorization_clipart32"),
             *memorization_partial("memorization_clipart32_long_partial"),
+            *memorization_partial("memorization_clipart32_long2_partial"),
             *memorization_effect("memorization_clipart32_plain", "memorization_clipart32_augment")]
