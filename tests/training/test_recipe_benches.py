@@ -1,0 +1,60 @@
+"""The flagship recipe screen's rows (bench/flagship_recipe.py) and the memorization bench's table of runs
+stopped early (bench/bench_memorization.py --from-metrics)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench import bench_memorization, flagship_recipe
+from fromnoise.models import get_preset
+
+
+def test_rows_start_from_the_presets_recipe_and_bench_undoes_it():
+    recipe = flagship_recipe.row_settings("recipe")
+    defaults = get_preset("youandme-patch").defaults
+    assert recipe["lr_decay"] == defaults["lr_decay"] == "cosine" and recipe["ema_std"] == defaults["ema_std"]
+    assert recipe["t_sampling"] == "lognormal" and recipe["batch_size"] == defaults["batch_size"]
+    bench = flagship_recipe.row_settings("bench")  # what bench_latent's runs trained: TrainingConfig's defaults
+    assert (bench["lr_decay"], bench["t_sampling"], bench["ema_std"]) == ("none", "uniform", None)
+    assert bench["batch_size"] == defaults["batch_size"] and bench["lr"] == defaults["lr"]
+    slim = flagship_recipe.row_settings("slim")  # a row on `recipe`: the recipe plus its own change
+    assert slim["model"] == {"channels": (48, 96, 192, 192)} and slim["lr_decay"] == "cosine"
+    assert flagship_recipe.row_settings("maskdrop0.3")["mask_dropout"] == 0.3
+    assert flagship_recipe.describe("recipe@0.1") == ("recipe", "post-hoc EMA sigma_rel 0.1")
+    with pytest.raises(SystemExit, match="unknown row 'wider'"):
+        flagship_recipe.row_settings("wider")
+
+
+def test_the_table_names_the_row_that_meets_more_goals():
+    def row(name, kid, colour):
+        return {"row": name, "steps": 10, "cpu_minutes": 1.0, "kid": kid, "n_heldout": 4, "mask_outside_share": 0.01,
+                "color_r": colour, "lighting_r": 0.85, "material_r": 0.5, "shape_r": 0.5, "topology_r": 0.5,
+                "grid": "g.png"}
+
+    rows = [row("bench", 0.04, 0.5), row("recipe", 0.045, 0.95)]  # 3 of 7 goals (lighting, mask, KID) and 4
+    assert flagship_recipe.winner(rows)["row"] == "recipe"
+    assert flagship_recipe.winner([rows[0], row("recipe", 0.06, 0.95)])["row"] == "bench"  # 3 and 3: lower KID
+    text = flagship_recipe.table(rows)
+    assert "| recipe |  | the preset's recipe: " in text and "| 4: color, lighting, outside mask, KID |" in text
+
+
+def test_from_metrics_tables_the_points_each_stopped_run_reached(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench_memorization, "WORK", tmp_path)
+    setup = bench_memorization.clipart_setup(32)
+    for tag, run, d1 in (("a", "plain", 3.0), ("b", "augment0.15", 9.0)):
+        folder = tmp_path / f"{setup.work}_{tag}" / f"effect_{run}"
+        folder.mkdir(parents=True)
+        lines = [{"step": 50, "loss": 0.3}, {"step": 100, "memorized_share": 0.25, "memorized_d1": d1},
+                 {"step": 100, "kid": 0.1, "kid_std": 0.01}, {"step": 150, "loss": 0.2},
+                 {"step": 200, "memorized_share": 0.5, "memorized_d1": d1 / 2}]  # its KID was never logged
+        (folder / "metrics.jsonl").write_text("\n".join(map(json.dumps, lines)) + "\n")
+    out = bench_memorization.from_metrics(setup, ["a", "b"], n_train=320, what="side by side")
+    batch = get_preset(setup.preset).defaults["batch_size"]
+    assert out["runs"]["plain"] == [{"step": 100, "epochs": round(100 * batch / 320), "memorized_share": 0.25,
+                                     "memorized_d1": 3.0, "kid": 0.1, "kid_std": 0.01}]
+    assert out["runs"]["augment0.15"][0]["memorized_d1"] == 9.0
+    assert out["what"] == "side by side; stopped at steps plain 200, augment0.15 200"
+    with pytest.raises(SystemExit, match="no effect run under"):
+        bench_memorization.from_metrics(setup, ["missing"], n_train=320, what="")
