@@ -24,7 +24,8 @@ A, T = AutoencoderConfig, AutoencoderTrainingConfig
 @click.option("--widths", default=None,
               help="Channel widths per level, comma-separated: log2(factor)+1 of them "
                    "(default: 16,32,64 for factor 4, 16,32,64,64 for factor 8).")
-@click.option("--latent-channels", type=click.IntRange(1, 64), default=A.latent_channels, help="Latent channels.")
+@click.option("--latent-channels", type=click.IntRange(1, 64), default=A.latent_channels,
+              help="Latent channels (default: 4 at factor 4, 8 at factor 8, as measured on 256x256 clip art).")
 @click.option("--res-blocks", type=click.IntRange(1, 8), default=A.num_res_blocks, help="ResBlocks per level.")
 @click.option("--shortcut/--no-shortcut", default=A.shortcut,
               help="DC-AE's parameter-free space-to-channel shortcuts around every resampling and the latent "

@@ -27,8 +27,8 @@ from fromnoise.errors import UserError
 from tests.cli_runner import run
 
 
-def tiny(factor=4, size=16, channels=4):
-    return AutoencoderConfig(image_size=size, channels=channels, factor=factor,
+def tiny(factor=4, size=16, channels=4, latent_channels=None):
+    return AutoencoderConfig(image_size=size, channels=channels, factor=factor, latent_channels=latent_channels,
                              widths=(8,) * (3 if factor == 4 else 4), groups=4)
 
 
@@ -54,7 +54,9 @@ def test_shapes_at_factor_4_and_8(factor):
     ae = Autoencoder(tiny(factor, size=32))
     x = torch.rand(2, 4, 32, 32) * 2 - 1
     posterior = ae.encode(x)
-    assert posterior.mean.shape == (2, 4, 32 // factor, 32 // factor)
+    channels = 4 if factor == 4 else 8  # the default latent channels: LDM's 4 at factor 4, 8 at factor 8
+    assert ae.config.latent_channels == channels
+    assert posterior.mean.shape == (2, channels, 32 // factor, 32 // factor)
     assert ae.decode(posterior.sample(torch.Generator().manual_seed(0))).shape == (2, 4, 32, 32)
     assert ae.config.latent_size == 32 // factor
 
@@ -100,7 +102,7 @@ def test_tiled_blending_is_exact_for_a_local_map_and_close_for_the_decoder():
         torch.testing.assert_close(tiled(fn, z, tile=8, overlap=3, scale=4, out_channels=3), fn(z))
         # The real decoder: tiles differ by the context they lack and, mostly, by GroupNorm's
         # statistics, which are the tile's own (diffusers' tiled_decode shares the caveat).
-        ae = Autoencoder(tiny(8, size=320)).eval()
+        ae = Autoencoder(tiny(8, size=320, latent_channels=4)).eval()
         z = torch.randn(1, 4, 40, 40)
         full = ae.decode(z)
         tiles = ae.decode(z, tile=32, overlap=16)
