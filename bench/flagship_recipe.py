@@ -8,16 +8,16 @@ grid). ``--jobs`` rows run at once (two on a 2-core machine: side by side, equal
 
 | row | on | changes |
 |---|---|---|
-| bench | | what ``bench_latent.py`` and ``flagship_versus.py`` trained: the preset's batch and lr only; constant lr, uniform t, EMA decay 0.999 (TrainingConfig's defaults) |
-| recipe | | the preset's whole recipe, as ``fromnoise train`` / ``make art`` apply it: cosine lr decay, EDM's log-normal t, power EMA sigma_rel 0.05 |
-| slim | recipe | widths 48-96-192-192 instead of 64-128-256-256 (~0.56x the FLOPs: more steps) |
-| deep | recipe | two ResBlocks per level instead of one (~2x the FLOPs) |
-| attn4 | recipe | attention at 4x4 and in the middle only (not at 8x8) |
-| maskdrop0.3 | recipe | the mask alone dropped for 30% of the rows instead of 10% (features without a mask: the SHAPE and TOPOLOGY sliders) |
-| drop0 | recipe | no condition dropout (every row keeps its features and mask; guidance then has no unconditional model) |
+| bench | | what ``bench_latent.py`` and ``flagship_versus.py`` trained: the preset's batch and lr, constant lr, uniform t, EMA decay 0.999 (TrainingConfig's defaults); the preset's own recipe since it won below |
+| recipe | | ``fashion``'s recipe (``fromnoise.models.presets.RECIPE``), which the preset carried until this screen: cosine lr decay, EDM's log-normal t, power EMA sigma_rel 0.05 |
+| slim | bench | widths 48-96-192-192 instead of 64-128-256-256 (~0.56x the FLOPs: more steps) |
+| deep | bench | two ResBlocks per level instead of one (~2x the FLOPs) |
+| attn4 | bench | attention at 4x4 and in the middle only (not at 8x8) |
+| maskdrop0.3 | bench | the mask alone dropped for 30% of the rows instead of 10% (features without a mask: the SHAPE and TOPOLOGY sliders) |
+| drop0 | bench | no condition dropout (every row keeps its features and mask; guidance then has no unconditional model) |
 
-``--posthoc 0.03,0.10`` adds rows ``recipe@STD``: the recipe run also saves post-hoc EMA snapshots and is
-measured again with the EMA of each relative std, reconstructed after training (EDM2; no retraining).
+``--posthoc 0.03,0.10`` adds rows ``recipe@STD``: the recipe run (power EMA) also saves post-hoc EMA snapshots
+and is measured again with the EMA of each relative std, reconstructed after training (EDM2; no retraining).
 Rows are ranked by ``flagship_versus.winner`` (more of issue 24's seven goals met; a tie: the lower KID).
 
     python bench/flagship_recipe.py --rows bench,recipe --minutes 40             # ~50 min wall, 2 cores
@@ -45,6 +45,7 @@ sys.path.insert(0, str(HERE.parent))
 from bench.common import RESULTS, write_result  # noqa: E402
 from bench.flagship_versus import GROUPS, goals_met, winner  # noqa: E402
 from fromnoise.io import write_text  # noqa: E402
+from fromnoise.models.presets import RECIPE  # noqa: E402
 
 PRESET = "youandme-patch"
 CACHE = HERE / "cache" / "recipe"
@@ -52,12 +53,12 @@ BENCH = {"lr_decay": "none", "t_sampling": "uniform", "ema_std": None, "ema_deca
 # (row, the row it builds on, its change: training options, "model" (network) and "mask_dropout")
 ROWS: list[tuple[str, str | None, dict]] = [
     ("bench", None, BENCH),
-    ("recipe", None, {}),
-    ("slim", "recipe", {"model": {"channels": (48, 96, 192, 192)}}),
-    ("deep", "recipe", {"model": {"num_res_blocks": 2}}),
-    ("attn4", "recipe", {"model": {"attention": (False, False, False, True)}}),
-    ("maskdrop0.3", "recipe", {"mask_dropout": 0.3}),
-    ("drop0", "recipe", {"condition_dropout": 0.0}),
+    ("recipe", None, dict(RECIPE)),
+    ("slim", "bench", {"model": {"channels": (48, 96, 192, 192)}}),
+    ("deep", "bench", {"model": {"num_res_blocks": 2}}),
+    ("attn4", "bench", {"model": {"attention": (False, False, False, True)}}),
+    ("maskdrop0.3", "bench", {"mask_dropout": 0.3}),
+    ("drop0", "bench", {"condition_dropout": 0.0}),
 ]
 CHANGES = {name: change for name, _, change in ROWS}
 BASES = {name: base for name, base, _ in ROWS}
@@ -72,7 +73,8 @@ def preset_recipe() -> dict:
 
 
 def row_settings(row: str) -> dict:
-    """The row's options: the preset's recipe, then the changes of the rows it builds on, then its own."""
+    """The row's options: the preset's suggestions (batch, lr, ...), then the changes of the rows it builds on,
+    then its own."""
     if row not in CHANGES:
         raise SystemExit(f"unknown row {row!r}; choose from {', '.join(CHANGES)}")
     base = BASES[row]
@@ -121,8 +123,6 @@ def describe(name: str) -> tuple[str, str]:
     base, _, std = name.partition("@")
     if std:
         return base, f"post-hoc EMA sigma_rel {std}"
-    if base == "recipe":
-        return "", "the preset's recipe: " + ", ".join(f"{k}={v}" for k, v in preset_recipe().items())
     return BASES[base] or "", ", ".join(f"{k}={v}" for k, v in CHANGES[base].items())
 
 
@@ -133,7 +133,7 @@ def table(rows: list[dict]) -> str:
         on, changes = describe(r["row"])
         met = goals_met(r)
         lines.append(f"| {r['row']} | {on} | {changes} | {r['steps']} | {r['kid']:.4f} | "
-                     + " | ".join(f"{r[f'{g}_r']:.2f}" for g in GROUPS)
+                     + " | ".join(f"{r[f'{g}_r']:.3f}" for g in GROUPS)
                      + f" | {100 * r['mask_outside_share']:.1f}% | {len(met)}: {', '.join(met) or '-'} |")
     return "\n".join(lines)
 
@@ -149,7 +149,7 @@ def gather(a: argparse.Namespace, rows: list[str], load_start, prev: dict | None
     if not found:
         raise SystemExit(f"no row's results under {RESULTS} (flagship_recipe{a.tag}_ROW.json)")
     best = winner(found)
-    payload = {"args": {k: v for k, v in vars(a).items() if k != "worker"},
+    payload = {"args": prev.get("args") or {k: v for k, v in vars(a).items() if k not in ("worker", "report_only")},
                "time": prev.get("time") or time.strftime("%Y-%m-%d %H:%M:%S"),
                **({"machine": prev["machine"]} if "machine" in prev else {}), "load_avg_start": load_start,
                "load_avg_end": prev.get("load_avg_end") or os.getloadavg(), "rows": found, "best": best["row"],

@@ -28,6 +28,8 @@ from .config import ModelSpec, UNetConfig
 # The training recipe of the CPU presets (issue 17's ablation, see ``fashion``): suggested settings
 # that ``fromnoise train`` uses unless its options say otherwise.
 RECIPE = {"t_sampling": "lognormal", "lr_decay": "cosine", "ema_std": 0.05}
+# youandme-patch's own (measured against RECIPE at 256x256, see its docstring): TrainingConfig's plain defaults
+PATCH_RECIPE = {"t_sampling": "uniform", "lr_decay": "none", "ema_std": None}
 
 
 def _unet(**kw) -> dict:
@@ -153,12 +155,17 @@ def youandme_patch(image_size=256, channels=3) -> ModelSpec:
     ``--prediction x0`` has no pixel noise (bench/results/patch_probe_x0_10min.png). So it predicts x0: at
     2 CPU-hours (bench_latent.py --part patch --prediction x0, all 197 held-out objects) KID 0.043 against v's
     0.094, 0.6% outside the mask against 24.6%, feature r colour 0.77, lighting 0.83, material 0.78, shape 0.80,
-    topology 0.52 (the latent flagship: 0.052, 1.5%, 0.77 / 0.85 / 0.79 / 0.74 / 0.58, in an earlier run)."""
+    topology 0.52 (the latent flagship: 0.052, 1.5%, 0.77 / 0.85 / 0.79 / 0.74 / 0.58, in an earlier run).
+
+    Its training recipe is not ``fashion``'s (measured, bench/flagship_recipe.py, 40 CPU-minutes each side by
+    side, all 197 held-out objects): a constant learning rate, uniform t and EMA decay 0.999 gave KID 0.045,
+    colour r 0.71, lighting 0.80; ``fashion``'s cosine decay, log-normal t and power EMA 0.05 gave 0.068, 0.61,
+    0.72 (its post-hoc EMA 0.10: 0.069), with noisy interiors. The three were measured together, not apart."""
     return ModelSpec("unet", _unet(image_size=image_size, in_channels=channels, out_channels=channels, patch=8,
                                    channels=(64, 128, 256, 256), num_res_blocks=1, attention=(False, False, True, True),
                                    skips="level", mid_attention=True, groups=8, scale_shift=True, heads=4),
                      {"lr": 1e-3, "batch_size": 16, "schedule": "cosine-shift4", "prediction": "x0",
-                      "condition": "features", "mask": True, **RECIPE})
+                      "condition": "features", "mask": True, **PATCH_RECIPE})
 
 
 def micro(image_size=28, channels=1) -> ModelSpec:

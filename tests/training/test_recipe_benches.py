@@ -11,16 +11,17 @@ from bench import bench_memorization, flagship_recipe
 from fromnoise.models import get_preset
 
 
-def test_rows_start_from_the_presets_recipe_and_bench_undoes_it():
-    recipe = flagship_recipe.row_settings("recipe")
+def test_rows_start_from_the_presets_suggestions_bench_is_the_presets_recipe_now():
     defaults = get_preset("youandme-patch").defaults
-    assert recipe["lr_decay"] == defaults["lr_decay"] == "cosine" and recipe["ema_std"] == defaults["ema_std"]
-    assert recipe["t_sampling"] == "lognormal" and recipe["batch_size"] == defaults["batch_size"]
+    recipe = flagship_recipe.row_settings("recipe")  # fashion's recipe, which the preset carried before
+    assert (recipe["lr_decay"], recipe["t_sampling"], recipe["ema_std"]) == ("cosine", "lognormal", 0.05)
+    assert recipe["batch_size"] == defaults["batch_size"] == 16 and recipe["lr"] == defaults["lr"]
     bench = flagship_recipe.row_settings("bench")  # what bench_latent's runs trained: TrainingConfig's defaults
     assert (bench["lr_decay"], bench["t_sampling"], bench["ema_std"]) == ("none", "uniform", None)
-    assert bench["batch_size"] == defaults["batch_size"] and bench["lr"] == defaults["lr"]
-    slim = flagship_recipe.row_settings("slim")  # a row on `recipe`: the recipe plus its own change
-    assert slim["model"] == {"channels": (48, 96, 192, 192)} and slim["lr_decay"] == "cosine"
+    # the screen's winner is the preset's own recipe (what fromnoise train and make art fill in)
+    assert all(defaults[k] == bench[k] for k in ("lr_decay", "t_sampling", "ema_std", "batch_size", "lr"))
+    slim = flagship_recipe.row_settings("slim")  # a row on `bench`: its settings plus its own change
+    assert slim["model"] == {"channels": (48, 96, 192, 192)} and slim["lr_decay"] == "none"
     assert flagship_recipe.row_settings("maskdrop0.3")["mask_dropout"] == 0.3
     assert flagship_recipe.describe("recipe@0.1") == ("recipe", "post-hoc EMA sigma_rel 0.1")
     with pytest.raises(SystemExit, match="unknown row 'wider'"):
@@ -37,7 +38,8 @@ def test_the_table_names_the_row_that_meets_more_goals():
     assert flagship_recipe.winner(rows)["row"] == "recipe"
     assert flagship_recipe.winner([rows[0], row("recipe", 0.06, 0.95)])["row"] == "bench"  # 3 and 3: lower KID
     text = flagship_recipe.table(rows)
-    assert "| recipe |  | the preset's recipe: " in text and "| 4: color, lighting, outside mask, KID |" in text
+    assert "| recipe |  | t_sampling=lognormal, lr_decay=cosine, ema_std=0.05 |" in text
+    assert "| 0.950 | 0.850 |" in text and "| 4: color, lighting, outside mask, KID |" in text
 
 
 def test_from_metrics_tables_the_points_each_stopped_run_reached(tmp_path, monkeypatch):
