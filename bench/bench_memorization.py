@@ -163,6 +163,7 @@ def from_metrics(setup: Setup, tags: list[str], n_train: int, what: str) -> dict
     points each reached, read from its runs' metrics.jsonl (the hooks log them there as they are measured)."""
     batch = get_preset(setup.preset).defaults["batch_size"]
     runs: dict = {}
+    last: dict = {}  # the last step each run logged
     for tag in tags:
         folders = sorted((WORK / f"{setup.work}_{tag}").glob("effect_*"))
         if not folders:
@@ -171,15 +172,14 @@ def from_metrics(setup: Setup, tags: list[str], n_train: int, what: str) -> dict
             lines = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line.strip()]
             mem = {r["step"]: r for r in lines if "memorized_share" in r}
             kid = {r["step"]: r for r in lines if "kid" in r}
-            runs[folder.name.removeprefix("effect_")] = [
+            run = folder.name.removeprefix("effect_")
+            runs[run] = [
                 {"step": s, "epochs": round(s * batch / n_train), "memorized_share": mem[s]["memorized_share"],
                  "memorized_d1": mem[s]["memorized_d1"], "kid": kid[s]["kid"], "kid_std": kid[s]["kid_std"]}
                 for s in sorted(mem) if s in kid]
-            runs[folder.name.removeprefix("effect_") + "_last_step"] = max(r["step"] for r in lines)
-    last = {k: v for k, v in runs.items() if k.endswith("_last_step")}
-    return {"what": what + "; stopped at steps " + ", ".join(f"{k[:-10]} {v:,}" for k, v in last.items()),
-            "time": time.strftime("%Y-%m-%d %H:%M:%S"), "images": n_train, "batch_size": batch,
-            "runs": {k: v for k, v in runs.items() if k not in last}}
+            last[run] = max(r["step"] for r in lines)
+    return {"what": what + "; stopped at steps " + ", ".join(f"{k} {v:,}" for k, v in last.items()),
+            "time": time.strftime("%Y-%m-%d %H:%M:%S"), "images": n_train, "batch_size": batch, "runs": runs}
 
 
 def main() -> None:
@@ -208,15 +208,14 @@ def main() -> None:
     ap.add_argument("--what", default="", help="--from-metrics: how the runs were started and why they stopped")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    setup = FASHION if args.data == "fashion" else clipart_setup(args.size)
     if args.from_metrics:
-        setup = FASHION if args.data == "fashion" else clipart_setup(args.size)
         train_all, _ = load_data(setup, args.heldout)
         write_result(f"memorization_{args.tag}", from_metrics(setup, args.from_metrics.split(","), len(train_all),
                                                              args.what))
         return
     skip = set(filter(None, args.skip.split(",")))
     t0 = cpu()
-    setup = FASHION if args.data == "fashion" else clipart_setup(args.size)
     setup = replace(setup, work=setup.work + (f"_{args.tag}" if args.tag else ""))
     train_all, test = load_data(setup, args.heldout)
     rate = args.steps_per_second or steps_per_cpu_second(setup, train_all, args.augment)

@@ -43,7 +43,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from bench.common import RESULTS, write_result  # noqa: E402
-from bench.flagship_versus import GROUPS, goals_met, winner  # noqa: E402
+from bench.flagship_versus import GROUPS, goals_met, scores, winner  # noqa: E402
 from fromnoise.io import write_text  # noqa: E402
 from fromnoise.models.presets import RECIPE  # noqa: E402
 
@@ -112,10 +112,7 @@ def worker(a: argparse.Namespace) -> None:
 
 
 def table_row(name: str, q: dict) -> dict:
-    groups = q["fidelity_groups"]
-    return {"row": name, "steps": q["steps"], "cpu_minutes": q["cpu_minutes"], "kid": q["kid"],
-            "n_heldout": q["n_generated"], "mask_outside_share": q["mask_outside_share"],
-            **{f"{g}_r": groups[g]["r"] for g in GROUPS}, "grid": q["grid"]}
+    return {"row": name, "cpu_minutes": q["cpu_minutes"], **scores(q)}
 
 
 def describe(name: str) -> tuple[str, str]:

@@ -45,11 +45,16 @@ def winner(rows: list[dict]) -> dict:
     return max(rows, key=lambda r: (len(goals_met(r)), -r["kid"]))
 
 
-def row(name: str, q: dict, minutes: float) -> dict:
+def scores(q: dict) -> dict:
+    """What a table row holds of one bench_latent evaluation: steps, KID, held-out N, spill, r per group, grid."""
     groups = q["fidelity_groups"]
-    return {"contender": name, "cpu_minutes_budget": minutes, "steps": q["steps"], "kid": q["kid"],
-            "n_heldout": q["n_generated"], "mask_outside_share": q["mask_outside_share"],
-            **{f"{g}_r": groups[g]["r"] for g in GROUPS}, "grid": q["grid"]}
+    return {"steps": q["steps"], "kid": q["kid"], "n_heldout": q["n_generated"],
+            "mask_outside_share": q["mask_outside_share"], **{f"{g}_r": groups[g]["r"] for g in GROUPS},
+            "grid": q["grid"]}
+
+
+def row(name: str, q: dict, minutes: float) -> dict:
+    return {"contender": name, "cpu_minutes_budget": minutes, **scores(q)}
 
 
 def table(rows: list[dict]) -> str:

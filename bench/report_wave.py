@@ -402,8 +402,9 @@ def flagship_recipe() -> list[str]:
             f"process, one thread, {v['args']['jobs']} rows at once (load average {v['load_avg_start'][0]:.1f} at "
             f"the start, {v['load_avg_end'][0]:.1f} at the end), measured as the side by side above (all held-out "
             "objects, DPM-Solver++(2M) 20 steps, guidance 1). Row `bench` is how every earlier flagship run of the "
-            "bench scripts trained (the preset's batch and lr only); row `recipe` is what `fromnoise train` and "
-            "`make art` do. ROW@STD: ROW's run with the post-hoc EMA of relative std STD.", "", md, ""]
+            "bench scripts trained (the preset's batch and lr only), and since this run the preset's own suggestion, "
+            "so what `fromnoise train` and `make art` train; row `recipe` is `fashion`'s recipe, which they applied "
+            "to this preset before. ROW@STD: ROW's run with the post-hoc EMA of relative std STD.", "", md, ""]
 
 
 def sections() -> list[str]:
