@@ -120,6 +120,8 @@ def run_training(data: DataConfig, training: TrainingConfig, *, preset: str | No
         spec = get_preset(preset, image_size=images.image_size // latent.factor, channels=latent.latent_channels)
     else:
         spec = get_preset(preset, image_size=images.image_size, channels=images.channels)
+    if model_overrides:  # a changed width changes the embedding the encoders plug into
+        spec.kwargs.update(model_overrides)
     conditioning_kwargs, tables = {}, {}
     if conditioning.kind != "none":
         options: dict = {}

@@ -28,8 +28,9 @@ from .config import ModelSpec, UNetConfig
 # The training recipe of the CPU presets (issue 17's ablation, see ``fashion``): suggested settings
 # that ``fromnoise train`` uses unless its options say otherwise.
 RECIPE = {"t_sampling": "lognormal", "lr_decay": "cosine", "ema_std": 0.05}
-# youandme-patch's own (measured against RECIPE at 256x256, see its docstring): TrainingConfig's plain defaults
-PATCH_RECIPE = {"t_sampling": "uniform", "lr_decay": "none", "ema_std": None}
+# The flagship presets' own (youandme-patch's measured against RECIPE at 256x256, see its docstring; every
+# youandme-latent run measured trained with it too): TrainingConfig's plain defaults
+FLAGSHIP_RECIPE = {"t_sampling": "uniform", "lr_decay": "none", "ema_std": None}
 
 
 def _unet(**kw) -> dict:
@@ -123,8 +124,10 @@ def youandme_latent(image_size=64, channels=4) -> ModelSpec:
     widths 32-64-128-128, one ResBlock and one skip per level, attention at 8x8, 4x4 and in the middle,
     FiLM embeddings, v-prediction. On one CPU thread it trains at ~16 latents/s (batch 8) and takes
     ~21 ms per image and network evaluation, against 135 s per step of 4 images for ``youandme``
-    at 256x256 in pixel space. The mask encoder adds its input channel at build time. It starts from
-    ``fashion``'s training recipe (not measured in latent space yet).
+    at 256x256 in pixel space. The mask encoder adds its input channel at build time. It suggests the
+    flagship's plain training settings (constant lr, uniform t, EMA decay 0.999): every latent run measured
+    (flagship_versus.py, flagship_guidance.py) trained with them, and ``fashion``'s recipe lost to them on the
+    patch model at 256x256; ``fashion``'s recipe in latent space is not measured.
 
     It suggests no guidance scale (samples take 1 unless told), measured: on the 2-CPU-hour flagship
     (bench/flagship_guidance.py, all 197 held-out objects) guidance 1 / 1.5 / 2 / 3 gave KID 0.052 / 0.045 /
@@ -135,7 +138,7 @@ def youandme_latent(image_size=64, channels=4) -> ModelSpec:
                                    channels=(32, 64, 128, 128), num_res_blocks=1, attention=(False, False, True, True),
                                    skips="level", mid_attention=True, groups=8, scale_shift=True, heads=4),
                      {"lr": 1e-3, "batch_size": 32, "schedule": "cosine", "prediction": "v", "condition": "features",
-                      "mask": True, **RECIPE})
+                      "mask": True, **FLAGSHIP_RECIPE})
 
 
 def youandme_patch(image_size=256, channels=3) -> ModelSpec:
@@ -165,7 +168,7 @@ def youandme_patch(image_size=256, channels=3) -> ModelSpec:
                                    channels=(64, 128, 256, 256), num_res_blocks=1, attention=(False, False, True, True),
                                    skips="level", mid_attention=True, groups=8, scale_shift=True, heads=4),
                      {"lr": 1e-3, "batch_size": 16, "schedule": "cosine-shift4", "prediction": "x0",
-                      "condition": "features", "mask": True, **PATCH_RECIPE})
+                      "condition": "features", "mask": True, **FLAGSHIP_RECIPE})
 
 
 def micro(image_size=28, channels=1) -> ModelSpec:

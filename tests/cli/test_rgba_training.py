@@ -38,3 +38,39 @@ def test_rgba_pixel_training_sees_the_colour_on_white(tmp_path, monkeypatch):
     assert x.shape == (4, 4, 8, 8)
     assert (x[:, :3, 0, 0] == 255).all()  # transparent: white, not the file's green
     assert x[0, :3, 3, 3].tolist() == [10, 200, 30] and (x[:, 3, 3, 3] == 255).all() and (x[:, 3, 0, 0] == 0).all()
+
+
+def test_a_network_changed_by_model_overrides_gets_encoders_of_its_embedding_width(tmp_path, monkeypatch):
+    """run_training(model_overrides=) (the flagship recipe screen's slim row) with features + mask: the
+    encoders plug into the changed network's embedding, not the preset's."""
+    from fromnoise.config import ConditioningConfig
+
+    folder = tmp_path / "objects"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        img = np.zeros((16, 16, 4), np.uint8)
+        img[..., :3] = rng.integers(0, 256, 3)
+        img[3:12, 4:13, 3] = 255
+        Image.fromarray(img, "RGBA").save(folder / f"o{i}.png")
+    seen = {}
+
+    class Captured(Exception):
+        pass
+
+    class FakeTrainer:
+        def __init__(self, config, images, *args, **kwargs):
+            seen["config"] = config
+            raise Captured
+
+    monkeypatch.setattr(train_run, "Trainer", FakeTrainer)
+    try:
+        train_run.run_training(DataConfig(source=str(folder), channels=4),
+                               TrainingConfig(out=str(tmp_path / "run"), steps=1, progress=False), preset="micro",
+                               conditioning=ConditioningConfig(kind="features", mask=True),
+                               model_overrides={"channels": (12, 24)})
+    except Captured:
+        pass
+    cfg = seen["config"]
+    assert tuple(cfg["model"]["kwargs"]["channels"]) == (12, 24)
+    assert cfg["conditioning"]["features"]["emb_dim"] == 48  # 4 x the first width, micro's own would be 32

@@ -28,6 +28,27 @@ def test_rows_start_from_the_presets_suggestions_bench_is_the_presets_recipe_now
         flagship_recipe.row_settings("wider")
 
 
+def test_the_benches_train_what_fromnoise_train_fills_in_and_both_flagships_suggest_the_plain_recipe(monkeypatch,
+                                                                                                      tmp_path):
+    """bench_latent's runs take every suggestion fromnoise train takes from the preset (not only batch and lr:
+    until stop 34 they left the recipe out, so the CLI trained something else than the benches measured)."""
+    from types import SimpleNamespace
+
+    from bench import bench_latent
+    from fromnoise.cli import train_run
+
+    seen = {}
+    monkeypatch.setattr(train_run, "run_training", lambda data, training, **kw: seen.update(kw, training=training))
+    a = SimpleNamespace(minutes=0.1, prediction=None)
+    bench_latent._train_diffusion(a, tmp_path, tmp_path / "run", "youandme-patch", None)
+    assert seen["auto"] == train_run.AUTO_FIELDS
+    bench_latent._train_diffusion(a, tmp_path, tmp_path / "run", "youandme-patch", None, training={"lr": 1e-4})
+    assert seen["auto"] == train_run.AUTO_FIELDS - {"lr"} and seen["training"].lr == 1e-4
+    for name in ("youandme-patch", "youandme-latent"):
+        d = get_preset(name).defaults
+        assert (d["lr_decay"], d["t_sampling"], d["ema_std"]) == ("none", "uniform", None), name
+
+
 def test_the_table_names_the_row_that_meets_more_goals():
     def row(name, kid, colour):
         return {"row": name, "steps": 10, "cpu_minutes": 1.0, "kid": kid, "n_heldout": 4, "mask_outside_share": 0.01,
