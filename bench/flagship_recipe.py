@@ -111,8 +111,10 @@ def worker(a: argparse.Namespace) -> None:
                         "load_avg_start": load_start, "load_avg_end": os.getloadavg(), "results": results})
 
 
-def table_row(name: str, q: dict) -> dict:
-    return {"row": name, "cpu_minutes": q["cpu_minutes"], **scores(q)}
+def table_row(name: str, q: dict, run: dict) -> dict:
+    """One row of the table: ``q`` its scores, ``run`` its worker's JSON (the load while it trained)."""
+    return {"row": name, "cpu_minutes": q["cpu_minutes"], **scores(q),
+            "load": [run["load_avg_start"][0], run["load_avg_end"][0]]}
 
 
 def describe(name: str) -> tuple[str, str]:
@@ -125,13 +127,14 @@ def describe(name: str) -> tuple[str, str]:
 
 def table(rows: list[dict]) -> str:
     lines = ["| row | on | changes | steps | KID | " + " | ".join(f"{g} r" for g in GROUPS)
-             + " | outside mask | goals met (of 7) |", "|" + "---|" * (len(GROUPS) + 7)]
+             + " | outside mask | goals met (of 7) | load |", "|" + "---|" * (len(GROUPS) + 8)]
     for r in rows:
         on, changes = describe(r["row"])
         met = goals_met(r)
         lines.append(f"| {r['row']} | {on} | {changes} | {r['steps']} | {r['kid']:.4f} | "
                      + " | ".join(f"{r[f'{g}_r']:.3f}" for g in GROUPS)
-                     + f" | {100 * r['mask_outside_share']:.1f}% | {len(met)}: {', '.join(met) or '-'} |")
+                     + f" | {100 * r['mask_outside_share']:.1f}% | {len(met)}: {', '.join(met) or '-'} | "
+                     + ("{:.1f}-{:.1f} |".format(*r["load"]) if "load" in r else "|"))
     return "\n".join(lines)
 
 
@@ -142,7 +145,8 @@ def gather(a: argparse.Namespace, rows: list[str], load_start, prev: dict | None
     for row in rows:
         path = RESULTS / f"flagship_recipe{a.tag}_{row}.json"
         if path.is_file():
-            found += [table_row(k, q) for k, q in json.loads(path.read_text())["results"].items()]
+            run = json.loads(path.read_text())
+            found += [table_row(k, q, run) for k, q in run["results"].items()]
     if not found:
         raise SystemExit(f"no row's results under {RESULTS} (flagship_recipe{a.tag}_ROW.json)")
     best = winner(found)

@@ -56,11 +56,12 @@ def test_the_table_names_the_row_that_meets_more_goals():
                 "grid": "g.png"}
 
     rows = [row("bench", 0.04, 0.5), row("recipe", 0.045, 0.95)]  # 3 of 7 goals (lighting, mask, KID) and 4
+    rows[1]["load"] = [3.84, 3.12]  # the load while the row trained (rows of two runs share one table)
     assert flagship_recipe.winner(rows)["row"] == "recipe"
     assert flagship_recipe.winner([rows[0], row("recipe", 0.06, 0.95)])["row"] == "bench"  # 3 and 3: lower KID
     text = flagship_recipe.table(rows)
     assert "| recipe |  | t_sampling=lognormal, lr_decay=cosine, ema_std=0.05 |" in text
-    assert "| 0.950 | 0.850 |" in text and "| 4: color, lighting, outside mask, KID |" in text
+    assert "| 0.950 | 0.850 |" in text and "| 4: color, lighting, outside mask, KID | 3.8-3.1 |" in text
 
 
 def test_from_metrics_tables_the_points_each_stopped_run_reached(tmp_path, monkeypatch):
