@@ -82,3 +82,15 @@ def test_from_metrics_tables_the_points_each_stopped_run_reached(tmp_path, monke
     assert out["what"] == "side by side; stopped at steps plain 200, augment0.15 200"
     with pytest.raises(SystemExit, match="no effect run under"):
         bench_memorization.from_metrics(setup, ["missing"], n_train=320, what="")
+
+
+def test_the_clip_art_memorization_runs_keep_the_recipe_they_were_measured_with(tmp_path):
+    """youandme-latent now suggests the plain settings; the memorization bench's clip-art runs (recorded with
+    fashion's recipe, which the preset suggested then) keep training with fashion's recipe."""
+    from fromnoise.models.presets import RECIPE
+
+    opt = bench_memorization.options(bench_memorization.clipart_setup(32), tmp_path, 8, 4, 0.0)
+    assert (opt.lr_decay, opt.t_sampling, opt.ema_std) == (RECIPE["lr_decay"], RECIPE["t_sampling"], RECIPE["ema_std"])
+    assert opt.batch_size == get_preset("youandme-latent").defaults["batch_size"]
+    fashion = bench_memorization.options(bench_memorization.FASHION, tmp_path, 8, 4, 0.0)
+    assert fashion.lr_decay == get_preset("fashion").defaults["lr_decay"]
