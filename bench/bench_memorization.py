@@ -56,7 +56,7 @@ from common import write_result  # noqa: E402
 
 from fromnoise.build import make_config  # noqa: E402
 from fromnoise.data import ImageData, composite_alpha, load_dataset, unit_to_uint8  # noqa: E402
-from fromnoise.evaluation import FeatureStats  # noqa: E402
+from fromnoise.evaluation import FeatureStats, kid_from_features  # noqa: E402
 from fromnoise.evaluation.in_training import make_kid_hook, make_memorization_hook  # noqa: E402
 from fromnoise.evaluation.inception import InceptionFeatures  # noqa: E402
 from fromnoise.models import get_preset  # noqa: E402
@@ -69,6 +69,7 @@ WORK = HERE / "cache" / "memorization"
 # CPU-minutes of training at --scale 1: 3 (calibration) + 2 x 9 (effect) + 4 x 2.5 (halves) = 31, and
 # ~8 more for sampling, the nearest-neighbour searches and Inception (KID): ~40 in all
 BUDGET = {"calibration": 3.0, "effect": 9.0, "halves": 2.5}
+KID_SUBSETS = 50  # KID subsets of every effect measurement
 DEMO_MINUTES = 10.0  # the demo part: `make demo`'s recipe (fashion preset, all 60,000 images, MINUTES=10)
 
 
@@ -123,6 +124,16 @@ def options(setup: Setup, out: Path, steps: int, every: int, augment: float, see
 def config(setup: Setup, augment: float) -> dict:
     return make_config(setup.preset, image_size=setup.image_size, channels=setup.channels,
                        model_overrides={"augment_dim": AUGMENT_DIM} if augment else None)
+
+
+def copier_kid(inception, train: ImageData, ref: FeatureStats, n: int) -> dict:
+    """KID of ``n`` training images themselves against the held-out reference, measured as the effect runs'
+    samples are (the same subsets and seed): the score of a model that copied every sample. Copying lowers
+    KID against held-out images, so a model that copies can score better than one that does not."""
+    features = inception(train.images[:n], batch_size=64, progress=False)
+    kid, kid_std = kid_from_features(features, ref.features, KID_SUBSETS, min(1000, n, ref.n), 0)
+    return {"kid": float(kid), "kid_std": float(kid_std), "n": int(min(n, len(train.images))),
+            "what": f"the first {n} training images against the held-out reference: a model that copied every sample"}
 
 
 def steps_per_cpu_second(setup: Setup, data: ImageData, augment: float) -> float:
@@ -205,9 +216,10 @@ def main() -> None:
     ap.add_argument("--steps-per-second", type=float, default=None,
                     help="the training speed to budget with (default: a 10-step probe); give both processes of a "
                          "side-by-side run the same, so both train the same steps")
-    ap.add_argument("--runs", default="plain,augment",
-                    help="effect: which runs (plain, augment); give each its own --tag to run them side by side in "
-                         "two processes (the report joins memorization_TAG files listed together)")
+    ap.add_argument("--runs", default="plain,augment,copier",
+                    help="effect: which runs (plain, augment; copier: the KID of training images themselves, what a "
+                         "model that copied every sample scores); give each its own --tag to run them side by side "
+                         "in two processes (the report joins memorization_TAG files listed together)")
     ap.add_argument("--from-metrics", default=None, metavar="TAG,TAG",
                     help="only table the effect runs of these tags (side-by-side processes stopped early) from their "
                          "metrics.jsonl: writes memorization_<--tag>.json in the partial format")
@@ -268,6 +280,10 @@ def main() -> None:
         ref = FeatureStats.from_features(net(test.images, batch_size=64, progress=False),
                                          meta={"image_size": setup.image_size, "channels": setup.channels})
         result["effect"] = {}
+        if "copier" in args.runs.split(","):
+            result["effect_copier"] = copier_kid(net, train_all, ref, args.kid_samples)
+            print(f"copier: {result['effect_copier']}", flush=True)
+            save()
         for run, augment in (("plain", 0.0), (f"augment{args.augment}", args.augment)):
             if ("plain" if augment == 0 else "augment") not in args.runs.split(","):
                 continue
@@ -275,7 +291,7 @@ def main() -> None:
 
             def hooks_for(every, made=made):
                 made[:] = [mem_hook(every), make_kid_hook(ref, every, n=args.kid_samples, inception=net,
-                                                          kid_subsets=50)]
+                                                          kid_subsets=KID_SUBSETS)]
                 return made
 
             _, rec = train(setup, f"effect_{run}", train_all, BUDGET["effect"] * args.scale, rate, augment, hooks_for)

@@ -94,3 +94,27 @@ def test_the_clip_art_memorization_runs_keep_the_recipe_they_were_measured_with(
     assert opt.batch_size == get_preset("youandme-latent").defaults["batch_size"]
     fashion = bench_memorization.options(bench_memorization.FASHION, tmp_path, 8, 4, 0.0)
     assert fashion.lr_decay == get_preset("fashion").defaults["lr_decay"]
+
+
+def test_the_copier_kid_scores_training_images_as_the_samples_are_scored():
+    """copier_kid: the KID of training images themselves against the held-out reference; images from the
+    reference's distribution score ~0, images from another one do not."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import torch
+
+    from fromnoise.evaluation import FeatureStats
+
+    rng = np.random.default_rng(0)
+    held = rng.normal(size=(200, 8))
+    ref = FeatureStats.from_features(held, meta={})
+
+    def inception(images, batch_size=64, progress=False):
+        return images.flatten(1).double().numpy()
+
+    same = SimpleNamespace(images=torch.from_numpy(rng.normal(size=(150, 8, 1, 1))))  # features as "images"
+    other = SimpleNamespace(images=torch.from_numpy(rng.normal(size=(150, 8, 1, 1)) + 1.5))
+    near = bench_memorization.copier_kid(inception, same, ref, 100)
+    far = bench_memorization.copier_kid(inception, other, ref, 100)
+    assert abs(near["kid"]) < 0.05 < far["kid"] and near["n"] == 100
