@@ -203,12 +203,14 @@ def memorization() -> list[str]:
     return out
 
 
-def memorization_effect(*names: str) -> list[str]:
+def memorization_effect(*names: str, copier: str | None = None) -> list[str]:
     """The effect of ``--augment`` (and the disjoint halves, when measured) of one bench_memorization run, or of
-    its runs side by side in processes of their own (``--runs``, one result file each: the first names the set)."""
+    its runs side by side in processes of their own (``--runs``, one result file each: the first names the set);
+    ``copier``: the result file of the set's ``--runs copier`` (the KID of a model that copied every sample)."""
     parts = [m for m in map(_load, names) if m and "effect" in m]
     if not parts:
         return []
+    copied = (_load(copier) or {}).get("effect_copier") if copier else None
     m = parts[0]
     runs = {run: rec for part in parts for run, rec in part["effect"].items()}
     out = [f"### Does augmentation stop the copying? {m['data']} (bench_memorization.py, issue 25)", "",
@@ -245,6 +247,11 @@ def memorization_effect(*names: str) -> list[str]:
                 "image is a real image, so copying lowers KID against held-out images too): "
                 + "; ".join(f"{run} {p['kid']:.4f} at step {p['step']:,}" if p else f"{run} none"
                             for run, p in clean.items()) + ".", ""]
+    if copied:
+        out += [f"A model that copied every sample scores KID {copied['kid']:.4f} ± {copied['kid_std']:.4f} here "
+                f"({copied['what']}, `{copier}.json`): KID against held-out images rewards copying, so a KID "
+                "equal to a copying model's is not a fair bar for one that does not copy; the best KID while "
+                "copying at most 1% is.", ""]
     if "halves" in m:
         out += ["Two models on disjoint halves (250 images each), samples from the same noise (Kadkhodaie et al.: "
                 "models that generalize draw nearly the same image) against samples from different noise:", "",
@@ -411,8 +418,9 @@ def sections() -> list[str]:
     return [*flagship_recipe(), *flagship_versus(), *flagship(), *guidance(),
             *autoencoder_wave(), *feature_noise_floor(), *autoencoder_speed(), *levers(),
             *sliders(),
-            *memorization(), *memorization_effect("memorization_effect_s3"),
+            *memorization(), *memorization_effect("memorization_effect_s3", copier="memorization_fashion_copier"),
             *memorization_effect("memorization_clipart32"),
             *memorization_partial("memorization_clipart32_long_partial"),
             *memorization_partial("memorization_clipart32_long2_partial"),
-            *memorization_effect("memorization_clipart32_plain", "memorization_clipart32_augment")]
+            *memorization_effect("memorization_clipart32_plain", "memorization_clipart32_augment",
+                                 copier="memorization_clipart32_copier")]
