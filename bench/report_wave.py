@@ -406,8 +406,9 @@ def flagship_recipe() -> list[str]:
     md = (RESULTS / "flagship_recipe.md").read_text().strip()
     return ["## The flagship recipe, one change per row (flagship_recipe.py, issue 24 item 3)", "",
             _note(v) + f" Every row trained `youandme-patch` for {v['args']['minutes']:.0f} CPU-minutes in its own "
-            f"process, one thread, {v['args']['jobs']} rows at once (load average {v['load_avg_start'][0]:.1f} at "
-            f"the start, {v['load_avg_end'][0]:.1f} at the end), measured as the side by side above (all held-out "
+            f"process, one thread, {v['args']['jobs']} rows at once (the load average at each row's start and end "
+            "in its last column: the rows of one table may come from runs of their own), measured as the side by "
+            "side above (all held-out "
             "objects, DPM-Solver++(2M) 20 steps, guidance 1). Row `bench` is how every earlier flagship run of the "
             "bench scripts trained (the preset's batch and lr only), and since this run the preset's own suggestion, "
             "so what `fromnoise train` and `make art` train; row `recipe` is `fashion`'s recipe, which they applied "
