@@ -61,7 +61,25 @@ def test_the_table_names_the_row_that_meets_more_goals():
     assert flagship_recipe.winner([rows[0], row("recipe", 0.06, 0.95)])["row"] == "bench"  # 3 and 3: lower KID
     text = flagship_recipe.table(rows)
     assert "| recipe |  | t_sampling=lognormal, lr_decay=cosine, ema_std=0.05 |" in text
-    assert "| 0.950 | 0.850 |" in text and "| 4: color, lighting, outside mask, KID | 3.8-3.1 |" in text
+    assert "| 0.950 | 0.850 |" in text and "| 4: color, lighting, outside mask, KID |  | 3.8-3.1 |" in text
+
+
+def test_a_change_is_adopted_only_when_it_beats_the_row_it_builds_on_on_more_than_one_measure():
+    base = {"row": "bench", "steps": 10, "kid": 0.045, "mask_outside_share": 0.008, "color_r": 0.715,
+            "lighting_r": 0.799, "material_r": 0.759, "shape_r": 0.782, "topology_r": 0.537}
+    # attn4 as measured: KID 0.001 lower and colour a little higher, the other four lower; goals 2 and 2
+    attn4 = dict(base, row="attn4", kid=0.044, color_r=0.723, lighting_r=0.787, material_r=0.746, shape_r=0.775,
+                 topology_r=0.483)
+    assert flagship_recipe.better_on(attn4, base) == ["kid", "color_r"]
+    assert not flagship_recipe.beats(attn4, base)
+    better4 = dict(attn4, lighting_r=0.799 + 1e-3, material_r=0.76)  # better on 4 of 6
+    assert flagship_recipe.beats(better4, base)
+    more_goals = dict(base, row="slim", lighting_r=0.81, kid=0.05, color_r=0.7, material_r=0.7)  # 3 goals, 1 better
+    assert flagship_recipe.better_on(more_goals, base) == ["lighting_r"] and flagship_recipe.beats(more_goals, base)
+    verdicts = flagship_recipe.verdicts([base, attn4, dict(better4, row="slim")])
+    assert verdicts == {"attn4": "no: better on 2 of 6 (kid, color)", "slim": "yes: better on 4 of 6 (kid, color, "
+                                                                               "lighting, material)"}
+    assert "| no: better on 2 of 6 (kid, color) |" in flagship_recipe.table([base, attn4])
 
 
 def test_from_metrics_tables_the_points_each_stopped_run_reached(tmp_path, monkeypatch):
