@@ -412,7 +412,27 @@ def flagship_recipe() -> list[str]:
             "objects, DPM-Solver++(2M) 20 steps, guidance 1). Row `bench` is how every earlier flagship run of the "
             "bench scripts trained (the preset's batch and lr only), and since this run the preset's own suggestion, "
             "so what `fromnoise train` and `make art` train; row `recipe` is `fashion`'s recipe, which they applied "
-            "to this preset before. ROW@STD: ROW's run with the post-hoc EMA of relative std STD.", "", md, ""]
+            "to this preset before. ROW@STD: ROW's run with the post-hoc EMA of relative std STD.", "", md, "",
+            *recipe_sliders(("bench", "maskdrop0.3"))]
+
+
+def recipe_sliders(rows: tuple[str, ...]) -> list[str]:
+    """The SHAPE and TOPOLOGY sliders (swept without a mask) of recipe rows, side by side (bench_sliders.py
+    --features ..., one file per row: sliders_recipe_ROW.json)."""
+    found = {row: v for row in rows if (v := _load(f"sliders_recipe_{row}"))}
+    if not found:
+        return []
+    some = next(iter(found.values()))["settings"]
+    out = [f"SHAPE and TOPOLOGY sliders of these rows, swept without a mask (bench_sliders.py, {some['objects']} "
+           f"held-out objects, {some['sampler']} {some['steps']} steps, guidance {some['guidance']:g}; "
+           "`sliders_recipe_ROW.md` has every feature): features passing their goal (median rho >= 0.6)", "",
+           "| row | " + " | ".join(f"{g} passing | {g} median rho" for g in ("shape", "topology")) + " |",
+           "|---|---|---|---|---|"]
+    for row, v in found.items():
+        g = v["groups"]
+        out.append(f"| {row} | " + " | ".join(f"{g[k]['features_passing']}/{g[k]['features']} | "
+                                              f"{g[k]['median_rho']:.2f}" for k in ("shape", "topology")) + " |")
+    return out + [""]
 
 
 def sections() -> list[str]:
