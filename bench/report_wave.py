@@ -412,7 +412,9 @@ def flagship_recipe() -> list[str]:
             "objects, DPM-Solver++(2M) 20 steps, guidance 1). Row `bench` is how every earlier flagship run of the "
             "bench scripts trained (the preset's batch and lr only), and since this run the preset's own suggestion, "
             "so what `fromnoise train` and `make art` train; row `recipe` is `fashion`'s recipe, which they applied "
-            "to this preset before. ROW@STD: ROW's run with the post-hoc EMA of relative std STD.", "", md, "",
+            "to this preset before. ROW@STD: ROW's run with the post-hoc EMA of relative std STD. A change that "
+            "beats its base here becomes the preset's only once a run at `make art`'s budget (120 CPU-minutes) "
+            "confirms it: a narrower network's extra steps count most in a short budget.", "", md, "",
             *recipe_sliders(("bench", "maskdrop0.3"))]
 
 
