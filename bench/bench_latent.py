@@ -19,11 +19,10 @@
     ``--minutes`` on the same clip art, measured exactly as (c) (issue 24's flagship comparison: run (c) with
     the recipe autoencoder and (d) side by side, each on one thread, at the same total CPU budget).
     Both write ``bench/results/<results>_grid.png``: held-out originals above the objects made from them.
-    (c) and (d) take the preset's batch size and learning rate only; the rest of its suggestions (for
-    ``youandme-latent`` cosine lr decay, log-normal t and power EMA, which ``fromnoise train`` applies) is left
-    at TrainingConfig's defaults (constant lr, uniform t, EMA decay 0.999), as every recorded run of these
-    parts trained. For ``youandme-patch`` those defaults are its own suggestion since ``flagship_recipe.py``
-    measured the two side by side.
+    (c) and (d) take every suggestion of the preset that ``fromnoise train`` takes (``AUTO_FIELDS``). Both
+    flagship presets suggest TrainingConfig's plain settings (constant lr, uniform t, EMA decay 0.999), with
+    which every recorded run of these parts trained (until 2026-12-05 the bench took only the batch size and
+    learning rate, while the presets suggested ``fashion``'s recipe; ``flagship_recipe.py`` measured the two).
 
     python bench/bench_latent.py --threads 1 --ae-minutes 60 --minutes 60          # the real run
     python bench/bench_latent.py --threads 1 --part latent --minutes 60 \

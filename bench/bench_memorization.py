@@ -130,9 +130,10 @@ def copier_kid(inception, train: ImageData, ref: FeatureStats, n: int) -> dict:
     """KID of ``n`` training images themselves against the held-out reference, measured as the effect runs'
     samples are (the same subsets and seed): the score of a model that copied every sample. Copying lowers
     KID against held-out images, so a model that copies can score better than one that does not."""
+    n = min(n, len(train.images))
     features = inception(train.images[:n], batch_size=64, progress=False)
     kid, kid_std = kid_from_features(features, ref.features, KID_SUBSETS, min(1000, n, ref.n), 0)
-    return {"kid": float(kid), "kid_std": float(kid_std), "n": int(min(n, len(train.images))),
+    return {"kid": float(kid), "kid_std": float(kid_std), "n": n,
             "what": f"the first {n} training images against the held-out reference: a model that copied every sample"}
 
 

@@ -19,7 +19,9 @@ grid). ``--jobs`` rows run at once (two on a 2-core machine: side by side, equal
 
 ``--posthoc 0.03,0.10`` adds rows ``recipe@STD``: the recipe run (power EMA) also saves post-hoc EMA snapshots
 and is measured again with the EMA of each relative std, reconstructed after training (EDM2; no retraining).
-Rows are ranked by ``flagship_versus.winner`` (more of issue 24's seven goals met; a tie: the lower KID).
+Rows are ranked by ``flagship_versus.winner`` (more of issue 24's seven goals met; a tie: the lower KID), and
+each row is judged against the row it builds on (``beats``: more goals, or as many and better on most of KID
+and the five r).
 
     python bench/flagship_recipe.py --rows bench,recipe --minutes 40             # ~50 min wall, 2 cores
     python bench/flagship_recipe.py --minutes 60 --posthoc 0.03,0.10              # every row (~4 h wall)
