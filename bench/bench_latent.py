@@ -174,10 +174,16 @@ def _score(images: torch.Tensor, held, masks: torch.Tensor) -> dict:
             "mask_outside_share": float(outside.sum() / obj.sum().clamp_min(1)), "goal_mask_outside_share": 0.02}
 
 
+def _as_json(table) -> dict:
+    """A fidelity table (per group or per feature) as JSON: row -> numeric column -> value (NaN as None)."""
+    return {name: {k: (None if not np.isfinite(v) else float(v)) for k, v in row.items() if k != "group"}
+            for name, row in table.to_dict(orient="index").items()}
+
+
 def _evaluate(out: Path, held, grid_name: str) -> dict:
-    """A trained features + mask run measured on all held-out images: KID, feature fidelity per group, mask
-    spill; ``bench/results/<grid_name>.png``: the first 8 held-out originals (top) and the objects generated
-    from their features and masks (below)."""
+    """A trained features + mask run measured on all held-out images: KID, feature fidelity per group and per
+    feature, mask spill; ``bench/results/<grid_name>.png``: the first 8 held-out originals (top) and the objects
+    generated from their features and masks (below)."""
     from fromnoise import load
     from fromnoise.data import on_white, to_float
     from fromnoise.evaluation.fidelity import evaluate_fidelity, held_out_targets
@@ -188,15 +194,15 @@ def _evaluate(out: Path, held, grid_name: str) -> dict:
     t0 = time.process_time()
     report = evaluate_fidelity(denoiser, requested, masks, steps=20, baseline=True, batch_size=16)
     sample_cpu_minutes = (time.process_time() - t0) / 60
-    groups = {g: {k: (None if not np.isfinite(v) else float(v)) for k, v in row.items()}
-              for g, row in report.groups.to_dict(orient="index").items()}
+    groups, features = _as_json(report.groups), _as_json(report.table)
     originals = (to_float(composite_alpha(held).images[:8]) + 1) / 2
     generated = on_white(report.images[:8].clamp(0, 1))[:, :3]  # as the originals are shown
     grid = save_grid(torch.cat([originals[:, :3], generated]),
                      Path(__file__).parent / "results" / f"{grid_name}.png", nrow=8)
     return {"steps": denoiser.step, "n_heldout": len(held), "eval_cpu_minutes": sample_cpu_minutes,
             "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-            **_score(report.images, held, masks), "fidelity_groups": groups, "grid": str(grid)}
+            **_score(report.images, held, masks), "fidelity_groups": groups, "fidelity_features": features,
+            "grid": str(grid)}
 
 
 def quality(a) -> dict:

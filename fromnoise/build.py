@@ -44,16 +44,9 @@ def make_config(preset: str = "fashion", *, image_size: int | None = None, chann
     """
     if isinstance(latent, dict):
         latent = LatentConfig.from_dict(latent, where="latent")
-    if latent is not None:
-        if image_size is None or channels is None:
-            raise UserError("a latent model needs the pixels' image_size and channels")
-        spec = get_preset(preset, image_size=image_size // latent.factor, channels=latent.latent_channels)
-        image = ImageConfig(int(channels), int(image_size))
-    else:
-        spec = get_preset(preset, image_size=image_size, channels=channels)
-        image = None
-    if model_overrides:
-        spec.kwargs.update(model_overrides)
+    spec = network_spec(preset, image_size=image_size, channels=channels, latent=latent,
+                        model_overrides=model_overrides)
+    image = ImageConfig(int(channels), int(image_size)) if latent is not None else None
     suggested = spec.defaults
     diffusion = DiffusionConfig(schedule or suggested.get("schedule", "linear"), int(timesteps),
                                 prediction or suggested.get("prediction", "eps"))
@@ -61,6 +54,22 @@ def make_config(preset: str = "fashion", *, image_size: int | None = None, chann
     config = Config(model=spec, diffusion=diffusion, image=image, conditioning=dict(conditioning or {}), preset=preset,
                     latent=latent)
     return config.validate().to_dict()
+
+
+def network_spec(preset: str, *, image_size: int | None = None, channels: int | None = None,
+                 latent: LatentConfig | None = None, model_overrides: dict | None = None) -> ModelConfig:
+    """The network a preset describes for these images (for a latent model: for its latents, image_size /
+    factor and the latent channels), with ``model_overrides`` applied: the one place both
+    :func:`make_config` and the trainer's conditioning set-up (which needs the embedding width) get it from."""
+    if latent is not None:
+        if image_size is None or channels is None:
+            raise UserError("a latent model needs the pixels' image_size and channels")
+        spec = get_preset(preset, image_size=image_size // latent.factor, channels=latent.latent_channels)
+    else:
+        spec = get_preset(preset, image_size=image_size, channels=channels)
+    if model_overrides:
+        spec.kwargs.update(model_overrides)
+    return spec
 
 
 def _assemble(cfg: Config) -> Denoiser:

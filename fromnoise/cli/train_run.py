@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from ..build import make_config
+from ..build import make_config, network_spec
 from ..conditioning.tables import setup_conditioning
 from ..conditioning.text import resolve_model
 from ..config import ConditioningConfig, DataConfig, DiffusionConfig, TrainingConfig
@@ -117,11 +117,9 @@ def run_training(data: DataConfig, training: TrainingConfig, *, preset: str | No
     latents = latent = None
     if ae is not None:
         latents, latent = prepare_latent_run(autoencoder, images, out)
-        spec = get_preset(preset, image_size=images.image_size // latent.factor, channels=latent.latent_channels)
-    else:
-        spec = get_preset(preset, image_size=images.image_size, channels=images.channels)
-    if model_overrides:  # a changed width changes the embedding the encoders plug into
-        spec.kwargs.update(model_overrides)
+    # the network as make_config will build it: a changed width changes the embedding the encoders plug into
+    spec = network_spec(preset, image_size=images.image_size, channels=images.channels, latent=latent,
+                        model_overrides=model_overrides)
     conditioning_kwargs, tables = {}, {}
     if conditioning.kind != "none":
         options: dict = {}
