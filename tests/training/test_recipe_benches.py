@@ -138,3 +138,15 @@ def test_the_copier_kid_scores_training_images_as_the_samples_are_scored():
     near = bench_memorization.copier_kid(inception, same, ref, 100)
     far = bench_memorization.copier_kid(inception, other, ref, 100)
     assert abs(near["kid"]) < 0.05 < far["kid"] and near["n"] == 100
+
+
+def test_the_evaluation_keeps_every_features_r_as_json_with_undefined_r_as_none():
+    import math
+
+    import pandas as pd
+
+    from bench.bench_latent import _as_json
+
+    table = pd.DataFrame({"group": ["topology", "topology"], "r": [0.25, math.nan], "mae": [0.1, 0.2]},
+                         index=["euler_char", "genus"])
+    assert _as_json(table) == {"euler_char": {"r": 0.25, "mae": 0.1}, "genus": {"r": None, "mae": 0.2}}
