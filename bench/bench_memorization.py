@@ -114,10 +114,11 @@ def subset(data: ImageData, lo: int, hi: int) -> ImageData:
     return ImageData(images=data.images[lo:hi].clone(), description=dict(data.description, n=hi - lo, first=lo))
 
 
-def options(setup: Setup, out: Path, steps: int, every: int, augment: float, seed: int = 0) -> TrainOptions:
+def options(setup: Setup, out: Path, steps: int, every: int, augment: float, seed: int = 0,
+            hflip: bool = False) -> TrainOptions:
     rec = {**get_preset(setup.preset).defaults, **dict(setup.recipe)}
     return TrainOptions(out=str(out), steps=steps, batch_size=rec["batch_size"], lr=rec["lr"], lr_decay=rec["lr_decay"],
-                        t_sampling=rec["t_sampling"], ema_std=rec["ema_std"], augment=augment, seed=seed,
+                        t_sampling=rec["t_sampling"], ema_std=rec["ema_std"], augment=augment, seed=seed, hflip=hflip,
                         sample_every=every, save_every=steps, keep=1, num_samples=16, progress=False, log_every=50)
 
 
@@ -152,18 +153,20 @@ def steps_per_cpu_second(setup: Setup, data: ImageData, augment: float) -> float
 
 
 def train(setup: Setup, name: str, data: ImageData, minutes: float, rate: float, augment: float, hooks_for=None,
-          seed: int = 0) -> tuple[Trainer, dict]:
-    """Train ``minutes`` CPU-minutes' worth of steps (a multiple of 4), measuring at 4 points."""
+          seed: int = 0, hflip: bool = False) -> tuple[Trainer, dict]:
+    """Train ``minutes`` CPU-minutes' worth of steps (a multiple of 4), measuring at 4 points; ``hflip``: random
+    left-right flips too (what ``fromnoise train`` does on a folder without a mask)."""
     every = max(1, round(minutes * 60 * rate / 4))
     out = WORK / setup.work / name
     shutil.rmtree(out, ignore_errors=True)
     hooks = hooks_for(every) if hooks_for else []
     start = cpu()
-    tr = Trainer(config(setup, augment), data, options(setup, out, 4 * every, every, augment, seed), hooks=hooks)
+    tr = Trainer(config(setup, augment), data, options(setup, out, 4 * every, every, augment, seed, hflip),
+                 hooks=hooks)
     tr.run()
     spent = (cpu() - start) / 60
     record = {"steps": tr.step, "epochs": round(tr.step * tr.opt.batch_size / len(data), 1), "images": len(data),
-              "augment": augment, "cpu_minutes": round(spent, 2)}
+              "augment": augment, "hflip": hflip, "cpu_minutes": round(spent, 2)}
     print(f"{name}: {record}", flush=True)
     return tr, record
 
@@ -214,6 +217,9 @@ def main() -> None:
                     help="fashion: Fashion-MNIST at 28x28; clipart: clip-art objects at --size, RGBA")
     ap.add_argument("--size", type=int, default=64, help="clipart: image size")
     ap.add_argument("--tag", default="")
+    ap.add_argument("--hflip", action="store_true",
+                    help="effect runs: random left-right flips too, as fromnoise train does on a folder (runs named "
+                         "RUN_hflip; copies are then searched up to mirroring)")
     ap.add_argument("--steps-per-second", type=float, default=None,
                     help="the training speed to budget with (default: a 10-step probe); give both processes of a "
                          "side-by-side run the same, so both train the same steps")
@@ -244,7 +250,9 @@ def main() -> None:
                     "steps_per_cpu_second": round(rate, 3), "augment": args.augment,
                     "measure": f"pixel space, 1/3 ratio test, {args.mem_samples} samples (20 steps, the preset's "
                                f"sampler, seed 0); KID of {args.kid_samples} samples against {args.heldout} "
-                               "test images (Inception-v3 features)"}
+                               "test images (Inception-v3 features)"
+                               + ("; effect runs trained with left-right flips, nearest training images searched up "
+                                  "to mirroring" if args.hflip else "")}
     print(f"{rate:.2f} steps per CPU-second", flush=True)
 
     name = f"memorization{'_' + args.tag if args.tag else ''}"
@@ -285,7 +293,8 @@ def main() -> None:
             result["effect_copier"] = copier_kid(net, train_all, ref, args.kid_samples)
             print(f"copier: {result['effect_copier']}", flush=True)
             save()
-        for run, augment in (("plain", 0.0), (f"augment{args.augment}", args.augment)):
+        flip = "_hflip" if args.hflip else ""
+        for run, augment in ((f"plain{flip}", 0.0), (f"augment{args.augment}{flip}", args.augment)):
             if ("plain" if augment == 0 else "augment") not in args.runs.split(","):
                 continue
             made = []
@@ -295,7 +304,8 @@ def main() -> None:
                                                           kid_subsets=KID_SUBSETS)]
                 return made
 
-            _, rec = train(setup, f"effect_{run}", train_all, BUDGET["effect"] * args.scale, rate, augment, hooks_for)
+            _, rec = train(setup, f"effect_{run}", train_all, BUDGET["effect"] * args.scale, rate, augment, hooks_for,
+                           hflip=args.hflip)
             rec["points"] = points(made)
             result["effect"][run] = rec
             save()

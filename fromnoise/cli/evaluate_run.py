@@ -16,7 +16,14 @@ from ..data import load_dataset, unit_to_uint8
 from ..errors import UserError
 from ..evaluation.conditions import draw_conditions, recorded_source
 from ..evaluation.inception import InceptionFeatures
-from ..evaluation.memorization import INCEPTION_TRAIN_LIMIT, RATIO, heldout_set, memorization_report, training_set
+from ..evaluation.memorization import (
+    INCEPTION_TRAIN_LIMIT,
+    RATIO,
+    heldout_set,
+    memorization_report,
+    trained_mirrored,
+    training_set,
+)
 from ..evaluation.reference import compare, reference_stats
 from ..io import write_json
 from ..sampling.generate import check_guidance, generate_across_processes
@@ -120,7 +127,8 @@ def _memorization(samples, train, dataset, config, net, batch_size, out_dir, sam
                           n=m, images_uint8=train.images[:m], inception=net, batch_size=batch_size)
     feats = ref.features if ref.features is not None and len(ref.features) == m else None
     report, neighbours = memorization_report(samples, train.images, held, held_search, inception=net,
-                                             train_features=feats, batch_size=batch_size)
+                                             train_features=feats, batch_size=batch_size,
+                                             mirrored=trained_mirrored(config))
     for space, r in report.items():
         click.echo(f"memorization ({space}): {r['flagged_share']:.1%} of {r['n_samples']} samples flagged "
                    f"(d1 < d2/3); median nearest distance {r['sample_d1']['q50']:.4g} "

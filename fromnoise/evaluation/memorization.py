@@ -84,6 +84,29 @@ def nearest_two(queries: torch.Tensor, train: torch.Tensor, *, chunk: int = 4096
     return best_d.sqrt(), best_i
 
 
+def nearest_two_mirrored(queries: torch.Tensor, mirrored: torch.Tensor, train: torch.Tensor, *, chunk: int = 4096,
+                         embed: Callable[[torch.Tensor], torch.Tensor] | None = None
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`nearest_two` up to mirroring, for a model trained on left-right flipped images too (which may
+    copy a training image mirrored): the distance to a training image is the smaller of the query's and of its
+    mirror image's (``mirrored``: the queries flipped left-right, embedded the same way), since
+    ``d(q, flip x) = d(flip q, x)``. The two searches' top-2 lists hold the answer: the nearest image is the
+    nearest of either, and the second nearest is within the top 2 of the orientation it is nearest in."""
+    d_a, i_a = nearest_two(queries, train, chunk=chunk, embed=embed)
+    d_b, i_b = nearest_two(mirrored, train, chunk=chunk, embed=embed)
+    d, order = torch.cat([d_a, d_b], 1).sort(dim=1)  # (N, 4), an image may appear twice
+    i = torch.cat([i_a, i_b], 1).gather(1, order)
+    other = (i != i[:, :1]).long().argmax(1, keepdim=True)  # the first entry of another image
+    return torch.cat([d[:, :1], d.gather(1, other)], 1), torch.cat([i[:, :1], i.gather(1, other)], 1)
+
+
+def trained_mirrored(config: dict) -> bool:
+    """Whether a run's training showed its images mirrored left-right too (``--hflip``, which a masked or
+    latent model never uses): its copies may be mirror images of training images."""
+    training, conditioning = config.get("training") or {}, config.get("conditioning") or {}
+    return bool(training.get("hflip")) and "mask" not in conditioning and config.get("latent") is None
+
+
 def flagged(d1: torch.Tensor, d2: torch.Tensor, ratio: float = RATIO) -> torch.Tensor:
     """Gu et al.'s ratio test: True where ``d1 < d2 / ratio`` (the sample is close to one training image
     only). An exact copy (d1 = 0) of an image without a duplicate is flagged; a point equidistant to two
@@ -147,7 +170,7 @@ def heldout_set(source: str, config: dict, train_images: torch.Tensor, n: int) -
 def memorization_report(samples_uint8: torch.Tensor, train_uint8: torch.Tensor, heldout_uint8: torch.Tensor,
                         heldout_search: int, inception: InceptionFeatures | None = None,
                         train_features: np.ndarray | None = None, batch_size: int = 64,
-                        chunk: int = 4096) -> tuple[dict, dict]:
+                        chunk: int = 4096, mirrored: bool = False) -> tuple[dict, dict]:
     """Nearest training images of samples and of held-out images, in pixels and (given ``inception``)
     in Inception features.
 
@@ -155,18 +178,25 @@ def memorization_report(samples_uint8: torch.Tensor, train_uint8: torch.Tensor, 
         samples_uint8, train_uint8, heldout_uint8: uint8 ``(N, C, H, W)`` images of one shape.
         heldout_search: held-out images are searched among ``train_uint8[:heldout_search]``.
         train_features: Inception features of the first rows of ``train_uint8`` (computed when None).
+        mirrored: distances up to mirroring (:func:`nearest_two_mirrored`; a run trained with ``--hflip``),
+            for the samples and the held-out images alike.
 
     Returns:
         ``(report, neighbours)``: the JSON-able report per space, and per space the ``(dist, index)``
         tensors of the samples (for the figure).
     """
+    def search(embed_queries, images, train, embed=None):
+        if not mirrored:
+            return nearest_two(embed_queries(images), train, chunk=chunk, embed=embed)
+        return nearest_two_mirrored(embed_queries(images), embed_queries(images.flip(-1)), train, chunk=chunk,
+                                    embed=embed)
+
     report, neighbours = {}, {}
-    pix = pixel_space(samples_uint8)
-    d, i = nearest_two(pix, train_uint8, chunk=chunk, embed=pixel_space)
-    held_d, _ = nearest_two(pixel_space(heldout_uint8), train_uint8[:heldout_search], chunk=chunk,
-                            embed=pixel_space)
+    up_to = "; distances up to mirroring (trained with --hflip)" if mirrored else ""
+    d, i = search(pixel_space, samples_uint8, train_uint8, pixel_space)
+    held_d, _ = search(pixel_space, heldout_uint8, train_uint8[:heldout_search], pixel_space)
     report["pixels"] = {"space": f"pixels, at most {PIXEL_SIDE}x{PIXEL_SIDE}, values in [0, 1], "
-                                 "RGBA composited on white",
+                                 "RGBA composited on white" + up_to,
                         **space_report(d, held_d[:, 0], len(train_uint8), heldout_search)}
     neighbours["pixels"] = (d, i)
     if inception is not None:
@@ -174,12 +204,14 @@ def memorization_report(samples_uint8: torch.Tensor, train_uint8: torch.Tensor, 
         if train_features is None:
             train_features = inception(train_uint8[:m], batch_size=batch_size)
         train_f = torch.from_numpy(np.asarray(train_features[:m], dtype=np.float32))
-        sample_f = torch.from_numpy(inception(samples_uint8, batch_size=batch_size).astype(np.float32))
-        held_f = torch.from_numpy(inception(heldout_uint8, batch_size=batch_size).astype(np.float32))
-        d, i = nearest_two(sample_f, train_f, chunk=chunk)
-        held_d, _ = nearest_two(held_f, train_f[:min(m, heldout_search)], chunk=chunk)
+        def features(images):
+            return torch.from_numpy(inception(images, batch_size=batch_size).astype(np.float32))
+
+        d, i = search(features, samples_uint8, train_f)
+        held_d, _ = search(features, heldout_uint8, train_f[:min(m, heldout_search)])
         report["inception"] = {"space": "Inception-v3 pool features (2,048-d), the network FID uses"
-                                        + (f"; the first {m:,} training images" if m < len(train_uint8) else ""),
+                                        + (f"; the first {m:,} training images" if m < len(train_uint8) else "")
+                                        + up_to,
                                **space_report(d, held_d[:, 0], m, min(m, heldout_search))}
         neighbours["inception"] = (d, i)
     return report, neighbours

@@ -6,7 +6,14 @@ import pytest
 import torch
 from PIL import Image
 
-from fromnoise.evaluation.memorization import flagged, nearest_two, pixel_space, quantiles
+from fromnoise.evaluation.memorization import (
+    flagged,
+    nearest_two,
+    nearest_two_mirrored,
+    pixel_space,
+    quantiles,
+    trained_mirrored,
+)
 from tests.cli_runner import run
 
 
@@ -45,6 +52,37 @@ def test_ratio_test_on_constructed_cases():
     d_mid, i_mid = nearest_two(middle, train)
     assert sorted(i_mid[0].tolist()) == [5, 9] and not flagged(d_mid[:, 0], d_mid[:, 1]).any()
     assert flagged(torch.tensor([0.0, 0.3, 0.34]), torch.tensor([1.0, 1.0, 1.0])).tolist() == [True, True, False]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_mirrored_top2_equals_brute_force_over_both_orientations(seed):
+    gen = torch.Generator().manual_seed(seed)
+    train = torch.rand(40, 3, 6, 6, generator=gen, dtype=torch.float64)
+    images = torch.rand(25, 3, 6, 6, generator=gen, dtype=torch.float64)
+    images[:5] = train[[1, 2, 3, 4, 5]].flip(-1)  # mirrored copies among them
+
+    def flat(x):
+        return x.flatten(1)
+
+    d, i = nearest_two_mirrored(flat(images), flat(images.flip(-1)), train, chunk=7, embed=flat)
+    # brute force: per training image the smaller distance of its two orientations, then the two nearest
+    def dist(a, b):  # direct differences (cdist's expansion is off by 1e-7 at a copy's 0)
+        return (flat(a)[:, None] - flat(b)[None]).square().sum(-1).sqrt()
+
+    both = torch.minimum(dist(images, train), dist(images, train.flip(-1)))
+    want_d, want_i = both.topk(2, dim=1, largest=False)
+    assert torch.equal(i, want_i) and torch.allclose(d, want_d, atol=1e-9)
+    assert flagged(d[:5, 0], d[:5, 1]).all() and torch.equal(i[:5, 0], torch.tensor([1, 2, 3, 4, 5]))
+    plain, _ = nearest_two(flat(images[:5]), flat(train))
+    assert not flagged(plain[:, 0], plain[:, 1]).any()  # the plain search misses a mirrored copy
+
+
+def test_runs_trained_with_flips_are_searched_up_to_mirroring_unless_masked_or_latent():
+    assert trained_mirrored({"training": {"hflip": True}, "conditioning": {}})
+    assert not trained_mirrored({"training": {"hflip": False}, "conditioning": {}})
+    assert not trained_mirrored({"training": {"hflip": True}, "conditioning": {"mask": {}}})
+    assert not trained_mirrored({"training": {"hflip": True}, "conditioning": {}, "latent": {"factor": 8}})
+    assert not trained_mirrored({"conditioning": {}})  # a config without its training options
 
 
 def test_quantiles_names():

@@ -48,12 +48,24 @@ def test_the_hook_logs_the_memorized_share_every_n_steps(tmp_path):
 def test_a_model_that_returns_its_training_images_is_flagged(monkeypatch):
     """The measure the hook logs, on a stand-in 'model' whose samples are training images, then noise."""
     images = torch.randint(0, 256, (40, 1, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
-    trainer = SimpleNamespace(tables={}, ema=SimpleNamespace(model=None), data=SimpleNamespace(images=images))
+    trainer = SimpleNamespace(tables={}, ema=SimpleNamespace(model=None), data=SimpleNamespace(images=images),
+                              batches=SimpleNamespace(hflip=False))
     samples = images[:8].float() / 255  # copies
     monkeypatch.setattr(in_training, "generate", lambda model, n, **kw: samples[:n])
     assert MemorizationHook(every=1, n=8).measure(trainer)["memorized_share"] == 1.0
     samples = torch.rand(8, 1, 8, 8, generator=torch.Generator().manual_seed(0))  # new images
     assert MemorizationHook(every=1, n=8).measure(trainer)["memorized_share"] == 0.0
+
+
+def test_a_run_trained_with_flips_has_its_mirrored_copies_flagged(monkeypatch):
+    images = torch.randint(0, 256, (40, 1, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    samples = images[:8].flip(-1).float() / 255  # mirror images of training images
+    monkeypatch.setattr(in_training, "generate", lambda model, n, **kw: samples[:n])
+    flips = SimpleNamespace(tables={}, ema=SimpleNamespace(model=None), data=SimpleNamespace(images=images),
+                            batches=SimpleNamespace(hflip=True))
+    assert MemorizationHook(every=1, n=8).measure(flips)["memorized_share"] == 1.0
+    flips.batches.hflip = False  # trained without flips: a mirror image is a new image
+    assert MemorizationHook(every=1, n=8).measure(flips)["memorized_share"] == 0.0
 
 
 class _Logger:
