@@ -232,15 +232,17 @@ def memorization_effect(*names: str, copier: str | None = None) -> list[str]:
                 + (", so at this budget there was no copying for augmentation to stop; the comparison needs a "
                    "longer run, and the second run was stopped to give its CPU time to other measurements."
                    if pa["memorized_share"] == 0 else "."), ""]
-    if len(ends) == 2:
-        (a, pa), (b, pb) = ends.items()
-        halved = pb["memorized_share"] <= pa["memorized_share"] / 2
-        kid_ok = pb.get("kid", 1) <= pa.get("kid", 0) + pa.get("kid_std", 0)
-        out += [f"At the end ({runs[a]['cpu_minutes']:.1f} and {runs[b]['cpu_minutes']:.1f} CPU-minutes of training "
-                f"and measuring): {a} {100 * pa['memorized_share']:.1f}% flagged, {b} "
-                f"{100 * pb['memorized_share']:.1f}% (halved: {'yes' if halved else 'no'}); KID {pa.get('kid', 0):.4f} "
-                f"and {pb.get('kid', 0):.4f} (equal or better: {'yes' if kid_ok else 'no'}); the goal is "
-                + ("met" if halved and kid_ok else "not met") + "."]
+    if len(ends) >= 2:  # every other run against the first (plain)
+        (a, pa), *others = ends.items()
+        verdicts = []
+        for b, pb in others:
+            halved = pb["memorized_share"] <= pa["memorized_share"] / 2
+            kid_ok = pb.get("kid", 1) <= pa.get("kid", 0) + pa.get("kid_std", 0)
+            verdicts.append(f"{b} {100 * pb['memorized_share']:.1f}% flagged (halved: {'yes' if halved else 'no'}), "
+                            f"KID {pb.get('kid', 0):.4f} (equal or better: {'yes' if kid_ok else 'no'}; the goal "
+                            + ("met" if halved and kid_ok else "not met") + f"; {runs[b]['cpu_minutes']:.1f} CPU-min)")
+        out += [f"At the end, against {a} ({100 * pa['memorized_share']:.1f}% flagged, KID {pa.get('kid', 0):.4f}; "
+                f"{runs[a]['cpu_minutes']:.1f} CPU-minutes of training and measuring): " + "; ".join(verdicts) + "."]
         clean = {run: min((p for p in rec["points"] if p["memorized_share"] <= 0.01 and "kid" in p),
                           key=lambda p: p["kid"], default=None) for run, rec in runs.items()}
         out += ["The best KID each run reached while it copied at most 1% of its samples (a copy of a training "
@@ -446,4 +448,5 @@ def sections() -> list[str]:
             *memorization_partial("memorization_clipart32_long_partial"),
             *memorization_partial("memorization_clipart32_long2_partial"),
             *memorization_effect("memorization_clipart32_plain", "memorization_clipart32_augment",
+                                 "memorization_clipart32_augment005", "memorization_clipart32_hflip",
                                  copier="memorization_clipart32_copier")]
