@@ -37,7 +37,8 @@ def check_guidance(denoiser, guidance: float, condition: dict | None, *, option:
     """The one check that a guidance scale other than 1 has something to act on, for every interface.
 
     Classifier-free guidance extrapolates from the null condition towards the condition, so it needs a
-    conditional model and a condition. ``option`` is how the caller names the scale ("--guidance" on the
+    conditional model trained with condition dropout (its training options, when the model has them) and a
+    condition. ``option`` is how the caller names the scale ("--guidance" on the
     command line) and ``give`` what its user can do about a missing condition.
     """
     if guidance == 1.0:
@@ -48,6 +49,11 @@ def check_guidance(denoiser, guidance: float, condition: dict | None, *, option:
     if not condition:
         raise UserError(f"{option} {guidance:g} needs a condition to guide towards (a class, a prompt, features): "
                         f"{give}")
+    training = (getattr(denoiser, "config", None) or {}).get("training") or {}
+    if training.get("condition_dropout") == 0:  # its null condition was never trained
+        raise UserError(f"{option} {guidance:g} needs a model trained with condition dropout (guidance extrapolates "
+                        "from the null condition, which this model never saw: it was trained with "
+                        f"--condition-dropout 0); set {option} to 1, or train with --condition-dropout 0.1")
 
 
 def suggested_guidance(denoiser) -> float:

@@ -116,6 +116,25 @@ def test_guidance_on_an_unconditional_model_is_a_user_error():
         generate(d, 1, steps=1, guidance=2.0)
 
 
+@pytest.mark.parametrize("dropout", [0.0, 0.1])
+def test_guidance_on_a_model_trained_without_condition_dropout_is_a_user_error(tmp_path, dropout):
+    from fromnoise import load
+
+    data = ImageData(torch.randint(0, 256, (8, 1, 16, 16), dtype=torch.uint8), torch.arange(8) % 3, ["a", "b", "c"])
+    config = make_config("micro", image_size=16, channels=1,
+                         conditioning={"class": {"num_classes": 3, "emb_dim": 128, "class_names": ["a", "b", "c"]}},
+                         model_overrides={"emb_dim": 128})
+    Trainer(config, data, TrainOptions(out=str(tmp_path), steps=1, batch_size=8, condition_dropout=dropout,
+                                       num_samples=1, sample_steps=1, progress=False), {"labels": data.labels}).run()
+    d, cond = load(tmp_path), {"labels": torch.tensor([1])}
+    generate(d, 1, steps=1, guidance=1.0, condition=cond)  # unguided: fine either way
+    if dropout == 0:  # its null condition was never trained: guidance would extrapolate from noise
+        with pytest.raises(UserError, match="condition-dropout 0"):
+            generate(d, 1, steps=1, guidance=2.0, condition=cond)
+    else:
+        generate(d, 1, steps=1, guidance=2.0, condition=cond)
+
+
 def test_text_encoder_config_round_trip():
     enc = TextEncoder(**text_kwargs(), captions=["a photo of a cat"])
     again = TextEncoder(**enc.config())
