@@ -224,6 +224,9 @@ def memorization_effect(*names: str, copier: str | None = None) -> list[str]:
             kid = f"{p['kid']:.4f} ± {p['kid_std']:.4f}" if "kid" in p else ""
             out.append(f"| {run} | {p['step']:,} | {epochs:.0f} | {100 * p['memorized_share']:.1f}% | {kid} |")
     out.append("")
+    for part in parts[1:]:  # a run measured differently (e.g. trained with flips) says how
+        if part["measure"] != m["measure"]:
+            out += [f"{', '.join(part['effect'])}: {part['measure']}.", ""]
     ends = {run: rec["points"][-1] for run, rec in runs.items() if rec["points"]}
     if len(ends) == 1:
         ((a, pa),) = ends.items()
