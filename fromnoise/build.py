@@ -46,11 +46,12 @@ def make_config(preset: str = "fashion", *, image_size: int | None = None, chann
         latent = LatentConfig.from_dict(latent, where="latent")
     spec = network_spec(preset, image_size=image_size, channels=channels, latent=latent,
                         model_overrides=model_overrides)
-    image = ImageConfig(int(channels), int(image_size)) if latent is not None else None
     suggested = spec.defaults
     diffusion = DiffusionConfig(schedule or suggested.get("schedule", "linear"), int(timesteps),
                                 prediction or suggested.get("prediction", "eps"))
-    image = image or ImageConfig(spec.out_channels, int(spec.kwargs["image_size"]))
+    # a latent model's image is the pixels'; otherwise the network's own
+    image = (ImageConfig(int(channels), int(image_size)) if latent is not None
+             else ImageConfig(spec.out_channels, int(spec.kwargs["image_size"])))
     config = Config(model=spec, diffusion=diffusion, image=image, conditioning=dict(conditioning or {}), preset=preset,
                     latent=latent)
     return config.validate().to_dict()

@@ -42,7 +42,7 @@ from fromnoise.errors import UserError
 from fromnoise.evaluation.conditions import conditions_from_tables
 from fromnoise.evaluation.fid import FeatureStats, kid_from_features
 from fromnoise.evaluation.inception import InceptionFeatures
-from fromnoise.evaluation.memorization import flagged, nearest_two, nearest_two_mirrored, pixel_space
+from fromnoise.evaluation.memorization import flagged, nearest_two_images, pixel_space
 from fromnoise.evaluation.reference import reference_stats
 from fromnoise.io import recover_dir, replace_dir, write_json
 from fromnoise.sampling.generate import generate
@@ -225,11 +225,9 @@ class MemorizationHook:
         images = generate(trainer.ema.model, self.n, sampler=self.sampler, steps=self.steps, seed=self.seed,
                           condition=cond)
         samples = unit_to_uint8(images.cpu())  # generate() gives [0, 1]
-        if getattr(trainer.batches, "hflip", False):  # trained on mirror images too: a copy may be mirrored
-            d, _ = nearest_two_mirrored(pixel_space(samples), pixel_space(samples.flip(-1)), trainer.data.images,
-                                        embed=pixel_space)
-        else:
-            d, _ = nearest_two(pixel_space(samples), trainer.data.images, embed=pixel_space)
+        # trained on mirror images too (the batches flip): a copy may be mirrored
+        d, _ = nearest_two_images(pixel_space, samples, trainer.data.images, embed=pixel_space,
+                                  mirrored=getattr(trainer.batches, "hflip", False))
         return {"memorized_share": float(flagged(d[:, 0], d[:, 1]).float().mean()),
                 "memorized_d1": float(d[:, 0].median())}
 

@@ -100,6 +100,18 @@ def nearest_two_mirrored(queries: torch.Tensor, mirrored: torch.Tensor, train: t
     return torch.cat([d[:, :1], d.gather(1, other)], 1), torch.cat([i[:, :1], i.gather(1, other)], 1)
 
 
+def nearest_two_images(embed_queries: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor,
+                       train: torch.Tensor, *, mirrored: bool = False, chunk: int = 4096,
+                       embed: Callable[[torch.Tensor], torch.Tensor] | None = None
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`nearest_two` of images embedded by ``embed_queries`` (pixels, Inception features), up to
+    mirroring when ``mirrored`` (:func:`nearest_two_mirrored`: a run trained with left-right flips)."""
+    if not mirrored:
+        return nearest_two(embed_queries(images), train, chunk=chunk, embed=embed)
+    return nearest_two_mirrored(embed_queries(images), embed_queries(images.flip(-1)), train, chunk=chunk,
+                                embed=embed)
+
+
 def trained_mirrored(config: dict) -> bool:
     """Whether a run's training showed its images mirrored left-right too (``--hflip``, which a masked or
     latent model never uses): its copies may be mirror images of training images."""
@@ -186,10 +198,7 @@ def memorization_report(samples_uint8: torch.Tensor, train_uint8: torch.Tensor, 
         tensors of the samples (for the figure).
     """
     def search(embed_queries, images, train, embed=None):
-        if not mirrored:
-            return nearest_two(embed_queries(images), train, chunk=chunk, embed=embed)
-        return nearest_two_mirrored(embed_queries(images), embed_queries(images.flip(-1)), train, chunk=chunk,
-                                    embed=embed)
+        return nearest_two_images(embed_queries, images, train, mirrored=mirrored, chunk=chunk, embed=embed)
 
     report, neighbours = {}, {}
     up_to = "; distances up to mirroring (trained with --hflip)" if mirrored else ""
