@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_latent import _clipart, _score
 from bench.common import write_result
-from bench.report_wave import guidance_table
+from bench.report_flagship import guidance_table
 from fromnoise import load
 from fromnoise.data import composite_alpha, on_white, to_float
 from fromnoise.evaluation.fidelity import evaluate_fidelity, held_out_targets

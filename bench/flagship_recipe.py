@@ -46,7 +46,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from bench.common import RESULTS, write_result  # noqa: E402
+from bench.common import RESULTS, machine, write_result  # noqa: E402
 from bench.flagship_versus import GROUPS, goals_met, scores, winner  # noqa: E402
 from fromnoise.io import write_text  # noqa: E402
 from fromnoise.models.presets import RECIPE  # noqa: E402
@@ -54,6 +54,9 @@ from fromnoise.models.presets import RECIPE  # noqa: E402
 PRESET = "youandme-patch"
 CACHE = HERE / "cache" / "recipe"
 BENCH = {"lr_decay": "none", "t_sampling": "uniform", "ema_std": None, "ema_decay": 0.999}
+# youandme-patch's network and condition dropout as the screen ran them, pinned: every row stays the run it was
+# when the screen's winner becomes the preset
+SCREENED = {"model": {"channels": (64, 128, 256, 256)}, "condition_dropout": 0.1}
 # (row, the row it builds on, its change: training options, "model" (network) and "mask_dropout")
 ROWS: list[tuple[str, str | None, dict]] = [
     ("bench", None, BENCH),
@@ -70,20 +73,24 @@ BASES = {name: base for name, base, _ in ROWS}
 
 
 def preset_recipe() -> dict:
-    """The training options the preset suggests (what ``fromnoise train`` fills in when they are not given)."""
+    """The training options the preset suggests (what ``fromnoise train`` fills in when they are not given), with
+    the network and condition dropout it had when this screen ran (``SCREENED``), so every row stays the run it was
+    after the screen's winner became the preset."""
     from fromnoise.cli.train_run import AUTO_FIELDS
     from fromnoise.models import get_preset
 
-    return {k: v for k, v in get_preset(PRESET).defaults.items() if k in AUTO_FIELDS}
+    return {**{k: v for k, v in get_preset(PRESET).defaults.items() if k in AUTO_FIELDS}, **SCREENED}
 
 
 def row_settings(row: str) -> dict:
     """The row's options: the preset's suggestions (batch, lr, ...), then the changes of the rows it builds on,
-    then its own."""
+    then its own (network changes merged into the network's)."""
     if row not in CHANGES:
         raise SystemExit(f"unknown row {row!r}; choose from {', '.join(CHANGES)}")
     base = BASES[row]
-    return {**(row_settings(base) if base else preset_recipe()), **CHANGES[row]}
+    settings = row_settings(base) if base else preset_recipe()
+    change = CHANGES[row]
+    return {**settings, **change, "model": {**settings["model"], **change.get("model", {})}}
 
 
 def worker(a: argparse.Namespace) -> None:
@@ -189,7 +196,8 @@ def gather(a: argparse.Namespace, rows: list[str], load_start, prev: dict | None
     beat = [row for row, v in verdicts(found).items() if v.startswith("yes")]
     payload = {"args": prev.get("args") or {k: v for k, v in vars(a).items() if k not in ("worker", "report_only")},
                "time": prev.get("time") or time.strftime("%Y-%m-%d %H:%M:%S"),
-               **({"machine": prev["machine"]} if "machine" in prev else {}), "load_avg_start": load_start,
+               "machine": {**(prev.get("machine") or machine()), "threads": 1},  # per row (the parent has more)
+               "load_avg_start": load_start,
                "load_avg_end": prev.get("load_avg_end") or os.getloadavg(), "rows": found, "best": best["row"],
                "goals_met": {r["row"]: goals_met(r) for r in found}, "beat_their_base": beat}
     name = f"flagship_recipe{a.tag}"

@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE.parent))
 
-from bench import report_wave  # noqa: E402 (the wave's sections, beside this file)
+from bench import report_flagship, report_wave  # noqa: E402 (the wave's sections, beside this file)
 
 
 def plan(args) -> list[tuple[str, list[str]]]:
@@ -294,7 +294,7 @@ def report() -> Path:
                     f"{nfe}: {r['sampler']} x{r['steps']} {r['spacing']} ({r['kid']:.4f})"
                     for nfe, r in sr["best_kid_within_nfe"].items() if r), ""]
     out += latent_section()
-    out += report_wave.sections()
+    out += report_flagship.sections() + report_wave.sections()
     for name, title in (("img2img", "Image-to-image (bench_img2img.py, issue 15)"),
                         ("img2img_edits", "Edits that keep what they should (bench_img2img.py --curve --masked, "
                                           "issue 26)"),
