@@ -49,11 +49,17 @@ def check_guidance(denoiser, guidance: float, condition: dict | None, *, option:
     if not condition:
         raise UserError(f"{option} {guidance:g} needs a condition to guide towards (a class, a prompt, features): "
                         f"{give}")
-    training = (getattr(denoiser, "config", None) or {}).get("training") or {}
-    if training.get("condition_dropout") == 0:  # its null condition was never trained
+    if not guidance_trained(denoiser):
         raise UserError(f"{option} {guidance:g} needs a model trained with condition dropout (guidance extrapolates "
                         "from the null condition, which this model never saw: it was trained with "
                         f"--condition-dropout 0); set {option} to 1, or train with --condition-dropout 0.1")
+
+
+def guidance_trained(denoiser) -> bool:
+    """Whether classifier-free guidance has a null condition to extrapolate from: a conditional model whose training
+    dropped its condition (``--condition-dropout`` above 0; a checkpoint without training options counts as one)."""
+    training = (getattr(denoiser, "config", None) or {}).get("training") or {}
+    return bool(denoiser.conditional) and training.get("condition_dropout") != 0
 
 
 def suggested_guidance(denoiser) -> float:
@@ -70,7 +76,7 @@ def resolve_guidance(denoiser, guidance: float | None, condition: dict | None, *
     keeps 1: its guidance also sets how far it pushes from the input's own condition (tutorial 07)."""
     if guidance is not None:
         return float(guidance)
-    if condition and not editing and denoiser.conditional:
+    if condition and not editing and guidance_trained(denoiser):
         return suggested_guidance(denoiser)
     return 1.0
 

@@ -14,12 +14,24 @@ from ..choices import DEFAULT_SAMPLER, SAMPLER_NAMES
 from ..features import FEATURE_NAMES, GROUPS
 from ..image_files import read_image
 from ..img2img_request import EDIT_DEFAULTS, EDIT_GUIDANCE, STRENGTH_FULL, STRENGTH_VARIATION
-from ..sampling.generate import suggested_guidance
+from ..sampling.generate import guidance_trained, suggested_guidance
 from . import generate_api
 from .common import page_errors, stream
 from .generate_settings import MAX_FRAMES, MAX_IMAGES, MAX_STEPS, Settings, explanation, group_title
 from .generate_work import interpolate_run, run
 from .uploads import inpaint_region, like_values, mask_from_image
+
+GUIDANCE_LABEL = "guidance (1 = plain conditional)"
+
+
+def guidance_control(denoiser) -> dict:
+    """The guidance slider's state for a model (``gr.update``'s keywords): at the preset's measured scale and free
+    to move where guidance has a null condition to act from; held at 1, the reason in its label, where it has none
+    (an unconditional model, or one trained with ``--condition-dropout 0``)."""
+    if guidance_trained(denoiser):
+        return {"value": suggested_guidance(denoiser), "interactive": True, "label": GUIDANCE_LABEL}
+    why = "trained without condition dropout" if denoiser.conditional else "an unconditional model"
+    return {"value": 1.0, "interactive": False, "label": f"guidance: 1 ({why})"}
 
 
 # ------------------------------------------------------------------------------------- page
@@ -37,8 +49,7 @@ def build(ctx, model_box):
                 sampler = gr.Dropdown(list(SAMPLER_NAMES), value=DEFAULT_SAMPLER, label="sampler", elem_id="sampler")
                 steps = gr.Slider(1, MAX_STEPS, 20, step=1, label="steps", elem_id="steps")
             with gr.Row():
-                guidance = gr.Slider(0, 10, 1.0, step=0.1, label="guidance (1 = plain conditional)",
-                                     elem_id="guidance")
+                guidance = gr.Slider(0, 10, 1.0, step=0.1, label=GUIDANCE_LABEL, elem_id="guidance")
                 seed = gr.Number(0, label="seed (image i uses seed + i)", precision=0, minimum=0, elem_id="seed")
                 count = gr.Slider(1, MAX_IMAGES, 4, step=1, label="images", elem_id="count")
             with gr.Row():
@@ -136,7 +147,7 @@ def build(ctx, model_box):
                           value=model.class_names[0] if model.class_names else None),
                 gr.update(visible="text" in kinds, placeholder=(model.captions or ["a photo of ..."])[0]),
                 gr.update(visible="features" in kinds), gr.update(visible="mask" in kinds),
-                gr.update(value=suggested_guidance(model.denoiser) if kinds else 1.0))  # the preset's measured scale
+                gr.update(**guidance_control(model.denoiser)))
 
     model_outputs = [cond_note, class_box, prompt_box, feature_group, mask_group, guidance]
     model_box.change(on_model, model_box, model_outputs, api_visibility="private")

@@ -51,3 +51,27 @@ def test_generate_without_a_scale_samples_at_the_models_suggestion(model):
     unset = fromnoise.generate(model, 3, condition=cond, steps=3, seed=4)
     assert torch.equal(unset, fromnoise.generate(model, 3, condition=cond, steps=3, seed=4, guidance=2.5))
     assert not torch.equal(unset, fromnoise.generate(model, 3, condition=cond, steps=3, seed=4, guidance=1.0))
+
+
+def test_a_model_trained_without_condition_dropout_takes_no_suggested_guidance_and_the_page_holds_it_at_1(model):
+    """Guidance needs the null condition that condition dropout trains: a model trained with --condition-dropout 0
+    never takes a suggested scale, the page holds its slider at 1 and a scale given is refused."""
+    from fromnoise.sampling.generate import guidance_trained
+    from fromnoise.web.generate_tab import GUIDANCE_LABEL, guidance_control
+
+    cond = {"labels": torch.tensor([0, 1])}
+    assert guidance_trained(model)  # a checkpoint without training options: trained the classic way
+    assert guidance_control(model) == {"value": 2.5, "interactive": True, "label": GUIDANCE_LABEL}
+    model.config["training"] = {"condition_dropout": 0.1}
+    assert guidance_trained(model) and resolve_guidance(model, None, cond) == 2.5
+    model.config["training"] = {"condition_dropout": 0.0}
+    assert not guidance_trained(model)
+    assert resolve_guidance(model, None, cond) == 1.0  # the suggestion would extrapolate from noise
+    control = guidance_control(model)
+    assert (control["value"], control["interactive"]) == (1.0, False)
+    assert "without condition dropout" in control["label"]
+    with pytest.raises(UserError, match="condition-dropout 0"):
+        fromnoise.generate(model, 2, condition=cond, steps=2, guidance=2.0)
+    unconditional = fromnoise.build_model("micro", image_size=8, channels=1)
+    assert not guidance_trained(unconditional)
+    assert guidance_control(unconditional)["label"] == "guidance: 1 (an unconditional model)"
