@@ -8,14 +8,14 @@ grid). ``--jobs`` rows run at once (two on a 2-core machine: side by side, equal
 
 | row | on | changes |
 |---|---|---|
-| bench | | what ``bench_latent.py`` and ``flagship_versus.py`` trained: the preset's batch and lr, constant lr, uniform t, EMA decay 0.999 (TrainingConfig's defaults); the preset's own recipe since it won below |
+| bench | | what ``bench_latent.py`` and ``flagship_versus.py`` trained: the preset's batch and lr, constant lr, uniform t, EMA decay 0.999 (TrainingConfig's defaults; the preset's own recipe since it won below), on the network the screen started from (widths 64-128-256-256, condition dropout 0.1: ``SCREENED``) |
 | recipe | | ``fashion``'s recipe (``fromnoise.models.presets.RECIPE``), which the preset carried until this screen: cosine lr decay, EDM's log-normal t, power EMA sigma_rel 0.05 |
 | slim | bench | widths 48-96-192-192 instead of 64-128-256-256 (~0.56x the FLOPs: more steps) |
 | deep | bench | two ResBlocks per level instead of one (~2x the FLOPs) |
 | attn4 | bench | attention at 4x4 and in the middle only (not at 8x8) |
 | maskdrop0.3 | bench | the mask alone dropped for 30% of the rows instead of 10% (features without a mask: the SHAPE and TOPOLOGY sliders) |
 | drop0 | bench | no condition dropout (every row keeps its features and mask; guidance then has no unconditional model) |
-| slim-drop0 | slim | both changes that beat ``bench`` at 40 CPU-minutes (2026-12-05) |
+| slim-drop0 | slim | both changes that beat ``bench`` at 40 CPU-minutes (2026-12-05); it beat ``bench`` at 120 too and is the preset since |
 
 ``--posthoc 0.03,0.10`` adds rows ``recipe@STD``: the recipe run (power EMA) also saves post-hoc EMA snapshots
 and is measured again with the EMA of each relative std, reconstructed after training (EDM2; no retraining).
@@ -25,7 +25,7 @@ and the five r).
 
     python bench/flagship_recipe.py --rows bench,recipe --minutes 40             # ~50 min wall, 2 cores
     python bench/flagship_recipe.py --minutes 60 --posthoc 0.03,0.10              # every row (~4 h wall)
-    python bench/flagship_recipe.py --rows bench,slim --minutes 120 --tag _2h     # a 40-minute winner at make art's budget
+    python bench/flagship_recipe.py --rows bench,slim-drop0 --minutes 120 --tag _2h  # the 40-minute winner at make art's budget
     python bench/flagship_recipe.py --rows bench,slim --minutes 0.3 --train 40 --heldout 8 --tag _smoke  # works?
 
 Runs go to bench/cache/recipe/; results: ``bench/results/flagship_recipe[_TAG].json`` (all rows, the load
@@ -158,9 +158,12 @@ def verdicts(rows: list[dict]) -> dict[str, str]:
     by_name, out = {r["row"]: r for r in rows}, {}
     for r in rows:
         on = describe(r["row"])[0]
+        while on and on not in by_name and "@" not in r["row"]:  # its base is not in this table: the nearest
+            on = BASES.get(on)                                    # row it builds on that is
         if on in by_name:
             better = better_on(r, by_name[on])
-            out[r["row"]] = (f"{'yes' if beats(r, by_name[on]) else 'no'}: better on {len(better)} of "
+            against = "" if on == describe(r["row"])[0] else f" (against {on})"
+            out[r["row"]] = (f"{'yes' if beats(r, by_name[on]) else 'no'}{against}: better on {len(better)} of "
                              f"{len(MEASURES)}" + (f" ({', '.join(m.removesuffix('_r') for m in better)})"
                                                    if better else ""))
     return out

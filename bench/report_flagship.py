@@ -25,8 +25,9 @@ def flagship_recipe() -> list[str]:
             "in its last column: the rows of one table may come from runs of their own), measured as the side by "
             "side above (all held-out "
             "objects, DPM-Solver++(2M) 20 steps, guidance 1). Row `bench` is how every earlier flagship run of the "
-            "bench scripts trained (the preset's batch and lr only), and since this run the preset's own suggestion, "
-            "so what `fromnoise train` and `make art` train; row `recipe` is `fashion`'s recipe, which they applied "
+            "bench scripts trained (the preset's batch and lr only; since this run the preset's own training "
+            "settings), on the network the screen started from (widths 64-128-256-256, condition dropout 0.1); row "
+            "`recipe` is `fashion`'s recipe, which they applied "
             "to this preset before. ROW@STD: ROW's run with the post-hoc EMA of relative std STD. A change that "
             "beats its base here becomes the preset's only once a run at `make art`'s budget (120 CPU-minutes) "
             "confirms it: a narrower network's extra steps count most in a short budget.", "", md, "",
@@ -41,7 +42,8 @@ def recipe_confirmed() -> list[str]:
     md = (RESULTS / "flagship_recipe_2h.md").read_text().strip()
     return [f"### At `make art`'s budget: {v['args']['minutes']:.0f} CPU-minutes per row", "",
             run_note(v) + f" Rows {', '.join(r['row'] for r in v['rows'])} again, side by side in one run (one thread "
-            "each, measured as above). The row that wins here is `youandme-patch`'s network and training settings.",
+            "each, measured as above). The row that wins here is `youandme-patch`'s network and training settings: "
+            f"`{v['best']}` since {v['time'][:10]}.",
             "", md, ""]
 
 
@@ -186,7 +188,8 @@ AE_RECIPE_MINUTES = 30  # the budget of autoencoder_wave_f4_new (--checkpoints-a
 
 def sliders() -> list[str]:
     """The slider tables: the side by side's winner and stop 24's latent model; a smoke run only when neither."""
-    names = [n for n in ("sliders_flagship_versus", "sliders_flagship_latent") if (RESULTS / f"{n}.json").is_file()]
+    names = [n for n in ("sliders_flagship_recipe_2h", "sliders_flagship_versus", "sliders_flagship_latent")
+             if (RESULTS / f"{n}.json").is_file()]
     names = names or [n for n in ("sliders", "sliders_smoke") if (RESULTS / f"{n}.json").is_file()][:1]
     if not names:
         return []

@@ -75,8 +75,9 @@ T, D, C = TrainingConfig, DiffusionConfig, ConditioningConfig
 @click.option("--grad-accum", type=click.IntRange(1, 1024), default=T.grad_accum, help="Batches per optimizer step.")
 @click.option("--condition", type=click.Choice(CONDITIONS), default=C.kind,
               help="Condition on class labels, text captions or the 32 visual features.")
-@click.option("--condition-dropout", type=click.FloatRange(0, 1), default=T.condition_dropout,
-              help="Share of training images whose condition is dropped (for classifier-free guidance).")
+@click.option("--condition-dropout", type=click.FloatRange(0, 1), default=None,
+              help=f"Share of training images whose condition is dropped, which classifier-free guidance needs "
+                   f"(default: the preset's; {T.condition_dropout:g} unless it suggests another). 0: no guidance.")
 @click.option("--caption-template", multiple=True, default=(), show_default=False,
               help="Captions from class names for --condition text (without a captions file): {class} is the "
                    "class name, {classes} its plural. Repeat it to give the images of a class several wordings "

@@ -28,7 +28,8 @@ from ..training.launch import check_not_nested, launch
 
 # Training fields a run may leave open: they then come from the preset's suggested settings (its
 # recipe), horizontal flips from the data (on for folders and CIFAR-10).
-AUTO_FIELDS = frozenset({"batch_size", "lr", "hflip", "lr_decay", "t_sampling", "min_snr_gamma", "ema_std"})
+AUTO_FIELDS = frozenset({"batch_size", "lr", "hflip", "lr_decay", "t_sampling", "min_snr_gamma", "ema_std",
+                         "condition_dropout"})
 
 
 def _default_preset(data) -> str:
@@ -77,8 +78,9 @@ def run_training(data: DataConfig, training: TrainingConfig, *, preset: str | No
 
     Args:
         data: which images.
-        training: how to train; the fields named in ``auto`` (of batch_size, lr, hflip) are
-            replaced by the preset's suggestion or the data's default.
+        training: how to train; the fields named in ``auto`` (of ``AUTO_FIELDS``: batch size, lr, its decay,
+            noise-level sampling, EMA, condition dropout, flips) are replaced by the preset's suggestion or the
+            data's default.
         preset: network preset (None: fashion for 28x28 grayscale data, cpu32 otherwise).
         diffusion: schedule, T, prediction (None fields: the preset's suggestions).
         conditioning: what to condition on.

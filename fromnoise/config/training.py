@@ -54,7 +54,7 @@ class TrainingConfig:
     # ^ training noise levels: uniform t, or EDM's "lognormal" sigma (2206.00364)
     lognormal_mean: float = ruled(-1.2, Field("float", -20, 20))  # ln sigma ~ N(mean, std^2) (EDM's P_mean, P_std)
     lognormal_std: float = ruled(1.2, Field("float", 0, 20, lo_open=True))
-    condition_dropout: float = ruled(0.1, Field("float", 0, 1))  # classifier-free guidance training (Ho & Salimans)
+    condition_dropout: float = ruled(0.1, RECIPE_RULES["condition_dropout"])  # classifier-free guidance
     hflip: bool = ruled(False, Field("bool"))               # random horizontal flips (on for folders and CIFAR-10)
     color_jitter: float = ruled(0.0, Field("float", 0, 1))
     augment: float = ruled(0.0, Field("float", 0, 1))      # non-leaking geometric augmentation: each of

@@ -94,6 +94,7 @@ RECIPE_RULES: dict[str, Field] = {
     "t_sampling": Field("choice", choices=("uniform", "lognormal")),
     "min_snr_gamma": Field("float", 0, None, none=True),
     "ema_std": Field("float", 0, 0.288, none=True, lo_open=True),
+    "condition_dropout": Field("float", 0, 1),
 }
 
 # A preset's suggested training settings (informational, kept in the checkpoint), and the guidance scale its

@@ -144,10 +144,11 @@ def youandme_latent(image_size=64, channels=4) -> ModelSpec:
 def youandme_patch(image_size=256, channels=3) -> ModelSpec:
     """Reference 000's task in pixel space at CPU cost (issue 24's contender to the latent model): 8x8 pixel
     patches folded into channels (the U-Net runs at 32, 16, 8, 4 for 256x256 images, as ``fashion`` folds
-    2x2), widths 64-128-256-256, one ResBlock and one skip per level, attention at 8x8, 4x4 and in the
-    middle, FiLM embeddings, x0-prediction, and simple diffusion's shifted cosine (``cosine-shift4``: the
-    noise of a 64-px image at every t, arxiv 2301.11093). No autoencoder, so no reconstruction ceiling and
-    no second model to train; RGB + the mask channel in, RGB out; features + mask conditioned.
+    2x2), widths 48-96-192-192 (8.1M parameters with the mask input), one ResBlock and one skip per level,
+    attention at 8x8, 4x4 and in the middle, FiLM embeddings, x0-prediction, and simple diffusion's shifted
+    cosine (``cosine-shift4``: the noise of a 64-px image at every t, arxiv 2301.11093), trained without
+    condition dropout (so without guidance). No autoencoder, so no reconstruction ceiling and no second model
+    to train; RGB + the mask channel in, RGB out; features + mask conditioned.
 
     Measured limit (issue 24): its last feature map (64 x 32 x 32 for 256x256 images) has a quarter of the
     numbers of the output (4 x 256 x 256), and the output is a linear function of it, so a v- or
@@ -166,13 +167,16 @@ def youandme_patch(image_size=256, channels=3) -> ModelSpec:
     0.72 (its post-hoc EMA 0.10: 0.069), with noisy interiors. The three were measured together, not apart.
     On that recipe at 40 CPU-minutes, widths 48-96-192-192 (colour r 0.76, lighting 0.81) and no condition
     dropout (0.77, 0.81) beat it, both together more (4 of issue 24's 7 goals: lighting 0.83, shape 0.81,
-    topology 0.58); attention without 8x8, a mask dropout of 0.3 and two ResBlocks per level did not. The
-    widths and the dropout stay until a run at make art's 120 minutes confirms them (bench/flagship_recipe.py)."""
+    topology 0.58); attention without 8x8, a mask dropout of 0.3 and two ResBlocks per level did not. At
+    make art's 120 CPU-minutes, side by side (2026-12-05), the two together (7,905 steps) against the widths
+    64-128-256-256 with dropout 0.1 (5,300 steps): KID 0.041 and 0.041, colour r 0.83 / 0.78, lighting 0.85 /
+    0.84, material 0.79 / 0.78, shape 0.84 / 0.79, topology 0.64 / 0.53, 0.5% outside the mask each: 4 of
+    the goals against 3, so they are the preset's. Give ``--condition-dropout 0.1`` to train for guidance."""
     return ModelSpec("unet", _unet(image_size=image_size, in_channels=channels, out_channels=channels, patch=8,
-                                   channels=(64, 128, 256, 256), num_res_blocks=1, attention=(False, False, True, True),
+                                   channels=(48, 96, 192, 192), num_res_blocks=1, attention=(False, False, True, True),
                                    skips="level", mid_attention=True, groups=8, scale_shift=True, heads=4),
                      {"lr": 1e-3, "batch_size": 16, "schedule": "cosine-shift4", "prediction": "x0",
-                      "condition": "features", "mask": True, **FLAGSHIP_RECIPE})
+                      "condition": "features", "mask": True, **FLAGSHIP_RECIPE, "condition_dropout": 0.0})
 
 
 def micro(image_size=28, channels=1) -> ModelSpec:

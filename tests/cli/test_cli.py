@@ -206,12 +206,13 @@ def test_the_preset_recipe_applies_unless_an_option_says_otherwise(folder, tmp_p
               "--batch-size", 4, "--sample-every", 100, "--num-samples", 2, "--no-progress"]
     run("train", *common, "--out", tmp_path / "a")
     got = json.loads(next((tmp_path / "a" / "checkpoints").iterdir()).joinpath("config.json").read_text())["training"]
-    for key in ("lr", "lr_decay", "t_sampling", "min_snr_gamma", "ema_std"):
+    for key in ("lr", "lr_decay", "t_sampling", "min_snr_gamma", "ema_std", "condition_dropout"):
         assert got[key] == recipe.get(key, getattr(TrainingConfig, key)), key
     assert got["ema_decay"] == TrainingConfig.ema_decay
     # a decay given alone means the classic EMA: the preset's power EMA does not override it
     run("train", *common, "--out", tmp_path / "b", "--lr-decay", "none", "--t-sampling", "uniform",
-        "--min-snr-gamma", 0, "--lr", 1e-3, "--ema-decay", 0.99)
+        "--min-snr-gamma", 0, "--lr", 1e-3, "--ema-decay", 0.99, "--condition-dropout", 0.2)
     got = json.loads(next((tmp_path / "b" / "checkpoints").iterdir()).joinpath("config.json").read_text())["training"]
     assert (got["lr"], got["lr_decay"], got["t_sampling"], got["min_snr_gamma"]) == (1e-3, "none", "uniform", 0)
+    assert got["condition_dropout"] == 0.2
     assert (got["ema_decay"], got["ema_std"]) == (0.99, None)

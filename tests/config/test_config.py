@@ -244,7 +244,8 @@ def test_train_cli_defaults_are_the_dataclass_defaults():
     params = {k: v for k, v in defaults.items() if k not in ("config", "data")}  # DATA is --dataset
     params["caption_template"] = ()
     got = configs_from_options(params)
-    assert got["auto"] == {"batch_size", "lr", "hflip", "lr_decay", "t_sampling", "min_snr_gamma", "ema_std"}
+    assert got["auto"] == {"batch_size", "lr", "hflip", "lr_decay", "t_sampling", "min_snr_gamma", "ema_std",
+                           "condition_dropout"}
     assert got["training"] == TrainingConfig(out=got["training"].out)
     assert got["diffusion"] == DiffusionConfig() and got["conditioning"] == ConditioningConfig()
 

@@ -17,7 +17,7 @@ PINNED = {
     "fashion": 2_209_252,
     "cpu32": 4_697_219,
     "youandme-latent": 3_481_968,  # 4x64x64 latents (the mask channel adds its input at build time)
-    "youandme-patch": 14_084_992,  # 256x256 RGB in 8x8 patches (the mask channel adds its input at build time)
+    "youandme-patch": 7_969_488,   # 256x256 RGB in 8x8 patches (the mask channel adds its input at build time)
 }
 
 

@@ -23,6 +23,10 @@ def test_rows_start_from_the_presets_suggestions_bench_is_the_presets_recipe_now
     slim = flagship_recipe.row_settings("slim")  # a row on `bench`: its settings plus its own change
     assert slim["model"] == {"channels": (48, 96, 192, 192)} and slim["lr_decay"] == "none"
     assert flagship_recipe.row_settings("maskdrop0.3")["mask_dropout"] == 0.3
+    # every row trains the network and condition dropout the preset had when it was screened, not today's preset
+    assert (bench["model"], bench["condition_dropout"]) == ({"channels": (64, 128, 256, 256)}, 0.1)
+    assert recipe["model"] == bench["model"] and recipe["condition_dropout"] == 0.1
+    assert flagship_recipe.row_settings("deep")["model"] == {"channels": (64, 128, 256, 256), "num_res_blocks": 2}
     both = flagship_recipe.row_settings("slim-drop0")  # on slim: its width and its own change
     assert both["model"] == slim["model"] and both["condition_dropout"] == 0.0 and both["lr_decay"] == "none"
     assert flagship_recipe.describe("recipe@0.1") == ("recipe", "post-hoc EMA sigma_rel 0.1")
@@ -49,6 +53,9 @@ def test_the_benches_train_what_fromnoise_train_fills_in_and_both_flagships_sugg
     for name in ("youandme-patch", "youandme-latent"):
         d = get_preset(name).defaults
         assert (d["lr_decay"], d["t_sampling"], d["ema_std"]) == ("none", "uniform", None), name
+    # the patch flagship trains without condition dropout (flagship_recipe.py's slim-drop0), the latent one with it
+    assert get_preset("youandme-patch").defaults["condition_dropout"] == 0.0
+    assert "condition_dropout" not in get_preset("youandme-latent").defaults
 
 
 def test_the_table_names_the_row_that_meets_more_goals():
@@ -82,6 +89,10 @@ def test_a_change_beats_the_row_it_builds_on_with_more_goals_or_on_most_measures
     assert verdicts == {"attn4": "no: better on 2 of 6 (kid, color)", "slim": "yes: better on 4 of 6 (kid, color, "
                                                                                "lighting, material)"}
     assert "| no: better on 2 of 6 (kid, color) |" in flagship_recipe.table([base, attn4])
+    # slim-drop0 builds on slim; without slim in the table it is judged against bench, on which slim builds
+    both = dict(better4, row="slim-drop0")
+    assert flagship_recipe.verdicts([base, both]) == {"slim-drop0": "yes (against bench): better on 4 of 6 (kid, "
+                                                                    "color, lighting, material)"}
 
 
 def test_from_metrics_tables_the_points_each_stopped_run_reached(tmp_path, monkeypatch):
