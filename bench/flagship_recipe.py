@@ -157,12 +157,12 @@ def verdicts(rows: list[dict]) -> dict[str, str]:
     """Per row with a base in the table: 'yes' or 'no' (does it beat its base?) and the measures it is better on."""
     by_name, out = {r["row"]: r for r in rows}, {}
     for r in rows:
-        on = describe(r["row"])[0]
+        base = on = describe(r["row"])[0]
         while on and on not in by_name and "@" not in r["row"]:  # its base is not in this table: the nearest
             on = BASES.get(on)                                    # row it builds on that is
         if on in by_name:
             better = better_on(r, by_name[on])
-            against = "" if on == describe(r["row"])[0] else f" (against {on})"
+            against = "" if on == base else f" (against {on})"
             out[r["row"]] = (f"{'yes' if beats(r, by_name[on]) else 'no'}{against}: better on {len(better)} of "
                              f"{len(MEASURES)}" + (f" ({', '.join(m.removesuffix('_r') for m in better)})"
                                                    if better else ""))

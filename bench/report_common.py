@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
+from bench.common import RESULTS
 
 
 def load_result(name: str) -> dict | None:
